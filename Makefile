@@ -1,0 +1,73 @@
+# WiFi License Manager — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+# `make run` serves a local HTTP site: no HTTPS-only cookies there.
+RUN_ENV := SECURE_SSL=0
+
+.PHONY: run serve install install-dev test lint test-sqlite test-postgres check-postgres lock fmt clean
+
+$(VENV)/.installed-run: requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.lock
+	@touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev
+
+## run: install, migrate, load the demo data the first time, serve on http://127.0.0.1:8000
+run: install
+	@mkdir -p data
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	@if [ ! -f data/.demo-seeded ]; then \
+		$(RUN_ENV) $(PY) manage.py seed_demo && touch data/.demo-seeded; \
+	else \
+		$(RUN_ENV) $(PY) manage.py seed_demo --logins-only; \
+	fi
+	@echo "Serving http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/v1/docs/)"
+	$(RUN_ENV) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) \
+		--workers $(WORKERS) --blocking-threads 1 --no-ws wlm.wsgi:application
+
+## test: lint, migrations check, the whole suite on SQLite and then on PostgreSQL
+test: install-dev lint test-sqlite test-postgres
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+test-sqlite: install-dev
+	@echo "=== test suite on SQLite ==="
+	DATABASE_URL=sqlite:///$(CURDIR)/data/test.sqlite3 $(BIN)/pytest $(PYTEST_ARGS)
+
+check-postgres: install-dev
+	@DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(PY) scripts/check_postgres.py
+
+test-postgres: check-postgres
+	@echo "=== test suite on PostgreSQL ==="
+	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/pytest $(PYTEST_ARGS)
+
+## lock: re-resolve the pinned dependency tree from pyproject.toml
+lock:
+	$(PYTHON) scripts/lock.py
+
+fmt: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) data/static data/test.sqlite3

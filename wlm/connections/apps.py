@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ConnectionsConfig(AppConfig):
+    """Device-connection intake from the Wi-Fi data plane and the start trigger (issue 4)."""
+
+    name = "wlm.connections"
+    verbose_name = _("Device connections")

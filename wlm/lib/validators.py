@@ -1,0 +1,42 @@
+"""Validators and normalisers of plain values (time zones, MAC addresses)."""
+
+import re
+import zoneinfo
+from functools import cache
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name known to this system's tz database, e.g. ``Europe/Madrid``."""
+    if value not in _time_zones():
+        raise ValidationError(
+            _("%(value)s is not an IANA time zone (e.g. Europe/Madrid)."),
+            code="invalid_time_zone",
+            params={"value": value},
+        )
+
+
+def normalize_mac(value: str) -> str:
+    """``AA:BB:CC:DD:EE:FF`` from the usual notations (colons, hyphens, dots, none).
+
+    Raises ValidationError for anything that is not 48 bits of hexadecimal.
+    """
+    raw = str(value).strip().lower()
+    hex_digits = re.sub(r"[:\-.]", "", raw)
+    separators_ok = re.fullmatch(
+        r"[0-9a-f]{12}|([0-9a-f]{2}[:-]){5}[0-9a-f]{2}|([0-9a-f]{4}\.){2}[0-9a-f]{4}", raw
+    )
+    if not separators_ok or not _MAC_HEX.match(hex_digits):
+        raise ValidationError(
+            _("Enter a MAC address such as AA:BB:CC:DD:EE:FF."), code="invalid_mac"
+        )
+    return ":".join(hex_digits[i : i + 2] for i in range(0, 12, 2)).upper()

@@ -1,0 +1,187 @@
+"""REST API of locations, access points and rooms."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django_countries.serializer_fields import CountryField
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import mixins, serializers, status
+from rest_framework.response import Response
+
+from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
+from wlm.lib.csv import ListModelMixin
+from wlm.lib.validators import normalize_mac, validate_time_zone
+from wlm.locations import services
+from wlm.locations.filters import LocationFilterSet
+from wlm.locations.models import AccessPoint, Location, Room, Sector
+from wlm.tenancy.models import Organization, TenantType
+
+LOCATION_WRITERS = (TenantType.STAFF, TenantType.PARTNER, TenantType.ORGANIZATION)
+
+
+def _count(model):
+    rows = (
+        model.objects.filter(location=OuterRef("pk"))
+        .order_by()
+        .values("location")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+@extend_schema_field({"type": "string", "example": "ES", "description": "ISO 3166-1 alpha-2"})
+class CountryCodeField(CountryField):
+    pass
+
+
+class LocationSerializer(serializers.ModelSerializer):
+    organization = ScopedPrimaryKeyRelatedField(queryset=Organization.objects.all())
+    timezone = serializers.CharField(max_length=64, validators=[validate_time_zone])
+    country = CountryCodeField()
+    sector = serializers.ChoiceField(choices=Sector.choices)
+    access_points = serializers.IntegerField(read_only=True, source="access_point_count")
+    rooms = serializers.IntegerField(read_only=True, source="room_count")
+
+    class Meta:
+        model = Location
+        fields = [
+            "id",
+            "name",
+            "organization",
+            "sector",
+            "timezone",
+            "address",
+            "country",
+            "access_points",
+            "rooms",
+            "created",
+        ]
+        read_only_fields = ["id", "created"]
+        validators = []  # (organization, name) uniqueness: the database answers 409
+
+
+class LocationViewSet(
+    ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    ScopedViewSet,
+):
+    model = Location
+    serializer_class = LocationSerializer
+    filterset_class = LocationFilterSet
+    write_tenant_types = LOCATION_WRITERS
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    ordering_fields = ["name", "sector", "country", "timezone", "created", "organization"]
+    ordering = ["name", "id"]
+    csv_filename = "locations"
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+
+    def base_queryset(self):
+        return Location.objects.annotate(
+            access_point_count=_count(AccessPoint), room_count=_count(Room)
+        )
+
+    def perform_create(self, serializer):
+        location = services.create_location(self.request.user, **serializer.validated_data)
+        serializer.instance = self.base_queryset().get(pk=location.pk)
+
+    def perform_update(self, serializer):
+        location = services.update_location(
+            self.request.user, serializer.instance, **serializer.validated_data
+        )
+        serializer.instance = self.base_queryset().get(pk=location.pk)
+
+
+class LocationChildViewSet(
+    ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    ScopedViewSet,
+):
+    """Elements configured at one location: ``/locations/{location_pk}/<kind>/``."""
+
+    write_tenant_types = LOCATION_WRITERS
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def location(self) -> Location:
+        if not hasattr(self, "_location"):
+            self._location = get_object_or_404(
+                Location.objects.visible_to(self.request.user), pk=self.kwargs["location_pk"]
+            )
+        return self._location
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return self.model.objects.none()
+        return super().get_queryset().filter(location=self.location())
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        element = self.add_service(request.user, self.location(), **serializer.validated_data)
+        return Response(self.get_serializer(element).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        self.remove_service(self.request.user, instance)
+
+
+class AccessPointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessPoint
+        fields = ["id", "mac", "name", "created"]
+        read_only_fields = ["id", "created"]
+        validators = []
+
+    def validate_mac(self, value: str) -> str:
+        try:
+            return normalize_mac(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+
+
+class AccessPointViewSet(LocationChildViewSet):
+    model = AccessPoint
+    serializer_class = AccessPointSerializer
+    ordering_fields = ["mac", "name", "created"]
+    ordering = ["mac"]
+    csv_filename = "access-points"
+    filterset_fields = ["mac"]
+
+    @staticmethod
+    def add_service(user, location, **data):
+        return services.add_access_point(user, location, **data)
+
+    @staticmethod
+    def remove_service(user, element):
+        services.remove_access_point(user, element)
+
+
+class RoomSerializer(serializers.ModelSerializer):
+    number = serializers.CharField(max_length=50)
+
+    class Meta:
+        model = Room
+        fields = ["id", "number", "created"]
+        read_only_fields = ["id", "created"]
+        validators = []
+
+
+class RoomViewSet(LocationChildViewSet):
+    model = Room
+    serializer_class = RoomSerializer
+    ordering_fields = ["number", "created"]
+    ordering = ["number"]
+    csv_filename = "rooms"
+    filterset_fields = ["number"]
+
+    @staticmethod
+    def add_service(user, location, **data):
+        return services.add_room(user, location, **data)
+
+    @staticmethod
+    def remove_service(user, element):
+        services.remove_room(user, element)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class LocationsConfig(AppConfig):
+    name = "wlm.locations"
+    verbose_name = _("Locations")

@@ -1,0 +1,115 @@
+"""Locations (venues of one organization) and their configured elements."""
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+
+from wlm.lib.validators import validate_time_zone
+from wlm.tenancy.models import Organization
+from wlm.tenancy.scoping import ChildScopedQuerySet
+
+
+class Sector(models.TextChoices):
+    HOSPITALITY = "hospitality", _("Hospitality")
+    RETAIL = "retail", _("Retail")
+    OFFICE = "office", _("Office")
+    EDUCATION = "education", _("Education")
+    PUBLIC = "public", _("Public")
+    OTHER = "other", _("Other")
+
+
+class LocationQuerySet(ChildScopedQuerySet):
+    parent_path = "organization"
+
+
+class Location(models.Model):
+    """A venue. Its ``id`` is the public "ID Location"; it never changes organization."""
+
+    id = models.UUIDField(_("ID Location"), primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="locations",
+        verbose_name=_("organization"),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    sector = models.CharField(_("sector"), max_length=20, choices=Sector.choices)
+    timezone = models.CharField(_("time zone"), max_length=64, validators=[validate_time_zone])
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    country = CountryField(_("country"))
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = LocationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("location")
+        verbose_name_plural = _("locations")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="location_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_hospitality(self) -> bool:
+        return self.sector == Sector.HOSPITALITY
+
+
+class AccessPointQuerySet(ChildScopedQuerySet):
+    parent_path = "location__organization"
+
+
+class AccessPoint(models.Model):
+    location = models.ForeignKey(
+        Location,
+        on_delete=models.CASCADE,
+        related_name="access_points",
+        verbose_name=_("location"),
+    )
+    mac = models.CharField(_("MAC address"), max_length=17)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = AccessPointQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("access point")
+        verbose_name_plural = _("access points")
+        ordering = ["location", "mac"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "mac"], name="access_point_mac_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.mac
+
+
+class RoomQuerySet(ChildScopedQuerySet):
+    parent_path = "location__organization"
+
+
+class Room(models.Model):
+    """A hotel room of a hospitality location (its number or name)."""
+
+    location = models.ForeignKey(
+        Location, on_delete=models.CASCADE, related_name="rooms", verbose_name=_("location")
+    )
+    number = models.CharField(_("number"), max_length=50)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = RoomQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("room")
+        verbose_name_plural = _("rooms")
+        ordering = ["location", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "number"], name="room_number_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.number

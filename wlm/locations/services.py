@@ -1,0 +1,95 @@
+"""Business rules of locations and their configured elements.
+
+Limits set by licenses are checked here once licenses exist (issue 3): the
+location row is locked (``select_for_update``) before an element is added, so
+concurrent additions are serialised per location.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from wlm.lib.problems import Conflict
+from wlm.lib.validators import normalize_mac
+from wlm.locations.models import AccessPoint, Location, Room, Sector
+from wlm.tenancy.scoping import require_managed
+
+LOCATION_FIELDS = ("name", "sector", "timezone", "address", "country")
+
+
+def _save_unique(obj, message: str) -> None:
+    """Insert ``obj``; a unique-constraint race or duplicate becomes a 409."""
+    try:
+        with transaction.atomic():
+            obj.save()
+    except IntegrityError:
+        raise Conflict(message) from None
+
+
+def create_location(user, *, organization, **fields) -> Location:
+    require_managed(user, organization)
+    location = Location(organization=organization, **fields)
+    location.full_clean(validate_unique=False, validate_constraints=False)
+    _save_unique(location, _("This organization already has a location with that name."))
+    return location
+
+
+@transaction.atomic
+def update_location(user, location: Location, **fields) -> Location:
+    """Change a location's data. It never moves to another organization."""
+    require_managed(user, location)
+    organization = fields.pop("organization", None)
+    if organization is not None and organization.pk != location.organization_id:
+        raise ValidationError(
+            {"organization": [_("A location cannot move to another organization.")]}
+        )
+    location = Location.objects.select_for_update().get(pk=location.pk)
+    new_sector = fields.get("sector", location.sector)
+    leaves_hospitality = location.is_hospitality and new_sector != Sector.HOSPITALITY
+    if leaves_hospitality and location.rooms.exists():
+        raise Conflict(_("Remove the rooms before leaving the hospitality sector."))
+    for name, value in fields.items():
+        if name not in LOCATION_FIELDS:
+            raise ValidationError({name: [_("This field cannot be changed.")]})
+        setattr(location, name, value)
+    location.full_clean(validate_unique=False, validate_constraints=False)
+    _save_unique(location, _("This organization already has a location with that name."))
+    return location
+
+
+@transaction.atomic
+def add_access_point(user, location: Location, *, mac: str, name: str = "") -> AccessPoint:
+    require_managed(user, location)
+    Location.objects.select_for_update().filter(pk=location.pk).first()
+    access_point = AccessPoint(location=location, mac=normalize_mac(mac), name=name)
+    _save_unique(
+        access_point,
+        _("The access point %(mac)s is already configured at this location.")
+        % {"mac": access_point.mac},
+    )
+    return access_point
+
+
+@transaction.atomic
+def remove_access_point(user, access_point: AccessPoint) -> None:
+    require_managed(user, access_point.location)
+    access_point.delete()
+
+
+@transaction.atomic
+def add_room(user, location: Location, *, number: str) -> Room:
+    require_managed(user, location)
+    location = Location.objects.select_for_update().get(pk=location.pk)
+    if location.sector != Sector.HOSPITALITY:
+        raise Conflict(_("Rooms can only be configured at hospitality locations."))
+    room = Room(location=location, number=number.strip())
+    _save_unique(
+        room, _("Room %(number)s already exists at this location.") % {"number": room.number}
+    )
+    return room
+
+
+@transaction.atomic
+def remove_room(user, room: Room) -> None:
+    require_managed(user, room.location)
+    room.delete()

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class NotificationsConfig(AppConfig):
+    """Expiry notices, the outbox, channels and the notifier worker (issue 5)."""
+
+    name = "wlm.notifications"
+    verbose_name = _("Notifications")

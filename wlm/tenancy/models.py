@@ -1,0 +1,233 @@
+"""Tenants (distributors, partners, organizations) and the membership of each user.
+
+Every user belongs to exactly one tenant with one role (DESIGN §1). Staff have the
+tenant type ``staff`` and no tenant row; the data plane's account is a staff
+membership with the ``gateway`` role.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from wlm.tenancy.scoping import ScopedQuerySet
+
+
+class TenantType(models.TextChoices):
+    STAFF = "staff", _("Platform operator")
+    DISTRIBUTOR = "distributor", _("Distributor")
+    PARTNER = "partner", _("Partner")
+    ORGANIZATION = "organization", _("Organization")
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", _("Administrator")
+    VIEWER = "viewer", _("Viewer")
+    GATEWAY = "gateway", _("Gateway (data plane)")
+
+
+class Tenant(models.Model):
+    """What every tenant has: a name and its notice contacts."""
+
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(
+        _("notice e-mail"), blank=True, help_text=_("Expiry notices are sent to this address.")
+    )
+    webhook_url = models.URLField(
+        _("webhook URL"), blank=True, help_text=_("Receives signed notice webhooks.")
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DistributorQuerySet(ScopedQuerySet):
+    def _visible_filter(self, actor):
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
+            return Q(pk=actor.tenant_id)
+        if actor.tenant_type == TenantType.PARTNER:
+            return Q(
+                pk__in=Partner.distributors.through.objects.filter(
+                    partner_id=actor.tenant_id
+                ).values("distributor_id")
+            )
+        if actor.tenant_type == TenantType.ORGANIZATION:
+            return Q(
+                pk__in=Partner.distributors.through.objects.filter(
+                    partner__organizations=actor.tenant_id
+                ).values("distributor_id")
+            )
+        return None
+
+    def _managed_filter(self, actor):
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
+            return Q(pk=actor.tenant_id)
+        return None
+
+
+class Distributor(Tenant):
+    objects = DistributorQuerySet.as_manager()
+
+    class Meta(Tenant.Meta):
+        verbose_name = _("distributor")
+        verbose_name_plural = _("distributors")
+        constraints = [models.UniqueConstraint(fields=["name"], name="distributor_name_unique")]
+
+
+class PartnerQuerySet(ScopedQuerySet):
+    def _visible_filter(self, actor):
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
+            return Q(
+                pk__in=Partner.distributors.through.objects.filter(
+                    distributor_id=actor.tenant_id
+                ).values("partner_id")
+            )
+        if actor.tenant_type == TenantType.PARTNER:
+            return Q(pk=actor.tenant_id)
+        if actor.tenant_type == TenantType.ORGANIZATION:
+            return Q(organizations=actor.tenant_id)
+        return None
+
+    def _managed_filter(self, actor):
+        if actor.tenant_type == TenantType.PARTNER:
+            return Q(pk=actor.tenant_id)
+        return None
+
+
+class Partner(Tenant):
+    distributors = models.ManyToManyField(
+        Distributor, related_name="partners", verbose_name=_("distributors")
+    )
+
+    objects = PartnerQuerySet.as_manager()
+
+    class Meta(Tenant.Meta):
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
+        constraints = [models.UniqueConstraint(fields=["name"], name="partner_name_unique")]
+
+
+class OrganizationQuerySet(ScopedQuerySet):
+    def _visible_filter(self, actor):
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
+            return Q(
+                partner__in=Partner.distributors.through.objects.filter(
+                    distributor_id=actor.tenant_id
+                ).values("partner_id")
+            )
+        if actor.tenant_type == TenantType.PARTNER:
+            return Q(partner_id=actor.tenant_id)
+        if actor.tenant_type == TenantType.ORGANIZATION:
+            return Q(pk=actor.tenant_id)
+        return None
+
+    def _managed_filter(self, actor):
+        if actor.tenant_type == TenantType.PARTNER:
+            return Q(partner_id=actor.tenant_id)
+        if actor.tenant_type == TenantType.ORGANIZATION:
+            return Q(pk=actor.tenant_id)
+        return None
+
+
+class Organization(Tenant):
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="organizations", verbose_name=_("partner")
+    )
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta(Tenant.Meta):
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "name"], name="organization_name_unique")
+        ]
+
+
+class MembershipQuerySet(ScopedQuerySet):
+    def _visible_filter(self, actor):
+        return self._managed_filter(actor)
+
+    def _managed_filter(self, actor):
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
+            return Q(distributor_id=actor.tenant_id)
+        if actor.tenant_type == TenantType.PARTNER:
+            return Q(partner_id=actor.tenant_id) | Q(organization__partner_id=actor.tenant_id)
+        if actor.tenant_type == TenantType.ORGANIZATION:
+            return Q(organization_id=actor.tenant_id)
+        return None
+
+
+class Membership(models.Model):
+    """The one tenant and role of a user. The check constraint keeps it coherent."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    tenant_type = models.CharField(_("tenant type"), max_length=20, choices=TenantType.choices)
+    distributor = models.ForeignKey(
+        Distributor, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("membership")
+        constraints = [
+            models.CheckConstraint(
+                name="membership_tenant_matches_type",
+                condition=(
+                    Q(
+                        tenant_type=TenantType.STAFF,
+                        distributor__isnull=True,
+                        partner__isnull=True,
+                        organization__isnull=True,
+                    )
+                    | Q(
+                        tenant_type=TenantType.DISTRIBUTOR,
+                        distributor__isnull=False,
+                        partner__isnull=True,
+                        organization__isnull=True,
+                    )
+                    | Q(
+                        tenant_type=TenantType.PARTNER,
+                        distributor__isnull=True,
+                        partner__isnull=False,
+                        organization__isnull=True,
+                    )
+                    | Q(
+                        tenant_type=TenantType.ORGANIZATION,
+                        distributor__isnull=True,
+                        partner__isnull=True,
+                        organization__isnull=False,
+                    )
+                ),
+            ),
+            models.CheckConstraint(
+                name="membership_gateway_is_staff",
+                condition=~Q(role=Role.GATEWAY) | Q(tenant_type=TenantType.STAFF),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.tenant_type}, {self.role})"
+
+    @property
+    def tenant_id(self) -> int | None:
+        return self.distributor_id or self.partner_id or self.organization_id
+
+    @property
+    def tenant(self):
+        return self.distributor or self.partner or self.organization

@@ -1,0 +1,134 @@
+"""The one door to rows: who is acting, and what they may see and manage.
+
+``Model.objects.visible_to(user)`` is the only way views and the API get rows
+(reads); ``Model.objects.managed_by(user)`` is what an admin may change (writes).
+A row outside ``visible_to`` does not exist for that user (404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db import models
+from django.db.models import Q
+
+STAFF = "staff"
+ADMIN = "admin"
+GATEWAY = "gateway"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The tenant and role a request acts for, resolved once per user object."""
+
+    user_id: int | None
+    username: str
+    tenant_type: str | None  # None: anonymous, or a user without a membership
+    tenant_id: int | None
+    role: str | None
+
+    @property
+    def is_staff(self) -> bool:
+        """Platform operator with a human role (not the gateway)."""
+        return self.tenant_type == STAFF and self.role != GATEWAY
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.role == GATEWAY
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+
+NOBODY = Actor(user_id=None, username="", tenant_type=None, tenant_id=None, role=None)
+
+
+def actor_of(user) -> Actor:
+    """The actor of ``user``; a superuser without a membership acts as staff admin."""
+    if user is None or not user.is_authenticated:
+        return NOBODY
+    cached = getattr(user, "_wlm_actor", None)
+    if cached is not None:
+        return cached
+    try:
+        membership = user.membership  # select_related("membership") makes this free
+    except ObjectDoesNotExist:
+        membership = None
+    if membership is not None:
+        actor = Actor(
+            user_id=user.pk,
+            username=user.get_username(),
+            tenant_type=membership.tenant_type,
+            tenant_id=membership.tenant_id,
+            role=membership.role,
+        )
+    elif user.is_superuser:
+        actor = Actor(user.pk, user.get_username(), STAFF, None, ADMIN)
+    else:
+        actor = Actor(user.pk, user.get_username(), None, None, None)
+    user._wlm_actor = actor
+    return actor
+
+
+class ScopedQuerySet(models.QuerySet):
+    """A queryset with the tenancy door. Subclasses say what a tenant reaches."""
+
+    def visible_to(self, user) -> ScopedQuerySet:
+        actor = actor_of(user)
+        if actor.is_staff:
+            return self.all()
+        if actor.tenant_type is None or actor.is_gateway:
+            return self.none()
+        condition = self._visible_filter(actor)
+        return self.filter(condition) if condition is not None else self.none()
+
+    def managed_by(self, user) -> ScopedQuerySet:
+        """Rows an admin of the user's tenant may create under or change."""
+        actor = actor_of(user)
+        if not actor.is_admin or actor.tenant_type is None:
+            return self.none()
+        if actor.is_staff:
+            return self.all()
+        condition = self._managed_filter(actor)
+        return self.filter(condition) if condition is not None else self.none()
+
+    def _visible_filter(self, actor: Actor) -> Q | None:
+        raise NotImplementedError
+
+    def _managed_filter(self, actor: Actor) -> Q | None:
+        raise NotImplementedError
+
+
+class ChildScopedQuerySet(ScopedQuerySet):
+    """Scope inherited from a parent row: ``parent_path`` names the foreign key."""
+
+    parent_path: str
+
+    def _parent_queryset(self) -> ScopedQuerySet:
+        field = self.model._meta.get_field(self.parent_path.split("__")[0])
+        model = field.related_model
+        for part in self.parent_path.split("__")[1:]:
+            model = model._meta.get_field(part).related_model
+        return model.objects.all()
+
+    def _visible_filter(self, actor: Actor) -> Q | None:
+        parent = self._parent_queryset()
+        condition = parent._visible_filter(actor)
+        if condition is None:
+            return None
+        return Q(**{f"{self.parent_path}__in": parent.filter(condition).values("pk")})
+
+    def _managed_filter(self, actor: Actor) -> Q | None:
+        parent = self._parent_queryset()
+        condition = parent._managed_filter(actor)
+        if condition is None:
+            return None
+        return Q(**{f"{self.parent_path}__in": parent.filter(condition).values("pk")})
+
+
+def require_managed(user, obj) -> None:
+    """403 unless ``user`` is an admin who manages ``obj`` (its tenant or above)."""
+    if not type(obj).objects.managed_by(user).filter(pk=obj.pk).exists():
+        raise PermissionDenied("You cannot change this resource.")

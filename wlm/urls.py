@@ -1,0 +1,52 @@
+"""URL map: the REST API under /api/v1/, its schema and docs, and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from wlm.licenses.api import ModuleViewSet
+from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
+from wlm.tenancy.api import (
+    DistributorViewSet,
+    OrganizationViewSet,
+    PartnerViewSet,
+    TokenView,
+    UserViewSet,
+)
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("distributors", DistributorViewSet, basename="distributor")
+router.register("partners", PartnerViewSet, basename="partner")
+router.register("organizations", OrganizationViewSet, basename="organization")
+router.register("users", UserViewSet, basename="user")
+router.register("modules", ModuleViewSet, basename="module")
+router.register("locations", LocationViewSet, basename="location")
+
+location_router = DefaultRouter()
+location_router.include_root_view = False
+location_router.register("access-points", AccessPointViewSet, basename="access-point")
+location_router.register("rooms", RoomViewSet, basename="room")
+
+api_v1 = [
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("locations/<uuid:location_pk>/", include(location_router.urls)),
+    *router.urls,
+]
+
+urlpatterns = [
+    # The pages arrive with issue 6; until then the root shows the API docs.
+    path("", RedirectView.as_view(pattern_name="api:docs", permanent=False)),
+    path("api/v1/", include((api_v1, "api"))),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "wlm.lib.problems.handler400"
+handler403 = "wlm.lib.problems.handler403"
+handler404 = "wlm.lib.problems.handler404"
+handler500 = "wlm.lib.problems.handler500"
