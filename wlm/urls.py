@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from wlm.licenses.api import ModuleViewSet
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
@@ -16,8 +16,7 @@ from wlm.tenancy.api import (
     UserViewSet,
 )
 
-router = DefaultRouter()
-router.include_root_view = False
+router = SimpleRouter()
 router.register("distributors", DistributorViewSet, basename="distributor")
 router.register("partners", PartnerViewSet, basename="partner")
 router.register("organizations", OrganizationViewSet, basename="organization")
@@ -25,8 +24,7 @@ router.register("users", UserViewSet, basename="user")
 router.register("modules", ModuleViewSet, basename="module")
 router.register("locations", LocationViewSet, basename="location")
 
-location_router = DefaultRouter()
-location_router.include_root_view = False
+location_router = SimpleRouter()
 location_router.register("access-points", AccessPointViewSet, basename="access-point")
 location_router.register("rooms", RoomViewSet, basename="room")
 

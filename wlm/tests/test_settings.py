@@ -1,0 +1,113 @@
+"""Configuration: deploy checks, the SQLite mode, the clock, and the demo seed."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from wlm.lib import clock
+from wlm.locations.models import Location
+from wlm.tenancy.models import Membership, Organization
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args, **env):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_passes_without_warnings(tmp_path):
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY="x9" * 30 + "-production-secret",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_unsupported_database_url_is_refused(tmp_path):
+    result = run_manage("check", DATABASE_URL="mysql://root@localhost/x")
+    assert result.returncode != 0
+    assert "Unsupported DATABASE_URL" in result.stderr
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_mode_with_immediate_transactions(tmp_path):
+    db_file = tmp_path / "wal.sqlite3"
+    code = (
+        "import django; django.setup();"
+        "from django.db import connection;"
+        "c = connection.cursor(); c.execute('PRAGMA journal_mode'); print(c.fetchone()[0]);"
+        "print(connection.settings_dict['OPTIONS']['transaction_mode'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "wlm.settings",
+            "DATABASE_URL": f"sqlite:///{db_file}",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "IMMEDIATE"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL settings")
+def test_postgresql_keeps_connections():
+    assert settings.DATABASES["default"]["CONN_MAX_AGE"] > 0
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"]
+
+
+def test_clock_is_moved_by_time_machine():
+    with time_machine.travel(dt.datetime(2027, 6, 30, 13, 0, tzinfo=dt.UTC), tick=False):
+        assert clock.now() == dt.datetime(2027, 6, 30, 13, 0, tzinfo=dt.UTC)
+        assert clock.today_in("Pacific/Auckland") == dt.date(2027, 7, 1)
+        assert clock.today_in("America/Los_Angeles") == dt.date(2027, 6, 30)
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent():
+    call_command("seed_demo", verbosity=0)
+    counts = (Organization.objects.count(), Location.objects.count(), Membership.objects.count())
+    call_command("seed_demo", verbosity=0)
+    assert (
+        Organization.objects.count(),
+        Location.objects.count(),
+        Membership.objects.count(),
+    ) == counts
+    assert counts[0] == 5
+    assert counts[1] >= 12
+    zones = set(Location.objects.values_list("timezone", flat=True))
+    assert "Pacific/Auckland" in zones
+    assert Location.objects.filter(sector="hospitality").exists()
+    roles = set(Membership.objects.values_list("tenant_type", "role"))
+    assert {
+        ("staff", "admin"),
+        ("staff", "gateway"),
+        ("distributor", "viewer"),
+        ("partner", "admin"),
+        ("organization", "viewer"),
+    } <= roles
