@@ -90,11 +90,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000;"
         ),
     }
-elif _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
-    _db["CONN_HEALTH_CHECKS"] = True
-else:
+elif _db["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured(f"Unsupported DATABASE_URL engine: {_db['ENGINE']}")
+# Persistent connections on both: no connect (and no PRAGMAs) per request.
+_db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
+_db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
