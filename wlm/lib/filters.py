@@ -4,8 +4,12 @@ from functools import reduce
 from operator import or_
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 
@@ -33,11 +37,55 @@ class StrictOrderingFilter(OrderingFilter):
         return fields
 
 
+INT64 = range(-(2**63), 2**63)
+
+
+class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Ids beyond 64 bits are invalid choices (SQLite would raise OverflowError)."""
+
+    def _check_values(self, value):
+        key = self.to_field_name or "pk"
+        field = (
+            self.queryset.model._meta.pk
+            if key == "pk"
+            else self.queryset.model._meta.get_field(key)
+        )
+        if isinstance(field, models.IntegerField):
+            for pk in value:
+                try:
+                    number = int(str(pk))
+                except ValueError:
+                    continue  # the parent class reports it
+                if number not in INT64:
+                    raise DjangoValidationError(
+                        self.error_messages["invalid_pk_value"],
+                        code="invalid_pk_value",
+                        params={"pk": pk},
+                    )
+        return super()._check_values(value)
+
+
+class BoundedModelMultipleChoiceFilter(django_filters.ModelMultipleChoiceFilter):
+    field_class = BoundedModelMultipleChoiceField
+
+
 class SearchFilterSet(django_filters.FilterSet):
     """A FilterSet with ``q``: a case-insensitive search over ``Meta.search_fields``.
 
     One FilterSet per list serves the API, the pages and the CSV export.
     """
+
+    FILTER_DEFAULTS = {
+        **FILTER_FOR_DBFIELD_DEFAULTS,
+        **{
+            field: {
+                **FILTER_FOR_DBFIELD_DEFAULTS[field],
+                "filter_class": BoundedModelMultipleChoiceFilter,
+            }
+            for field, spec in FILTER_FOR_DBFIELD_DEFAULTS.items()
+            if spec["filter_class"] is django_filters.ModelMultipleChoiceFilter
+        },
+    }
 
     q = django_filters.CharFilter(method="search", label=_("Search"), max_length=200)
 

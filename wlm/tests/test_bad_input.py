@@ -269,3 +269,9 @@ def test_problem_body_is_json_even_for_csv_requests(world, api):
     response = api(world.staff).get("/api/v1/locations/?format=csv&ordering=password")
     body = assert_problem(response, 400)
     assert json.loads(response.content) == body
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-99999999999999999999999", "x"])
+def test_multiple_choice_filter_with_out_of_range_id_is_400(world, api, value):
+    body = assert_problem(api(world.staff).get(f"/api/v1/partners/?distributors={value}"), 400)
+    assert "distributors" in body["errors"]
