@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.related import ManyToManyRel, ManyToOneRel, OneToOneRel
 from django.utils.translation import gettext_lazy as _
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from rest_framework.exceptions import ValidationError
@@ -69,21 +70,48 @@ class BoundedModelMultipleChoiceFilter(django_filters.ModelMultipleChoiceFilter)
     field_class = BoundedModelMultipleChoiceField
 
 
+def _visible_queryset(model):
+    def queryset(request):
+        rows = model._default_manager.all()
+        if not hasattr(rows, "visible_to"):
+            return rows
+        return rows.visible_to(getattr(request, "user", None))
+
+    return queryset
+
+
+def _scoped_relation_filter(spec: dict) -> dict:
+    multiple = spec["filter_class"] is django_filters.ModelMultipleChoiceFilter
+
+    def extra(field):
+        return {**spec["extra"](field), "queryset": _visible_queryset(field.related_model)}
+
+    return {
+        "filter_class": BoundedModelMultipleChoiceFilter if multiple else spec["filter_class"],
+        "extra": extra,
+    }
+
+
 class SearchFilterSet(django_filters.FilterSet):
     """A FilterSet with ``q``: a case-insensitive search over ``Meta.search_fields``.
 
     One FilterSet per list serves the API, the pages and the CSV export.
     """
 
+    # Relation filters choose among the rows the caller can see, so an invisible id
+    # is answered like a missing one (400), and ids beyond 64 bits are refused.
     FILTER_DEFAULTS = {
         **FILTER_FOR_DBFIELD_DEFAULTS,
         **{
-            field: {
-                **FILTER_FOR_DBFIELD_DEFAULTS[field],
-                "filter_class": BoundedModelMultipleChoiceFilter,
-            }
-            for field, spec in FILTER_FOR_DBFIELD_DEFAULTS.items()
-            if spec["filter_class"] is django_filters.ModelMultipleChoiceFilter
+            field: _scoped_relation_filter(FILTER_FOR_DBFIELD_DEFAULTS[field])
+            for field in (
+                models.ForeignKey,
+                models.OneToOneField,
+                models.ManyToManyField,
+                OneToOneRel,
+                ManyToOneRel,
+                ManyToManyRel,
+            )
         },
     }
 

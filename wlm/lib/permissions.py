@@ -25,8 +25,6 @@ class TenantPermission(permissions.BasePermission):
             return False
         if actor.is_gateway:
             return bool(getattr(view, "gateway_access", False))
-        if getattr(view, "gateway_only", False):
-            return actor.is_staff
         if request.method in permissions.SAFE_METHODS:
             return True
         if not actor.is_admin:

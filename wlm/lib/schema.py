@@ -21,7 +21,10 @@ ERRORS = {
     "401": "No or bad credentials.",
     "403": "Not allowed for this role or tenant.",
     "404": "Not found, or not visible to this user.",
+    "405": "Method not allowed on this path.",
+    "406": "No acceptable representation (JSON, or CSV on lists).",
     "409": "Conflicts with the current state.",
+    "415": "Unsupported body media type (send application/json).",
     "429": "Throttled; see Retry-After.",
 }
 

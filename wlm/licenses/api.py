@@ -25,7 +25,9 @@ class ModuleSerializer(serializers.ModelSerializer):
 
 
 class ModuleFilterSet(SearchFilterSet):
-    advanced = django_filters.BooleanFilter()
+    advanced = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true"
+    )
 
     class Meta:
         model = Module

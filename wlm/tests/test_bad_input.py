@@ -275,3 +275,32 @@ def test_problem_body_is_json_even_for_csv_requests(world, api):
 def test_multiple_choice_filter_with_out_of_range_id_is_400(world, api, value):
     body = assert_problem(api(world.staff).get(f"/api/v1/partners/?distributors={value}"), 400)
     assert "distributors" in body["errors"]
+
+
+@pytest.mark.parametrize(
+    ("path", "param", "row"),
+    [
+        ("/api/v1/locations/", "organization", "other_org"),
+        ("/api/v1/organizations/", "partner", "other_partner"),
+        ("/api/v1/partners/", "distributors", "other_dist"),
+    ],
+)
+def test_filter_by_invisible_id_answers_like_a_missing_one(world, api, path, param, row):
+    client = api(world.partner_admin)
+    invisible = client.get(path, {param: getattr(world, row).pk})
+    missing = client.get(path, {param: 999999})
+    assert_problem(invisible, 400)
+    assert invisible.json()["errors"][param] == [
+        message.replace("999999", str(getattr(world, row).pk))
+        for message in missing.json()["errors"][param]
+    ]
+    assert api(world.staff).get(path, {param: getattr(world, row).pk}).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["banana", "null", ""])
+def test_boolean_filter_refuses_what_it_cannot_read(world, api, value):
+    response = api(world.staff).get("/api/v1/modules/", {"advanced": value})
+    if value == "":
+        assert response.status_code == 200  # an empty filter is no filter
+    else:
+        assert_problem(response, 400)
