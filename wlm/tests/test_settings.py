@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,14 @@ def test_seed_demo_is_idempotent():
         ("partner", "admin"),
         ("organization", "viewer"),
     } <= roles
+
+
+@pytest.mark.django_db
+def test_api_docs_use_local_assets_only(client):
+    page = client.get("/api/v1/docs/").content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets, page
+    for url in assets:
+        assert url.startswith("/static/"), f"external asset {url}"
+        response = client.get(url)
+        assert response.status_code == 200, url
