@@ -151,13 +151,8 @@ class AccessPointViewSet(LocationChildViewSet):
     csv_filename = "access-points"
     filterset_fields = ["mac"]
 
-    @staticmethod
-    def add_service(user, location, **data):
-        return services.add_access_point(user, location, **data)
-
-    @staticmethod
-    def remove_service(user, element):
-        services.remove_access_point(user, element)
+    add_service = staticmethod(services.add_access_point)
+    remove_service = staticmethod(services.remove_access_point)
 
 
 class RoomSerializer(serializers.ModelSerializer):
@@ -178,10 +173,5 @@ class RoomViewSet(LocationChildViewSet):
     csv_filename = "rooms"
     filterset_fields = ["number"]
 
-    @staticmethod
-    def add_service(user, location, **data):
-        return services.add_room(user, location, **data)
-
-    @staticmethod
-    def remove_service(user, element):
-        services.remove_room(user, element)
+    add_service = staticmethod(services.add_room)
+    remove_service = staticmethod(services.remove_room)

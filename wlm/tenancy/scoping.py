@@ -113,19 +113,18 @@ class ChildScopedQuerySet(ScopedQuerySet):
             model = model._meta.get_field(part).related_model
         return model.objects.all()
 
-    def _visible_filter(self, actor: Actor) -> Q | None:
+    def _through_parent(self, parent_filter: str, actor: Actor) -> Q | None:
         parent = self._parent_queryset()
-        condition = parent._visible_filter(actor)
+        condition = getattr(parent, parent_filter)(actor)
         if condition is None:
             return None
         return Q(**{f"{self.parent_path}__in": parent.filter(condition).values("pk")})
 
+    def _visible_filter(self, actor: Actor) -> Q | None:
+        return self._through_parent("_visible_filter", actor)
+
     def _managed_filter(self, actor: Actor) -> Q | None:
-        parent = self._parent_queryset()
-        condition = parent._managed_filter(actor)
-        if condition is None:
-            return None
-        return Q(**{f"{self.parent_path}__in": parent.filter(condition).values("pk")})
+        return self._through_parent("_managed_filter", actor)
 
 
 def require_managed(user, obj) -> None:
