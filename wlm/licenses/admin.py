@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from wlm.licenses.models import Module
+from wlm.licenses.models import License, LicenseEvent, LicenseRequest, Module
 
 
 @admin.register(Module)
@@ -11,3 +11,35 @@ class ModuleAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["code"] if obj is not None else []
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Licenses change only through wlm.licenses.lifecycle: the admin only shows them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(License)
+class LicenseAdmin(ReadOnlyAdmin):
+    list_display = ["key", "organization", "status", "license_type", "limit", "end_date"]
+    list_filter = ["status", "license_type", "payment"]
+    search_fields = ["key", "organization__name"]
+
+
+@admin.register(LicenseRequest)
+class LicenseRequestAdmin(ReadOnlyAdmin):
+    list_display = ["id", "location", "partner", "distributor", "state", "created"]
+    list_filter = ["state"]
+
+
+@admin.register(LicenseEvent)
+class LicenseEventAdmin(ReadOnlyAdmin):
+    list_display = ["license", "at", "kind", "actor_name"]
+    list_filter = ["kind"]

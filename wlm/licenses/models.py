@@ -1,10 +1,12 @@
-"""The module catalogue (licenses, requests and history arrive with issue 3)."""
+"""The module catalogue, license requests, licenses, assignments and their history."""
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from wlm.lib import clock
 from wlm.tenancy.scoping import Actor, ScopedQuerySet
 
 
@@ -44,3 +46,311 @@ class Module(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LicenseStatus(models.TextChoices):
+    PENDING_PROVISION = "pending_provision", _("Pending Provision")
+    PENDING_START = "pending_start", _("Pending Start")
+    IN_USE = "in_use", _("In Use")
+    ACCESS_DENIED = "access_denied", _("Access denied")
+    CONTRACT_FINALIZED = "contract_finalized", _("Contract finalized")
+
+
+class Payment(models.TextChoices):
+    MONTHLY = "monthly", _("Monthly")
+    ANNUAL = "annual", _("Annual")
+
+
+class LicenseType(models.TextChoices):
+    APS = "aps", _("Access points")
+    ROOMS = "rooms", _("Rooms")
+
+
+class StartMode(models.TextChoices):
+    AUTOMATIC = "automatic", _("Automatic (device connections)")
+    FIXED = "fixed", _("Fixed start date")
+
+
+class RequestState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+YEARS_RANGE = Q(years__gte=1) & Q(years__lte=5)
+
+
+class LicenseRequestQuerySet(ScopedQuerySet):
+    def _visible_filter(self, actor: Actor):
+        if actor.tenant_type == "distributor":
+            return Q(distributor_id=actor.tenant_id)
+        if actor.tenant_type == "partner":
+            return Q(partner_id=actor.tenant_id)
+        if actor.tenant_type == "organization":
+            return Q(location__organization_id=actor.tenant_id)
+        return None
+
+    def _managed_filter(self, actor: Actor):
+        # the distributor decides (approve / reject) the requests addressed to it
+        if actor.tenant_type == "distributor":
+            return Q(distributor_id=actor.tenant_id)
+        return None
+
+
+class LicenseRequest(models.Model):
+    """A partner asks a distributor for a license for one location (DESIGN §2)."""
+
+    location = models.ForeignKey(
+        "locations.Location",
+        on_delete=models.PROTECT,
+        related_name="license_requests",
+        verbose_name=_("location"),
+    )
+    partner = models.ForeignKey(
+        "tenancy.Partner",
+        on_delete=models.PROTECT,
+        related_name="license_requests",
+        verbose_name=_("partner"),
+    )
+    distributor = models.ForeignKey(
+        "tenancy.Distributor",
+        on_delete=models.PROTECT,
+        related_name="license_requests",
+        verbose_name=_("distributor"),
+    )
+    years = models.PositiveSmallIntegerField(_("years"))
+    payment = models.CharField(_("payment"), max_length=10, choices=Payment.choices)
+    aps = models.PositiveIntegerField(_("access points"), null=True, blank=True)
+    rooms = models.PositiveIntegerField(_("rooms"), null=True, blank=True)
+    modules = models.ManyToManyField(Module, blank=True, verbose_name=_("modules"))
+    state = models.CharField(
+        _("state"), max_length=10, choices=RequestState.choices, default=RequestState.PENDING
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    license = models.OneToOneField(
+        "License",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="request",
+        verbose_name=_("license"),
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.DateTimeField(_("created"), default=clock.now)
+    decided = models.DateTimeField(_("decided"), null=True, blank=True)
+
+    objects = LicenseRequestQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("license request")
+        verbose_name_plural = _("license requests")
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(name="request_years_1_to_5", condition=YEARS_RANGE),
+            models.CheckConstraint(
+                name="request_aps_xor_rooms",
+                condition=(
+                    Q(aps__isnull=False, rooms__isnull=True)
+                    | Q(aps__isnull=True, rooms__isnull=False)
+                ),
+            ),
+            models.CheckConstraint(
+                name="request_license_when_approved",
+                condition=Q(state=RequestState.APPROVED, license__isnull=False)
+                | (~Q(state=RequestState.APPROVED) & Q(license__isnull=True)),
+            ),
+        ]
+        indexes = [models.Index(fields=["distributor", "state"], name="request_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"Request {self.pk} ({self.state})"
+
+
+class LicenseQuerySet(ScopedQuerySet):
+    """A distributor sees its licenses, a partner those of its requests and customers,
+    an organization its own (once provisioned)."""
+
+    def _visible_filter(self, actor: Actor):
+        if actor.tenant_type == "distributor":
+            return Q(distributor_id=actor.tenant_id)
+        if actor.tenant_type == "partner":
+            return Q(partner_id=actor.tenant_id) | Q(organization__partner_id=actor.tenant_id)
+        if actor.tenant_type == "organization":
+            return Q(organization_id=actor.tenant_id)
+        return None
+
+    def _managed_filter(self, actor: Actor):
+        # the lifecycle's rights table says which tenant may apply which change
+        return self._visible_filter(actor)
+
+
+class License(models.Model):
+    """A license key and its contract. Status changes only through licenses.lifecycle."""
+
+    key = models.CharField(_("license key"), max_length=29, unique=True, editable=False)
+    organization = models.ForeignKey(
+        "tenancy.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="licenses",
+        verbose_name=_("organization"),
+        help_text=_("Set when the key is activated (Send Key)."),
+    )
+    location = models.ForeignKey(
+        "locations.Location",
+        on_delete=models.PROTECT,
+        related_name="intended_licenses",
+        verbose_name=_("intended location"),
+    )
+    distributor = models.ForeignKey(
+        "tenancy.Distributor",
+        on_delete=models.PROTECT,
+        related_name="licenses",
+        verbose_name=_("distributor"),
+    )
+    partner = models.ForeignKey(
+        "tenancy.Partner",
+        on_delete=models.PROTECT,
+        related_name="licenses",
+        verbose_name=_("partner"),
+    )
+    years = models.PositiveSmallIntegerField(_("years"))
+    payment = models.CharField(_("payment"), max_length=10, choices=Payment.choices)
+    license_type = models.CharField(_("type"), max_length=5, choices=LicenseType.choices)
+    limit = models.PositiveIntegerField(_("limit"))
+    modules = models.ManyToManyField(
+        Module, blank=True, related_name="licenses", verbose_name=_("modules")
+    )
+    start_mode = models.CharField(
+        _("start mode"), max_length=10, choices=StartMode.choices, default=StartMode.AUTOMATIC
+    )
+    fixed_start = models.DateField(_("fixed start date"), null=True, blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=LicenseStatus.choices,
+        default=LicenseStatus.PENDING_PROVISION,
+        editable=False,
+    )
+    status_before_denial = models.CharField(
+        max_length=20, choices=LicenseStatus.choices, blank=True, editable=False
+    )
+    timezone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        editable=False,
+        help_text=_("That of its first assigned location: the end date is reached there."),
+    )
+    created = models.DateTimeField(_("created"), default=clock.now, editable=False)
+    provisioned = models.DateTimeField(_("provisioned"), null=True, blank=True, editable=False)
+    start_date = models.DateField(_("start date"), null=True, blank=True, editable=False)
+    end_date = models.DateField(_("end date"), null=True, blank=True, editable=False)
+
+    objects = LicenseQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("license")
+        verbose_name_plural = _("licenses")
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(name="license_years_1_to_5", condition=YEARS_RANGE),
+            models.CheckConstraint(
+                name="license_fixed_start_has_date",
+                condition=~Q(start_mode=StartMode.FIXED) | Q(fixed_start__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="license_provisioned_has_organization",
+                condition=Q(status=LicenseStatus.PENDING_PROVISION)
+                | Q(status=LicenseStatus.CONTRACT_FINALIZED, provisioned__isnull=True)
+                | Q(organization__isnull=False, provisioned__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="license_dates_ordered",
+                condition=Q(start_date__isnull=True) | Q(end_date__gt=models.F("start_date")),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "end_date"], name="license_status_end_idx"),
+            models.Index(fields=["distributor", "status"], name="license_distributor_idx"),
+            models.Index(fields=["partner", "status"], name="license_partner_idx"),
+            models.Index(fields=["organization", "status"], name="license_organization_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Assignment(models.Model):
+    """A license assigned to a location of its organization; its limit counts them all."""
+
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="assignments")
+    location = models.ForeignKey(
+        "locations.Location", on_delete=models.PROTECT, related_name="assignments"
+    )
+    created = models.DateTimeField(_("assigned"), default=clock.now)
+
+    class Meta:
+        verbose_name = _("assignment")
+        ordering = ["created", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["license", "location"], name="assignment_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} @ {self.location_id}"
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", _("Created")
+    PROVISIONED = "provisioned", _("Provisioned (Send Key)")
+    STARTED = "started", _("Started")
+    ASSIGNED = "assigned", _("Location assigned")
+    UNASSIGNED = "unassigned", _("Location unassigned")
+    UPGRADED = "upgraded", _("Limits or modules changed")
+    RENEWED = "renewed", _("Renewed")
+    DENIED = "denied", _("Access denied")
+    RESTORED = "restored", _("Access restored")
+    CANCELLED = "cancelled", _("Cancelled")
+    CUT_OFF = "cut_off", _("Contract finalized (end date reached)")
+
+
+class LicenseEvent(models.Model):
+    """One change of a license (the "Upgrades" tab). Append-only."""
+
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(_("time"), default=clock.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField(_("actor"), max_length=150)
+    kind = models.CharField(_("kind"), max_length=20, choices=EventKind.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    before = models.JSONField(_("before"), default=dict, blank=True)
+    after = models.JSONField(_("after"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("license event")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["license", "at"], name="event_license_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.license_id} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("License events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("License events are append-only.")

@@ -1,0 +1,277 @@
+"""The license lifecycle (DESIGN §4): one transition table, one function that applies it.
+
+Every status change and every change of a license's terms goes through
+``apply_change``: it locks the license row, checks that the action is allowed from
+the current status and for the actor, changes the fields, and appends the history
+event, all in one transaction. No other code assigns ``License.status``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from wlm.lib import clock
+from wlm.lib.problems import Conflict
+from wlm.licenses.dates import add_years, has_ended, renewal_term
+from wlm.licenses.keys import InvalidKey, normalize_key
+from wlm.licenses.limits import elements_in_use, require_within_limit
+from wlm.licenses.models import Assignment, EventKind, License, LicenseEvent
+from wlm.licenses.models import LicenseStatus as S
+from wlm.locations.models import Location
+from wlm.tenancy.scoping import actor_of
+
+SYSTEM = "system"  # the worker and the connection trigger: no user
+STAFF = "staff"
+DISTRIBUTOR = "distributor"
+ORGANIZATION = "organization"
+SAME = None  # the action keeps the current status
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: EventKind
+    sources: frozenset[str]
+    target: str | None  # SAME, or the status after the action (restore/renew decide later)
+    actors: frozenset[str]  # tenant types (admin role) that may act, or SYSTEM
+
+
+def _rule(kind, sources, target, actors) -> Rule:
+    return Rule(kind, frozenset(sources), target, frozenset(actors))
+
+
+ACTIVE = {S.PENDING_START, S.IN_USE, S.ACCESS_DENIED}
+TRANSITIONS: dict[str, Rule] = {
+    "provision": _rule(
+        EventKind.PROVISIONED, {S.PENDING_PROVISION}, S.PENDING_START, {ORGANIZATION, STAFF}
+    ),
+    "start": _rule(EventKind.STARTED, {S.PENDING_START}, S.IN_USE, {SYSTEM}),
+    "cut_off": _rule(EventKind.CUT_OFF, {S.IN_USE}, S.CONTRACT_FINALIZED, {SYSTEM}),
+    "deny": _rule(
+        EventKind.DENIED, {S.PENDING_START, S.IN_USE}, S.ACCESS_DENIED, {DISTRIBUTOR, STAFF}
+    ),
+    "restore": _rule(EventKind.RESTORED, {S.ACCESS_DENIED}, "restored", {DISTRIBUTOR, STAFF}),
+    "cancel": _rule(
+        EventKind.CANCELLED, {S.PENDING_PROVISION}, S.CONTRACT_FINALIZED, {DISTRIBUTOR, STAFF}
+    ),
+    "renew": _rule(
+        EventKind.RENEWED,
+        {S.IN_USE, S.ACCESS_DENIED, S.CONTRACT_FINALIZED},
+        "renewed",
+        {DISTRIBUTOR, STAFF},
+    ),
+    "upgrade": _rule(
+        EventKind.UPGRADED, {S.PENDING_PROVISION, *ACTIVE}, SAME, {DISTRIBUTOR, STAFF}
+    ),
+    "assign": _rule(EventKind.ASSIGNED, ACTIVE, SAME, {ORGANIZATION, STAFF}),
+    "unassign": _rule(EventKind.UNASSIGNED, ACTIVE, SAME, {ORGANIZATION, STAFF}),
+}
+
+
+def _serialise(value):
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if hasattr(value, "pk"):
+        return value.pk
+    return value
+
+
+def _check_actor(rule: Rule, user, license: License) -> None:
+    if user is None:
+        if SYSTEM not in rule.actors:
+            raise PermissionDenied(_("This change needs a user."))
+        return
+    actor = actor_of(user)
+    if not actor.is_admin or actor.tenant_type not in rule.actors:
+        raise PermissionDenied(_("Your role cannot make this change to a license."))
+    if actor.is_staff:
+        return
+    if actor.tenant_type == DISTRIBUTOR and license.distributor_id != actor.tenant_id:
+        raise PermissionDenied(_("This license belongs to another distributor."))
+    if actor.tenant_type == ORGANIZATION:
+        owner = license.organization_id or license.location.organization_id
+        if owner != actor.tenant_id:
+            raise PermissionDenied(_("This license belongs to another organization."))
+
+
+def lock(license_id: int) -> License:
+    """The license row, locked until the end of the transaction (``SELECT … FOR UPDATE``)."""
+    return License.objects.select_for_update().select_related("location").get(pk=license_id)
+
+
+def apply_change(
+    license: License,
+    action: str,
+    user,
+    *,
+    reason: str = "",
+    extra: dict | None = None,
+    **changes,
+) -> License:
+    """Apply ``action`` to a locked license: check, change ``changes``, record the event.
+
+    Must run inside the caller's transaction with ``license`` from ``lock()``.
+    ``changes`` may include ``status``; ``extra`` adds facts to the event's ``after``.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("apply_change runs inside a transaction, on a locked license")
+    rule = TRANSITIONS[action]
+    if license.status not in rule.sources:
+        raise Conflict(
+            _("Cannot %(action)s a license that is %(status)s.")
+            % {"action": action.replace("_", " "), "status": S(license.status).label}
+        )
+    _check_actor(rule, user, license)
+    before = {name: _serialise(getattr(license, name)) for name in changes}
+    for name, value in changes.items():
+        setattr(license, name, value)
+    if changes:
+        license.full_clean(exclude=["key"], validate_unique=False, validate_constraints=False)
+        license.save(update_fields=list(changes))
+    after = {name: _serialise(value) for name, value in changes.items()}
+    after.update(extra or {})
+    actor = user if user is not None and user.is_authenticated else None
+    LicenseEvent.objects.create(
+        license=license,
+        at=clock.now(),
+        actor=actor,
+        actor_name=actor.get_username() if actor else SYSTEM,
+        kind=rule.kind,
+        reason=reason,
+        before=before,
+        after=after,
+    )
+    return license
+
+
+# --- The transitions with rules of their own ------------------------------------
+
+
+@transaction.atomic
+def start(license_id: int, start_date: dt.date, evidence: dict | None = None) -> License:
+    """pending_start → in_use, from the device trigger or the fixed start date (no user)."""
+    license = lock(license_id)
+    return apply_change(
+        license,
+        "start",
+        None,
+        extra=evidence,
+        status=S.IN_USE,
+        start_date=start_date,
+        end_date=add_years(start_date, license.years),
+    )
+
+
+@transaction.atomic
+def cut_off(license_id: int) -> License:
+    """in_use → contract_finalized once the end date is reached in the license's zone."""
+    license = lock(license_id)
+    if not has_ended(license.end_date, license.timezone, clock.now()):
+        raise Conflict(_("The end date of this license has not been reached."))
+    return apply_change(license, "cut_off", None, status=S.CONTRACT_FINALIZED)
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Say why.")]})
+    return reason
+
+
+@transaction.atomic
+def deny(user, license_id: int, reason: str) -> License:
+    license = lock(license_id)
+    return apply_change(
+        license,
+        "deny",
+        user,
+        reason=_require_reason(reason),
+        status=S.ACCESS_DENIED,
+        status_before_denial=license.status,
+    )
+
+
+@transaction.atomic
+def restore(user, license_id: int, reason: str = "") -> License:
+    """Back to the status before the denial, or finalized if the end date has passed."""
+    license = lock(license_id)
+    previous = license.status_before_denial or S.PENDING_START
+    if has_ended(license.end_date, license.timezone, clock.now()):
+        previous = S.CONTRACT_FINALIZED
+    return apply_change(
+        license, "restore", user, reason=reason, status=previous, status_before_denial=""
+    )
+
+
+@transaction.atomic
+def cancel(user, license_id: int, reason: str) -> License:
+    license = lock(license_id)
+    return apply_change(
+        license, "cancel", user, reason=_require_reason(reason), status=S.CONTRACT_FINALIZED
+    )
+
+
+@transaction.atomic
+def renew(user, license_id: int, years: int, reason: str = "") -> License:
+    """Before the end the end date moves by N years (a denial stays); after it, a new
+    term of N years runs from today and the license is in use again."""
+    license = lock(license_id)
+    if license.end_date is None:
+        raise Conflict(_("Only a license that has started can be renewed."))
+    today = clock.today_in(license.timezone)
+    ended = has_ended(license.end_date, license.timezone, clock.now())
+    start_date, end_date = renewal_term(license.end_date, today, years)
+    changes = {"end_date": end_date}
+    if ended:
+        changes.update(start_date=start_date)
+        if license.status == S.ACCESS_DENIED:
+            changes.update(status_before_denial=S.IN_USE)
+        elif license.status == S.CONTRACT_FINALIZED:
+            changes.update(status=S.IN_USE)
+    return apply_change(license, "renew", user, reason=reason, extra={"years": years}, **changes)
+
+
+class UnknownKey(Exception):
+    """An unknown key and another organization's key: one answer, so keys can't be probed."""
+
+
+@transaction.atomic
+def provision(user, location, key_text: str) -> License:
+    """Send Key: pending_provision → pending_start, assigned to ``location``.
+
+    The key must be one made for a location of the same organization. The location row
+    is locked first, then the license, so concurrent activations serialise.
+    """
+    try:
+        key = normalize_key(key_text)
+    except InvalidKey:
+        raise UnknownKey from None
+    location = Location.objects.select_for_update().get(pk=location.pk)
+    found = License.objects.filter(key=key).values_list("pk", flat=True).first()
+    if found is None:
+        raise UnknownKey
+    license = lock(found)
+    if license.location.organization_id != location.organization_id:
+        raise UnknownKey
+    if license.status != S.PENDING_PROVISION:
+        raise Conflict(_("This key has already been used or its license has ended."))
+    active = Assignment.objects.filter(location=location, license__status__in=ACTIVE)
+    if active.exists():
+        raise Conflict(_("This location already holds an active license."))
+    require_within_limit(license, elements_in_use(license, [location]))
+    license = apply_change(
+        license,
+        "provision",
+        user,
+        extra={"location": str(location.pk)},
+        status=S.PENDING_START,
+        organization=location.organization,
+        provisioned=clock.now(),
+        timezone=location.timezone,
+    )
+    Assignment.objects.create(license=license, location=location, created=clock.now())
+    return license

@@ -1,0 +1,292 @@
+"""The license certificate (DESIGN §7): an A4 PDF made from plain data, not from models.
+
+The caller (the license service or a view) copies what the certificate shows into a
+`CertificateData`, so this module knows nothing of the database and renders the same
+bytes for the same data: reportlab's invariant mode drops the build time and random
+document id, and the PDF's creation date is the date of issue.
+
+Fonts are reportlab's built-in Helvetica and Courier (no font files to ship). They
+cover Windows-1252 — all of Latin-1, so Spanish, French, German, Portuguese… names
+("Málaga", "Ñandú") print — but not e.g. Polish "Ł", Greek or CJK, which would print
+as boxes; supporting those means registering and embedding a TrueType font here.
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Literal
+from xml.sax.saxutils import escape
+
+import segno
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+# The QR code is embedded as a PNG: QR_SCALE pixels per module and the quiet zone of
+# QR_BORDER modules that the QR standard asks for around the symbol.
+QR_SCALE = 8
+QR_BORDER = 4
+QR_SIZE = 36 * mm
+
+ACCENT = colors.HexColor("#1F4E79")
+MUTED = colors.HexColor("#5F6B76")
+RULE = colors.HexColor("#C9D3DD")
+KEY_BACKGROUND = colors.HexColor("#EEF3F8")
+
+LEFT_MARGIN = RIGHT_MARGIN = 20 * mm
+CONTENT_WIDTH = A4[0] - LEFT_MARGIN - RIGHT_MARGIN
+LABEL_WIDTH = 45 * mm
+
+
+@dataclass(frozen=True)
+class CertificateData:
+    """What one certificate shows; names and addresses as they should print."""
+
+    key: str
+    license_type: Literal["aps", "rooms"]
+    limit: int
+    modules: Sequence[tuple[str, str]]  # (code, name) of each module, in display order
+    years: int
+    payment: Literal["monthly", "annual"]
+    location_id: str  # the location's public UUID, the "ID Location"
+    location_name: str
+    location_address: str
+    location_country: str  # the country's name, not its code
+    organization_name: str
+    partner_name: str
+    distributor_name: str
+    issued_on: dt.date
+    start_mode: Literal["automatic", "fixed"]
+    fixed_start: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        # A wrong value would print a wrong certificate silently: refuse it here.
+        if self.license_type not in ("aps", "rooms"):
+            raise ValueError(f"unknown license type {self.license_type!r}")
+        if self.payment not in ("monthly", "annual"):
+            raise ValueError(f"unknown payment {self.payment!r}")
+        if self.start_mode not in ("automatic", "fixed"):
+            raise ValueError(f"unknown start mode {self.start_mode!r}")
+        if (self.start_mode == "fixed") != (self.fixed_start is not None):
+            raise ValueError("a fixed start date goes with start mode 'fixed', and only with it")
+
+
+def make_qr(key: str) -> segno.QRCode:
+    """The QR code of a license key: a full QR (not Micro QR, which phones seldom read), error
+    correction level M at least (segno raises it when that costs no space)."""
+    return segno.make(key, error="m", micro=False)
+
+
+def qr_png(key: str) -> bytes:
+    """The key's QR code as the PNG that the certificate embeds."""
+    buffer = BytesIO()
+    make_qr(key).save(buffer, kind="png", scale=QR_SCALE, border=QR_BORDER)
+    return buffer.getvalue()
+
+
+def render_certificate(data: CertificateData) -> bytes:
+    """Render the license certificate of `data` as the bytes of an A4 PDF."""
+    buffer = BytesIO()
+    title = gettext("License certificate")
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=LEFT_MARGIN,
+        rightMargin=RIGHT_MARGIN,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=gettext("License %(key)s") % {"key": data.key},
+        author=data.distributor_name,
+        subject=title,
+        creator="WiFi License Manager",
+        lang=translation.get_language() or "en",
+        invariant=True,
+    )
+
+    def on_page(canvas, _document) -> None:
+        # The creation date is the date of issue, not the moment of rendering.
+        canvas.setDateFormatter(lambda *_now: data.issued_on.strftime("D:%Y%m%d000000Z"))
+        canvas.saveState()
+        canvas.setFont("Helvetica", 8)
+        canvas.setFillColor(MUTED)
+        footer = gettext("License %(key)s · issued on %(date)s") % {
+            "key": data.key,
+            "date": _date(data.issued_on),
+        }
+        canvas.drawCentredString(A4[0] / 2, 10 * mm, footer)
+        canvas.restoreState()
+
+    document.build(_story(data, title), onFirstPage=on_page, onLaterPages=on_page)
+    return buffer.getvalue()
+
+
+def _story(data: CertificateData, title: str) -> list:
+    styles = _styles()
+    header = Table(
+        [
+            [
+                [
+                    Paragraph(escape(title), styles["title"]),
+                    Paragraph(
+                        escape(gettext("Wi-Fi platform license issued by %(distributor)s"))
+                        % {"distributor": escape(data.distributor_name)},
+                        styles["subtitle"],
+                    ),
+                ],
+                Image(BytesIO(qr_png(data.key)), width=QR_SIZE, height=QR_SIZE),
+            ]
+        ],
+        colWidths=[CONTENT_WIDTH - QR_SIZE, QR_SIZE],
+        style=TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("LINEBELOW", (0, 0), (-1, 0), 1.5, ACCENT),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4 * mm),
+            ]
+        ),
+    )
+    key_box = Table(
+        [
+            [Paragraph(escape(gettext("License key")).upper(), styles["key_label"])],
+            [Paragraph(escape(data.key), styles["key"])],
+        ],
+        colWidths=[CONTENT_WIDTH],
+        style=TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, -1), KEY_BACKGROUND),
+                ("BOX", (0, 0), (-1, -1), 0.75, RULE),
+                ("TOPPADDING", (0, 0), (-1, 0), 4 * mm),
+                ("BOTTOMPADDING", (0, -1), (-1, -1), 5 * mm),
+            ]
+        ),
+    )
+    return [
+        header,
+        Spacer(0, 7 * mm),
+        key_box,
+        Spacer(0, 3 * mm),
+        _section(gettext("License"), _license_rows(data), styles),
+        _section(gettext("Location"), _location_rows(data), styles),
+        _section(
+            gettext("Sales channel"),
+            [
+                (gettext("Partner"), data.partner_name),
+                (gettext("Distributor"), data.distributor_name),
+                (gettext("Date of issue"), _date(data.issued_on)),
+            ],
+            styles,
+        ),
+        Spacer(0, 8 * mm),
+        Paragraph(
+            escape(
+                gettext(
+                    "Enter this key on the location above (Send Key) to activate the license. "
+                    "Keep this certificate: the key is the proof of the license."
+                )
+            ),
+            styles["note"],
+        ),
+    ]
+
+
+def _license_rows(data: CertificateData) -> list[tuple[str, str]]:
+    if data.license_type == "rooms":
+        limit = gettext("Rooms: %(limit)d") % {"limit": data.limit}
+    else:
+        limit = gettext("Access points: %(limit)d") % {"limit": data.limit}
+    payment = gettext("Monthly") if data.payment == "monthly" else gettext("Annual")
+    if data.start_mode == "fixed":
+        assert data.fixed_start is not None  # checked in CertificateData
+        start = gettext("Fixed: the term starts on %(date)s") % {"date": _date(data.fixed_start)}
+    else:
+        start = gettext("Automatic: the term starts when devices first connect")
+    modules = "\n".join(name for _code, name in data.modules) or gettext("None")
+    return [
+        (gettext("Type and limit"), limit),
+        (gettext("Modules"), modules),
+        (
+            gettext("Term"),
+            ngettext("%(years)d year", "%(years)d years", data.years) % {"years": data.years},
+        ),
+        (gettext("Payment"), payment),
+        (gettext("Start"), start),
+    ]
+
+
+def _location_rows(data: CertificateData) -> list[tuple[str, str]]:
+    return [
+        (gettext("ID Location"), data.location_id),
+        (gettext("Name"), data.location_name),
+        (gettext("Address"), data.location_address),
+        (gettext("Country"), data.location_country),
+        (gettext("Organization"), data.organization_name),
+    ]
+
+
+def _section(heading: str, rows: list[tuple[str, str]], styles: dict) -> Table:
+    """A heading over label/value rows; values may hold several lines."""
+    cells = [[Paragraph(escape(heading), styles["heading"]), ""]]
+    for label, value in rows:
+        text = "<br/>".join(escape(line) for line in value.splitlines()) or "—"
+        cells.append([Paragraph(escape(label), styles["label"]), Paragraph(text, styles["value"])])
+    return Table(
+        cells,
+        colWidths=[LABEL_WIDTH, CONTENT_WIDTH - LABEL_WIDTH],
+        style=TableStyle(
+            [
+                ("SPAN", (0, 0), (-1, 0)),
+                ("TOPPADDING", (0, 0), (-1, 0), 6 * mm),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.75, RULE),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("TOPPADDING", (0, 1), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 1), (-1, -1), 2),
+            ]
+        ),
+    )
+
+
+def _date(value: dt.date) -> str:
+    # ISO 8601: unambiguous for every distributor's country, whatever the page language.
+    return value.isoformat()
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    return {
+        "title": ParagraphStyle(
+            "title", fontName="Helvetica-Bold", fontSize=24, leading=29, textColor=ACCENT
+        ),
+        "subtitle": ParagraphStyle(
+            "subtitle", fontName="Helvetica", fontSize=10, leading=14, textColor=MUTED
+        ),
+        "key_label": ParagraphStyle(
+            "key_label",
+            fontName="Helvetica-Bold",
+            fontSize=8,
+            leading=10,
+            textColor=MUTED,
+            alignment=TA_CENTER,
+        ),
+        # Courier: one width per symbol, so 0/O and 1/I/L don't blur together.
+        "key": ParagraphStyle(
+            "key", fontName="Courier-Bold", fontSize=21, leading=26, alignment=TA_CENTER
+        ),
+        "heading": ParagraphStyle(
+            "heading", fontName="Helvetica-Bold", fontSize=12, leading=15, textColor=ACCENT
+        ),
+        "label": ParagraphStyle(
+            "label", fontName="Helvetica", fontSize=9.5, leading=13, textColor=MUTED
+        ),
+        "value": ParagraphStyle("value", fontName="Helvetica", fontSize=10, leading=13),
+        "note": ParagraphStyle(
+            "note", fontName="Helvetica-Oblique", fontSize=8.5, leading=11, textColor=MUTED
+        ),
+    }
