@@ -20,7 +20,7 @@ from wlm.lib.problems import Conflict
 from wlm.licenses.dates import add_years, has_ended, renewal_term
 from wlm.licenses.keys import InvalidKey, normalize_key
 from wlm.licenses.limits import elements_in_use, require_within_limit
-from wlm.licenses.models import Assignment, EventKind, License, LicenseEvent
+from wlm.licenses.models import ACTIVE_STATUSES, Assignment, EventKind, License, LicenseEvent
 from wlm.licenses.models import LicenseStatus as S
 from wlm.locations.models import Location
 from wlm.tenancy.scoping import actor_of
@@ -44,7 +44,7 @@ def _rule(kind, sources, target, actors) -> Rule:
     return Rule(kind, frozenset(sources), target, frozenset(actors))
 
 
-ACTIVE = {S.PENDING_START, S.IN_USE, S.ACCESS_DENIED}
+ACTIVE = set(ACTIVE_STATUSES)
 TRANSITIONS: dict[str, Rule] = {
     "provision": _rule(
         EventKind.PROVISIONED, {S.PENDING_PROVISION}, S.PENDING_START, {ORGANIZATION, STAFF}

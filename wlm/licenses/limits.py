@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.utils.translation import gettext as _
 
 from wlm.lib.problems import Conflict
-from wlm.licenses.models import License, LicenseType
+from wlm.licenses.models import ACTIVE_STATUSES, Assignment, License, LicenseType
 from wlm.locations.models import AccessPoint, Room
 
 
@@ -32,3 +32,19 @@ def require_within_limit(license: License, in_use: int, limit: int | None = None
             _("License %(key)s allows %(limit)d %(what)s; %(in_use)d would be in use.")
             % {"key": license.key, "limit": limit, "what": what, "in_use": in_use}
         )
+
+
+def require_room_for_one_more(location, model) -> None:
+    """Before adding one ``model`` element (AccessPoint or Room) at ``location``.
+
+    Call inside the transaction that adds it, after locking the location row. Each
+    active license of the location is locked too (in id order), so concurrent
+    additions at any of its locations serialise and cannot pass the limit together.
+    """
+    held = Assignment.objects.filter(location=location, license__status__in=ACTIVE_STATUSES)
+    licenses = (
+        License.objects.select_for_update().filter(pk__in=held.values("license_id")).order_by("pk")
+    )
+    for license in licenses:
+        if element_model(license) is model:
+            require_within_limit(license, elements_in_use(license) + 1)

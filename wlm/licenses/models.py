@@ -56,6 +56,14 @@ class LicenseStatus(models.TextChoices):
     CONTRACT_FINALIZED = "contract_finalized", _("Contract finalized")
 
 
+# A license holds its locations (and limits them) while it is in one of these.
+ACTIVE_STATUSES = (
+    LicenseStatus.PENDING_START,
+    LicenseStatus.IN_USE,
+    LicenseStatus.ACCESS_DENIED,
+)
+
+
 class Payment(models.TextChoices):
     MONTHLY = "monthly", _("Monthly")
     ANNUAL = "annual", _("Annual")

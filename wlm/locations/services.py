@@ -1,8 +1,7 @@
 """Business rules of locations and their configured elements.
 
-Limits set by licenses are checked here once licenses exist (issue 3): the
-location row is locked (``select_for_update``) before an element is added, so
-concurrent additions are serialised per location.
+Adding an element locks the location row, then the licenses it holds, and checks
+their limits (wlm.licenses.limits) before the insert, in one transaction.
 """
 
 from django.core.exceptions import ValidationError
@@ -11,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from wlm.lib.problems import Conflict
 from wlm.lib.validators import normalize_mac
+from wlm.licenses.limits import require_room_for_one_more
 from wlm.locations.models import AccessPoint, Location, Room, Sector
 from wlm.tenancy.scoping import require_managed
 
@@ -60,7 +60,8 @@ def update_location(user, location: Location, **fields) -> Location:
 @transaction.atomic
 def add_access_point(user, location: Location, *, mac: str, name: str = "") -> AccessPoint:
     require_managed(user, location)
-    Location.objects.select_for_update().filter(pk=location.pk).first()
+    location = Location.objects.select_for_update().get(pk=location.pk)
+    require_room_for_one_more(location, AccessPoint)
     access_point = AccessPoint(location=location, mac=normalize_mac(mac), name=name)
     _save_unique(
         access_point,
@@ -82,6 +83,7 @@ def add_room(user, location: Location, *, number: str) -> Room:
     location = Location.objects.select_for_update().get(pk=location.pk)
     if location.sector != Sector.HOSPITALITY:
         raise Conflict(_("Rooms can only be configured at hospitality locations."))
+    require_room_for_one_more(location, Room)
     room = Room(location=location, number=number.strip())
     _save_unique(
         room, _("Room %(number)s already exists at this location.") % {"number": room.number}
