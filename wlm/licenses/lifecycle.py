@@ -100,7 +100,12 @@ def _check_actor(rule: Rule, user, license: License) -> None:
 
 def lock(license_id: int) -> License:
     """The license row, locked until the end of the transaction (``SELECT … FOR UPDATE``)."""
-    return License.objects.select_for_update().select_related("location").get(pk=license_id)
+    # of=("self",): lock the license row only, not the joined location (lock order)
+    return (
+        License.objects.select_for_update(of=("self",))
+        .select_related("location")
+        .get(pk=license_id)
+    )
 
 
 def apply_change(
