@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from wlm.licenses.api import ModuleViewSet
+from wlm.licenses.api import EntitlementView, ModuleViewSet
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
 from wlm.tenancy.api import (
     DistributorViewSet,
@@ -33,6 +33,11 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path(
+        "locations/<uuid:location_pk>/entitlement/",
+        EntitlementView.as_view(),
+        name="entitlement",
+    ),
     path("locations/<uuid:location_pk>/", include(location_router.urls)),
     *router.urls,
 ]

@@ -1,13 +1,20 @@
-"""REST API of the licenses app. For now: the module catalogue."""
+"""REST API of the licenses app: the module catalogue and the entitlement check."""
 
 import django_filters
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from wlm.lib import clock
 from wlm.lib.api import ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.filters import SearchFilterSet
 from wlm.licenses import services
-from wlm.licenses.models import Module
+from wlm.licenses.entitlement import entitlement_for
+from wlm.licenses.models import LicenseStatus, Module
+from wlm.locations.models import Location
 
 
 class ModuleSerializer(serializers.ModelSerializer):
@@ -61,3 +68,46 @@ class ModuleViewSet(
         serializer.instance = services.update_module(
             self.request.user, serializer.instance, **serializer.validated_data
         )
+
+
+class UsageSerializer(serializers.Serializer):
+    max = serializers.IntegerField(allow_null=True)
+    used = serializers.IntegerField()
+
+
+class EntitlementSerializer(serializers.Serializer):
+    location = serializers.UUIDField()
+    service = serializers.ChoiceField(choices=["available", "unavailable"])
+    reason = serializers.ChoiceField(
+        choices=[
+            "ok",
+            "no_license",
+            "pending_provision",
+            "access_denied",
+            "contract_finalized",
+            "expired",
+        ]
+    )
+    license = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=LicenseStatus.choices, allow_null=True)
+    modules = serializers.ListField(child=serializers.CharField())
+    aps = UsageSerializer()
+    rooms = UsageSerializer()
+    end_date = serializers.DateField(allow_null=True)
+
+
+class EntitlementView(APIView):
+    """May this location be served, with which modules? The data plane's hot path.
+
+    Computed from the dates at the moment of the call (wlm.licenses.entitlement).
+    """
+
+    gateway_access = True
+
+    @extend_schema(responses=EntitlementSerializer)
+    def get(self, request, location_pk):
+        location = get_object_or_404(
+            Location.objects.visible_to(request.user, data_plane=True), pk=location_pk
+        )
+        result = entitlement_for(location, clock.now())
+        return Response(EntitlementSerializer(result).data)
