@@ -28,7 +28,7 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-def _problem_type(code: str | None, status: int) -> str:
+def _problem_type(code: str | None) -> str:
     if code:
         return PROBLEM_BASE + code.replace("_", "-")
     return "about:blank"
@@ -44,7 +44,7 @@ def problem_response(
 ) -> HttpResponse:
     """A problem+json response. Plain HttpResponse, so every format gets the same body."""
     body = {
-        "type": _problem_type(code, status),
+        "type": _problem_type(code),
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": str(detail),

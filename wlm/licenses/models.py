@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib import clock
+from wlm.tenancy.models import TenantType
 from wlm.tenancy.scoping import Actor, ScopedQuerySet
 
 
@@ -90,17 +91,17 @@ YEARS_RANGE = Q(years__gte=1) & Q(years__lte=5)
 
 class LicenseRequestQuerySet(ScopedQuerySet):
     def _visible_filter(self, actor: Actor):
-        if actor.tenant_type == "distributor":
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
             return Q(distributor_id=actor.tenant_id)
-        if actor.tenant_type == "partner":
+        if actor.tenant_type == TenantType.PARTNER:
             return Q(partner_id=actor.tenant_id)
-        if actor.tenant_type == "organization":
+        if actor.tenant_type == TenantType.ORGANIZATION:
             return Q(location__organization_id=actor.tenant_id)
         return None
 
     def _managed_filter(self, actor: Actor):
         # the distributor decides (approve / reject) the requests addressed to it
-        if actor.tenant_type == "distributor":
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
             return Q(distributor_id=actor.tenant_id)
         return None
 
@@ -185,11 +186,11 @@ class LicenseQuerySet(ScopedQuerySet):
     an organization its own (once provisioned)."""
 
     def _visible_filter(self, actor: Actor):
-        if actor.tenant_type == "distributor":
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
             return Q(distributor_id=actor.tenant_id)
-        if actor.tenant_type == "partner":
+        if actor.tenant_type == TenantType.PARTNER:
             return Q(partner_id=actor.tenant_id) | Q(organization__partner_id=actor.tenant_id)
-        if actor.tenant_type == "organization":
+        if actor.tenant_type == TenantType.ORGANIZATION:
             return Q(organization_id=actor.tenant_id)
         return None
 

@@ -27,8 +27,9 @@ def create_module(user, *, code: str, **fields) -> Module:
 
 def update_module(user, module: Module, **fields) -> Module:
     _require_staff(user)
-    for name in MODULE_FIELDS:
-        if name in fields:
-            setattr(module, name, fields[name])
-    module.save(update_fields=[name for name in MODULE_FIELDS if name in fields] or None)
+    changed = [name for name in MODULE_FIELDS if name in fields]
+    for name in changed:
+        setattr(module, name, fields[name])
+    if changed:
+        module.save(update_fields=changed)
     return module

@@ -162,11 +162,6 @@ USERS = {
     "campus": (TenantType.ORGANIZATION, "Lisbon Learning Campus", Role.ADMIN),
     "harbour": (TenantType.ORGANIZATION, "Harbour Hotels Auckland", Role.ADMIN),
 }
-TENANT_MODELS = {
-    TenantType.DISTRIBUTOR: Distributor,
-    TenantType.PARTNER: Partner,
-    TenantType.ORGANIZATION: Organization,
-}
 
 
 def _mac(location_index: int, ap_index: int) -> str:
