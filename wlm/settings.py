@@ -96,6 +96,16 @@ elif _db["ENGINE"] != "django.db.backends.postgresql":
 _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
 _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
+
+# The cache holds the throttling counters. In the database, so every web process
+# (and every machine behind a load balancer) counts the same attempts; the table is made
+# by `manage.py createcachetable` (`make run`; the test database gets it by itself).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "wlm_cache",
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -------------------------------------------------------------------
@@ -182,7 +192,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "wlm.lib.problems.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("THROTTLE_AUTH", "20/min"),
+        # Send Key attempts (DESIGN §3): per user, and per client address
+        "activate_user": env_str("THROTTLE_ACTIVATE_USER", "10/min"),
+        "activate_address": env_str("THROTTLE_ACTIVATE_ADDRESS", "30/min"),
     },
+    # Proxies in front of the app whose X-Forwarded-For is trusted; 0: the peer address
+    # is the client (a client cannot choose its throttling address by sending the header).
+    "NUM_PROXIES": env_int("TRUSTED_PROXIES", 0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATE_FORMAT": "%Y-%m-%d",
     "COERCE_DECIMAL_TO_STRING": False,

@@ -6,7 +6,13 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from wlm.licenses.api import EntitlementView, ModuleViewSet
+from wlm.licenses.api import (
+    ActivateView,
+    EntitlementView,
+    LicenseRequestViewSet,
+    LicenseViewSet,
+    ModuleViewSet,
+)
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
 from wlm.tenancy.api import (
     DistributorViewSet,
@@ -23,6 +29,8 @@ router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("users", UserViewSet, basename="user")
 router.register("modules", ModuleViewSet, basename="module")
 router.register("locations", LocationViewSet, basename="location")
+router.register("license-requests", LicenseRequestViewSet, basename="license-request")
+router.register("licenses", LicenseViewSet, basename="license")
 
 location_router = SimpleRouter()
 location_router.register("access-points", AccessPointViewSet, basename="access-point")
@@ -38,6 +46,7 @@ api_v1 = [
         EntitlementView.as_view(),
         name="entitlement",
     ),
+    path("locations/<uuid:location_pk>/activate/", ActivateView.as_view(), name="activate"),
     path("locations/<uuid:location_pk>/", include(location_router.urls)),
     *router.urls,
 ]

@@ -1,20 +1,38 @@
-"""REST API of the licenses app: the module catalogue and the entitlement check."""
+"""REST API of the licenses app: the module catalogue, the entitlement check, license
+requests, licenses and their actions, and Send Key. Serializers validate, services decide."""
 
 import django_filters
+from django.db.models import Count, Prefetch
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from wlm.lib import clock
-from wlm.lib.api import ScopedViewSet
+from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.filters import SearchFilterSet
-from wlm.licenses import services
+from wlm.licenses import lifecycle, services
 from wlm.licenses.entitlement import entitlement_for
-from wlm.licenses.models import LicenseStatus, Module
+from wlm.licenses.filters import LicenseFilterSet, LicenseRequestFilterSet
+from wlm.licenses.models import (
+    License,
+    LicenseRequest,
+    LicenseStatus,
+    Module,
+    Payment,
+    StartMode,
+)
+from wlm.licenses.pdf import certificate_for
 from wlm.locations.models import Location
+from wlm.tenancy.models import Distributor, TenantType
+from wlm.tenancy.scoping import actor_of
 
 
 class ModuleSerializer(serializers.ModelSerializer):
@@ -111,3 +129,468 @@ class EntitlementView(APIView):
         )
         result = entitlement_for(location, clock.now())
         return Response(EntitlementSerializer(result).data)
+
+
+# --- License requests and licenses ----------------------------------------------------
+
+LIMIT_FIELD = {
+    "min_value": 1,
+    "max_value": services.MAX_LIMIT,
+    "required": False,
+    "allow_null": True,
+}
+
+
+def _module_codes(**kwargs):
+    return serializers.SlugRelatedField(
+        slug_field="code", queryset=Module.objects.all(), many=True, required=False, **kwargs
+    )
+
+
+class TermsSerializer(serializers.Serializer):
+    """The fields of a request, and of a license made without one (DESIGN §2)."""
+
+    location = ScopedPrimaryKeyRelatedField(queryset=Location.objects.all())
+    distributor = ScopedPrimaryKeyRelatedField(
+        queryset=Distributor.objects.all(),
+        required=False,
+        help_text=_("Optional for a distributor: its own."),
+    )
+    years = serializers.IntegerField(min_value=1, max_value=5)
+    payment = serializers.ChoiceField(choices=Payment.choices)
+    aps = serializers.IntegerField(**LIMIT_FIELD)
+    rooms = serializers.IntegerField(**LIMIT_FIELD)
+    modules = _module_codes()
+
+    def terms(self) -> services.Terms:
+        data = self.validated_data
+        distributor = data.get("distributor")
+        if distributor is None:
+            actor = actor_of(self.context["request"].user)
+            if actor.tenant_type != TenantType.DISTRIBUTOR:
+                raise serializers.ValidationError({"distributor": [_("This field is required.")]})
+            distributor = Distributor.objects.get(pk=actor.tenant_id)
+        return services.Terms(
+            location=data["location"],
+            distributor=distributor,
+            years=data["years"],
+            payment=data["payment"],
+            aps=data.get("aps"),
+            rooms=data.get("rooms"),
+            modules=tuple(data.get("modules", ())),
+        )
+
+
+class StartSerializer(serializers.Serializer):
+    start_mode = serializers.ChoiceField(choices=StartMode.choices, default=StartMode.AUTOMATIC)
+    fixed_start = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class CreateLicenseSerializer(TermsSerializer, StartSerializer):
+    pass
+
+
+class LicenseRequestSerializer(serializers.ModelSerializer):
+    modules = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+    class Meta:
+        model = LicenseRequest
+        fields = [
+            "id",
+            "location",
+            "partner",
+            "distributor",
+            "years",
+            "payment",
+            "aps",
+            "rooms",
+            "modules",
+            "state",
+            "reason",
+            "license",
+            "created",
+            "decided",
+        ]
+        read_only_fields = fields
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class OptionalReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class LicenseSerializer(serializers.ModelSerializer):
+    """A row of the licenses list."""
+
+    modules = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    aps = serializers.IntegerField(read_only=True, allow_null=True)
+    rooms = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = License
+        fields = [
+            "id",
+            "key",
+            "organization",
+            "modules",
+            "aps",
+            "rooms",
+            "status",
+            "start_date",
+            "end_date",
+            "years",
+            "payment",
+            "distributor",
+            "partner",
+            "location",
+            "license_type",
+            "limit",
+            "start_mode",
+            "fixed_start",
+            "timezone",
+            "created",
+            "provisioned",
+        ]
+        read_only_fields = fields
+
+
+class GeneralSerializer(serializers.Serializer):
+    aps = UsageSerializer()
+    rooms = UsageSerializer()
+    term_years = serializers.IntegerField()
+
+
+class EventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_name")
+    kind = serializers.CharField()
+    reason = serializers.CharField()
+    before = serializers.DictField()
+    after = serializers.DictField()
+
+
+class AssignmentSerializer(serializers.Serializer):
+    location = serializers.UUIDField(source="location_id")
+    name = serializers.CharField(source="location.name")
+    access_points = serializers.IntegerField(source="access_point_count")
+    rooms = serializers.IntegerField(source="room_count")
+
+
+class NoticeSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    due = serializers.DateField()
+    state = serializers.CharField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    channel = serializers.CharField()
+    recipient = serializers.CharField()
+
+
+class LicenseDetailSerializer(LicenseSerializer):
+    """The license view: its row plus the tabs of DESIGN §6."""
+
+    general = serializers.SerializerMethodField()
+    upgrades = EventSerializer(source="events", many=True, read_only=True)
+    notifications = serializers.SerializerMethodField()
+    assignments = serializers.SerializerMethodField()
+
+    class Meta(LicenseSerializer.Meta):
+        fields = [
+            *LicenseSerializer.Meta.fields,
+            "general",
+            "upgrades",
+            "notifications",
+            "assignments",
+        ]
+        read_only_fields = fields
+
+    def _assignments(self, license):
+        if not hasattr(license, "_assignment_rows"):
+            license._assignment_rows = list(
+                license.assignments.select_related("location").annotate(
+                    access_point_count=Count("location__access_points", distinct=True),
+                    room_count=Count("location__rooms", distinct=True),
+                )
+            )
+        return license._assignment_rows
+
+    @extend_schema_field(GeneralSerializer)
+    def get_general(self, license):
+        rows = self._assignments(license)
+        return {
+            "aps": {"max": license.aps, "used": sum(row.access_point_count for row in rows)},
+            "rooms": {"max": license.rooms, "used": sum(row.room_count for row in rows)},
+            "term_years": license.years,
+        }
+
+    @extend_schema_field(NoticeSerializer(many=True))
+    def get_notifications(self, license):
+        return []  # the notices arrive with the notifications app (issue 5)
+
+    @extend_schema_field(AssignmentSerializer(many=True))
+    def get_assignments(self, license):
+        return AssignmentSerializer(self._assignments(license), many=True).data
+
+
+class AssignSerializer(serializers.Serializer):
+    location = ScopedPrimaryKeyRelatedField(queryset=Location.objects.all())
+
+
+class UpgradeSerializer(serializers.Serializer):
+    aps = serializers.IntegerField(**LIMIT_FIELD)
+    rooms = serializers.IntegerField(**LIMIT_FIELD)
+    add_modules = _module_codes()
+    remove_modules = _module_codes()
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class RenewSerializer(serializers.Serializer):
+    years = serializers.IntegerField(min_value=1, max_value=5)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class LicenseRequestViewSet(
+    ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, ScopedViewSet
+):
+    """Partners ask; the distributor approves (the license is generated) or rejects."""
+
+    model = LicenseRequest
+    serializer_class = LicenseRequestSerializer
+    filterset_class = LicenseRequestFilterSet
+    write_tenant_types = (TenantType.STAFF, TenantType.PARTNER, TenantType.DISTRIBUTOR)
+    ordering_fields = ["created", "state", "years", "decided"]
+    ordering = ["-created", "-id"]
+    csv_filename = "license-requests"
+
+    def base_queryset(self):
+        return LicenseRequest.objects.prefetch_related("modules")
+
+    def _row(self, license_request) -> dict:
+        return LicenseRequestSerializer(self.base_queryset().get(pk=license_request.pk)).data
+
+    @extend_schema(request=TermsSerializer, responses={201: LicenseRequestSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = TermsSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        created = services.create_request(request.user, serializer.terms())
+        return Response(self._row(created), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=StartSerializer, responses={201: LicenseSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        serializer = StartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        license = services.approve_request(
+            request.user, self.get_object().pk, **serializer.validated_data
+        )
+        return Response(_license_row(license), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReasonSerializer, responses={200: LicenseRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rejected = services.reject_request(
+            request.user, self.get_object().pk, serializer.validated_data["reason"]
+        )
+        return Response(self._row(rejected))
+
+
+def _licenses():
+    return License.objects.prefetch_related(Prefetch("modules", Module.objects.order_by("code")))
+
+
+def _license_row(license: License) -> dict:
+    return LicenseSerializer(_licenses().get(pk=license.pk)).data
+
+
+class LicenseViewSet(
+    ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, ScopedViewSet
+):
+    """Licenses: the list with its filters, the license view, the PDF and the actions.
+
+    Each action calls one lifecycle function, which checks the status and the actor.
+    """
+
+    model = License
+    serializer_class = LicenseSerializer
+    filterset_class = LicenseFilterSet
+    write_tenant_types = (TenantType.STAFF, TenantType.DISTRIBUTOR, TenantType.ORGANIZATION)
+    ordering_fields = [
+        "key",
+        "organization__name",
+        "status",
+        "start_date",
+        "end_date",
+        "limit",
+        "years",
+        "created",
+    ]
+    ordering = ["-created", "-id"]
+    csv_filename = "licenses"
+
+    def base_queryset(self):
+        return _licenses()
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return LicenseDetailSerializer
+        return LicenseSerializer
+
+    def _detail(self, license: License) -> Response:
+        fresh = self.base_queryset().prefetch_related("events").get(pk=license.pk)
+        return Response(LicenseDetailSerializer(fresh).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return self._detail(self.get_object())
+
+    @extend_schema(request=CreateLicenseSerializer, responses={201: LicenseSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = CreateLicenseSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        license = services.create_license(
+            request.user,
+            serializer.terms(),
+            start_mode=serializer.validated_data["start_mode"],
+            fixed_start=serializer.validated_data["fixed_start"],
+        )
+        return Response(_license_row(license), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={(200, "application/pdf"): OpenApiResponse(description=_("The certificate."))}
+    )
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk=None):
+        license = License.objects.select_related(
+            "location__organization", "partner", "distributor"
+        ).get(pk=self.get_object().pk)
+        response = HttpResponse(certificate_for(license), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="license-{license.key}.pdf"'
+        return response
+
+    def _act(self, serializer_class, act) -> Response:
+        serializer = serializer_class(data=self.request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        license = act(self.get_object(), serializer.validated_data)
+        return self._detail(license)
+
+    @extend_schema(request=UpgradeSerializer, responses={200: LicenseDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def upgrade(self, request, pk=None):
+        return self._act(
+            UpgradeSerializer,
+            lambda license, data: services.upgrade_license(request.user, license, **data),
+        )
+
+    @extend_schema(request=RenewSerializer, responses={200: LicenseDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def renew(self, request, pk=None):
+        return self._act(
+            RenewSerializer,
+            lambda license, data: lifecycle.renew(request.user, license.pk, **data),
+        )
+
+    @extend_schema(request=ReasonSerializer, responses={200: LicenseDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def deny(self, request, pk=None):
+        return self._act(
+            ReasonSerializer,
+            lambda license, data: lifecycle.deny(request.user, license.pk, data["reason"]),
+        )
+
+    @extend_schema(request=OptionalReasonSerializer, responses={200: LicenseDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        return self._act(
+            OptionalReasonSerializer,
+            lambda license, data: lifecycle.restore(request.user, license.pk, data["reason"]),
+        )
+
+    @extend_schema(request=ReasonSerializer, responses={200: LicenseDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._act(
+            ReasonSerializer,
+            lambda license, data: lifecycle.cancel(request.user, license.pk, data["reason"]),
+        )
+
+    @extend_schema(request=AssignSerializer, responses={201: LicenseDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def assignments(self, request, pk=None):
+        response = self._act(
+            AssignSerializer,
+            lambda license, data: lifecycle.assign(request.user, license.pk, data["location"]),
+        )
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+    @extend_schema(request=None, responses={204: None})
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"assignments/(?P<location_pk>[0-9a-fA-F-]{36})",
+        url_name="assignment",
+    )
+    def unassign(self, request, pk=None, location_pk=None):
+        license = self.get_object()
+        location = get_object_or_404(Location.objects.visible_to(request.user), pk=location_pk)
+        lifecycle.unassign(request.user, license.pk, location)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Send Key --------------------------------------------------------------------------
+
+
+class _ActivationThrottle(SimpleRateThrottle):
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.ident(request)}
+
+
+class ActivationUserThrottle(_ActivationThrottle):
+    """Key attempts per user, so one account cannot probe keys."""
+
+    scope = "activate_user"
+
+    def ident(self, request):
+        return request.user.pk
+
+
+class ActivationAddressThrottle(_ActivationThrottle):
+    """Key attempts per client address, so many accounts from one place cannot either."""
+
+    scope = "activate_address"
+
+    def ident(self, request):
+        return self.get_ident(request)
+
+
+class KeySerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=200, trim_whitespace=False)
+
+
+UNKNOWN_KEY = _("No license with this key can be activated here.")
+
+
+class ActivateView(APIView):
+    """Send Key: activate a license key on a location of the caller's organization.
+
+    An unknown key and another organization's key get the same 404, byte for byte.
+    """
+
+    write_tenant_types = (TenantType.STAFF, TenantType.ORGANIZATION)
+    throttle_classes = [ActivationUserThrottle, ActivationAddressThrottle]
+
+    @extend_schema(request=KeySerializer, responses={200: LicenseSerializer})
+    def post(self, request, location_pk):
+        location = get_object_or_404(Location.objects.visible_to(request.user), pk=location_pk)
+        serializer = KeySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            license = lifecycle.provision(request.user, location, serializer.validated_data["key"])
+        except lifecycle.UnknownKey:
+            raise NotFound(UNKNOWN_KEY) from None
+        return Response(_license_row(license))

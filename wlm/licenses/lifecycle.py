@@ -9,6 +9,7 @@ event, all in one transaction. No other code assigns ``License.status``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,7 +21,15 @@ from wlm.lib.problems import Conflict
 from wlm.licenses.dates import add_years, has_ended, renewal_term
 from wlm.licenses.keys import InvalidKey, normalize_key
 from wlm.licenses.limits import elements_in_use, require_within_limit
-from wlm.licenses.models import ACTIVE_STATUSES, Assignment, EventKind, License, LicenseEvent
+from wlm.licenses.models import (
+    ACTIVE_STATUSES,
+    Assignment,
+    EventKind,
+    License,
+    LicenseEvent,
+    LicenseType,
+    Module,
+)
 from wlm.licenses.models import LicenseStatus as S
 from wlm.locations.models import Location
 from wlm.tenancy.scoping import actor_of
@@ -80,7 +89,8 @@ def _serialise(value):
     return value
 
 
-def _check_actor(rule: Rule, user, license: License) -> None:
+def _check_actor_type(rule: Rule, user) -> None:
+    """The tenant type and role may make this kind of change (any license)."""
     if user is None:
         if SYSTEM not in rule.actors:
             raise PermissionDenied(_("This change needs a user."))
@@ -88,6 +98,13 @@ def _check_actor(rule: Rule, user, license: License) -> None:
     actor = actor_of(user)
     if not actor.is_admin or actor.tenant_type not in rule.actors:
         raise PermissionDenied(_("Your role cannot make this change to a license."))
+
+
+def _check_actor(rule: Rule, user, license: License) -> None:
+    _check_actor_type(rule, user)
+    if user is None:
+        return
+    actor = actor_of(user)
     if actor.is_staff:
         return
     if actor.tenant_type == DISTRIBUTOR and license.distributor_id != actor.tenant_id:
@@ -114,13 +131,15 @@ def apply_change(
     user,
     *,
     reason: str = "",
+    was: dict | None = None,
     extra: dict | None = None,
     **changes,
 ) -> License:
     """Apply ``action`` to a locked license: check, change ``changes``, record the event.
 
     Must run inside the caller's transaction with ``license`` from ``lock()``.
-    ``changes`` may include ``status``; ``extra`` adds facts to the event's ``after``.
+    ``changes`` may include ``status``; ``was`` and ``extra`` add facts that are not
+    fields (modules, locations) to the event's ``before`` and ``after``.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("apply_change runs inside a transaction, on a locked license")
@@ -138,19 +157,30 @@ def apply_change(
         license.full_clean(exclude=["key"], validate_unique=False, validate_constraints=False)
         license.save(update_fields=list(changes))
     after = {name: _serialise(value) for name, value in changes.items()}
-    after.update(extra or {})
+    record(
+        license,
+        rule.kind,
+        user,
+        reason=reason,
+        before={**before, **(was or {})},
+        after={**after, **(extra or {})},
+    )
+    return license
+
+
+def record(license: License, kind: EventKind, user, *, reason="", before=None, after=None):
+    """Append one history event (the "Upgrades" tab) in the caller's transaction."""
     actor = user if user is not None and user.is_authenticated else None
-    LicenseEvent.objects.create(
+    return LicenseEvent.objects.create(
         license=license,
         at=clock.now(),
         actor=actor,
         actor_name=actor.get_username() if actor else SYSTEM,
-        kind=rule.kind,
+        kind=kind,
         reason=reason,
-        before=before,
-        after=after,
+        before=before or {},
+        after=after or {},
     )
-    return license
 
 
 # --- The transitions with rules of their own ------------------------------------
@@ -251,6 +281,7 @@ def provision(user, location, key_text: str) -> License:
     The key must be one made for a location of the same organization. The location row
     is locked first, then the license, so concurrent activations serialise.
     """
+    _check_actor_type(TRANSITIONS["provision"], user)  # before the key says anything
     try:
         key = normalize_key(key_text)
     except InvalidKey:
@@ -264,9 +295,7 @@ def provision(user, location, key_text: str) -> License:
         raise UnknownKey
     if license.status != S.PENDING_PROVISION:
         raise Conflict(_("This key has already been used or its license has ended."))
-    active = Assignment.objects.filter(location=location, license__status__in=ACTIVE)
-    if active.exists():
-        raise Conflict(_("This location already holds an active license."))
+    _require_free(location)
     require_within_limit(license, elements_in_use(license, [location]))
     license = apply_change(
         license,
@@ -279,4 +308,82 @@ def provision(user, location, key_text: str) -> License:
         timezone=location.timezone,
     )
     Assignment.objects.create(license=license, location=location, created=clock.now())
+    return license
+
+
+def _require_free(location: Location) -> None:
+    """A location holds one active license at a time (checked under its row lock)."""
+    active = Assignment.objects.filter(location=location, license__status__in=ACTIVE)
+    if active.exists():
+        raise Conflict(_("This location already holds an active license."))
+
+
+@transaction.atomic
+def assign(user, license_id: int, location: Location) -> License:
+    """Assign another location of the license's organization; the limit counts it too.
+
+    Locks the location, then the license: the order of Send Key and of adding elements.
+    """
+    location = Location.objects.select_for_update().get(pk=location.pk)
+    license = lock(license_id)
+    if location.organization_id != license.organization_id:
+        raise ValidationError({"location": [_("Choose a location of the license's organization.")]})
+    if license.assignments.filter(location=location).exists():
+        raise Conflict(_("The license is already assigned to this location."))
+    _require_free(location)
+    if license.license_type == LicenseType.ROOMS and not location.is_hospitality:
+        raise Conflict(_("A rooms license can only be assigned to hospitality locations."))
+    require_within_limit(license, elements_in_use(license, [location]))
+    license = apply_change(license, "assign", user, extra={"location": str(location.pk)})
+    Assignment.objects.create(license=license, location=location, created=clock.now())
+    return license
+
+
+@transaction.atomic
+def unassign(user, license_id: int, location: Location) -> License:
+    """Take a location off the license; its last location stays (cancel or deny instead)."""
+    license = lock(license_id)
+    assignment = license.assignments.filter(location=location).first()
+    if assignment is None:
+        raise Conflict(_("The license is not assigned to this location."))
+    if license.assignments.count() == 1:
+        raise Conflict(_("A license keeps at least one location."))
+    license = apply_change(license, "unassign", user, was={"location": str(location.pk)})
+    assignment.delete()
+    return license
+
+
+def module_codes(license: License) -> list[str]:
+    return sorted(license.modules.values_list("code", flat=True))
+
+
+@transaction.atomic
+def upgrade(
+    user,
+    license_id: int,
+    *,
+    limit: int | None = None,
+    add_modules: Iterable[Module] = (),
+    remove_modules: Iterable[Module] = (),
+    reason: str = "",
+) -> License:
+    """Change the limit and the modules. A limit below what is in use is refused (409)."""
+    license = lock(license_id)
+    add, remove = set(add_modules), set(remove_modules)
+    if add & remove:
+        raise ValidationError({"add_modules": [_("A module cannot be added and removed.")]})
+    codes = module_codes(license)
+    changes = {}
+    if limit is not None and limit != license.limit:
+        require_within_limit(license, elements_in_use(license), limit=limit)
+        changes["limit"] = limit
+    new_codes = sorted((set(codes) | {m.code for m in add}) - {m.code for m in remove})
+    if not changes and new_codes == codes:
+        raise ValidationError({"non_field_errors": [_("Nothing to change.")]})
+    was, extra = {}, {}
+    if new_codes != codes:
+        was, extra = {"modules": codes}, {"modules": new_codes}
+    license = apply_change(license, "upgrade", user, reason=reason, was=was, extra=extra, **changes)
+    license.modules.add(*add)
+    license.modules.remove(*remove)
     return license

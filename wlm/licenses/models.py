@@ -295,6 +295,16 @@ class License(models.Model):
     def __str__(self) -> str:
         return self.key
 
+    @property
+    def aps(self) -> int | None:
+        """The access-point limit, for a license of that type."""
+        return self.limit if self.license_type == LicenseType.APS else None
+
+    @property
+    def rooms(self) -> int | None:
+        """The room limit, for a license of that type (hospitality)."""
+        return self.limit if self.license_type == LicenseType.ROOMS else None
+
 
 class Assignment(models.Model):
     """A license assigned to a location of its organization; its limit counts them all."""

@@ -28,6 +28,8 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from wlm.licenses.dates import local_date
+
 # The QR code is embedded as a PNG: QR_SCALE pixels per module and the quiet zone of
 # QR_BORDER modules that the QR standard asks for around the symbol.
 QR_SCALE = 8
@@ -290,3 +292,29 @@ def _styles() -> dict[str, ParagraphStyle]:
             "note", fontName="Helvetica-Oblique", fontSize=8.5, leading=11, textColor=MUTED
         ),
     }
+
+
+def certificate_for(license) -> bytes:
+    """The certificate of a stored license (its intended location's data, date of issue
+    in the license's time zone)."""
+    location = license.location
+    return render_certificate(
+        CertificateData(
+            key=license.key,
+            license_type=license.license_type,
+            limit=license.limit,
+            modules=[(module.code, module.name) for module in license.modules.all()],
+            years=license.years,
+            payment=license.payment,
+            location_id=str(location.pk),
+            location_name=location.name,
+            location_address=location.address,
+            location_country=str(location.country.name),
+            organization_name=location.organization.name,
+            partner_name=license.partner.name,
+            distributor_name=license.distributor.name,
+            issued_on=local_date(license.created, license.timezone),
+            start_mode=license.start_mode,
+            fixed_start=license.fixed_start,
+        )
+    )

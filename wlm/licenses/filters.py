@@ -1,0 +1,99 @@
+"""One FilterSet per list (licenses, license requests), shared by the API, the pages
+and the CSV export."""
+
+import django_filters
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from wlm.lib.filters import SearchFilterSet
+from wlm.licenses.keys import ALPHABET
+from wlm.licenses.models import (
+    Assignment,
+    License,
+    LicenseRequest,
+    LicenseStatus,
+    LicenseType,
+    Module,
+)
+
+_KEY_CHARACTERS = frozenset(ALPHABET) | {"-"}
+_CONFUSABLES = str.maketrans({"I": "1", "L": "1", "O": "0"})
+MAX_LIMIT_FILTER = 2**31 - 1
+
+
+class LicenseFilterSet(SearchFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=LicenseStatus.choices, label=_("Status"))
+    key = django_filters.CharFilter(method="filter_key", max_length=100, label=_("License key"))
+    module = django_filters.ModelMultipleChoiceFilter(
+        field_name="modules",
+        to_field_name="code",
+        queryset=Module.objects.all(),
+        method="filter_modules",
+        label=_("Module"),
+    )
+    aps = django_filters.NumberFilter(
+        method="filter_limit", min_value=0, max_value=MAX_LIMIT_FILTER, label=_("APs")
+    )
+    rooms = django_filters.NumberFilter(
+        method="filter_limit", min_value=0, max_value=MAX_LIMIT_FILTER, label=_("Rooms")
+    )
+    start_after = django_filters.DateFilter(
+        field_name="start_date", lookup_expr="gte", label=_("Start date from")
+    )
+    start_before = django_filters.DateFilter(
+        field_name="start_date", lookup_expr="lte", label=_("Start date until")
+    )
+    end_after = django_filters.DateFilter(
+        field_name="end_date", lookup_expr="gte", label=_("End date from")
+    )
+    end_before = django_filters.DateFilter(
+        field_name="end_date", lookup_expr="lte", label=_("End date until")
+    )
+    location = django_filters.UUIDFilter(method="filter_location", label=_("Location"))
+
+    class Meta:
+        model = License
+        fields = ["status", "organization", "distributor", "partner", "payment", "years"]
+        search_fields = (
+            "key",
+            "organization__name",
+            "location__name",
+            "partner__name",
+            "distributor__name",
+        )
+
+    def filter_key(self, queryset, name, value):
+        """Part of a key, typed as people type it: case, spaces and I/L/O forgiven."""
+        text = "".join(value.split()).upper().translate(_CONFUSABLES)
+        if not text:
+            return queryset
+        if not set(text) <= _KEY_CHARACTERS:
+            return queryset.none()
+        return queryset.filter(key__contains=text)
+
+    def filter_limit(self, queryset, name, value):
+        license_type = LicenseType.ROOMS if name == "rooms" else LicenseType.APS
+        return queryset.filter(license_type=license_type, limit=value)
+
+    def filter_modules(self, queryset, name, value):
+        """Licenses with any of the chosen modules (subquery: no duplicate rows)."""
+        if not value:
+            return queryset
+        with_modules = License.modules.through.objects.filter(module__in=value)
+        return queryset.filter(pk__in=with_modules.values("license_id"))
+
+    def filter_location(self, queryset, name, value):
+        """Licenses made for or assigned to the location."""
+        assigned = Assignment.objects.filter(location_id=value).values("license_id")
+        return queryset.filter(Q(location_id=value) | Q(pk__in=assigned))
+
+
+class LicenseRequestFilterSet(SearchFilterSet):
+    state = django_filters.MultipleChoiceFilter(
+        choices=LicenseRequest._meta.get_field("state").choices, label=_("State")
+    )
+
+    class Meta:
+        model = LicenseRequest
+        fields = ["state", "location", "partner", "distributor", "payment", "years"]
+        search_fields = ("location__name", "partner__name", "distributor__name", "reason")
