@@ -29,6 +29,7 @@ from wlm.licenses.models import (
     LicenseEvent,
     LicenseType,
     Module,
+    StartMode,
 )
 from wlm.licenses.models import LicenseStatus as S
 from wlm.locations.models import Location
@@ -308,7 +309,40 @@ def provision(user, location, key_text: str) -> License:
         timezone=location.timezone,
     )
     Assignment.objects.create(license=license, location=location, created=clock.now())
+    if _fixed_start_reached(license):
+        license = start(license.pk, license.fixed_start)
     return license
+
+
+def _fixed_start_reached(license: License) -> bool:
+    return (
+        license.start_mode == StartMode.FIXED
+        and license.status == S.PENDING_START
+        and license.fixed_start <= clock.today_in(license.timezone)
+    )
+
+
+def start_fixed_due() -> list[int]:
+    """Start every pending_start license whose fixed start date has arrived in its zone.
+
+    The start date is the fixed date even when applied late, so the term is the one the
+    distributor set. Called by the worker on each pass (issue 5); safe to run twice.
+    """
+    # the earliest "today" on Earth is at most one day ahead of UTC's
+    horizon = clock.now().date() + dt.timedelta(days=1)
+    candidates = list(
+        License.objects.filter(
+            status=S.PENDING_START, start_mode=StartMode.FIXED, fixed_start__lte=horizon
+        ).values_list("pk", flat=True)
+    )
+    started = []
+    for license_id in candidates:
+        with transaction.atomic():
+            license = lock(license_id)
+            if _fixed_start_reached(license):
+                start(license.pk, license.fixed_start)
+                started.append(license.pk)
+    return started
 
 
 def _require_free(location: Location) -> None:
