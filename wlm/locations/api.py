@@ -12,6 +12,8 @@ from rest_framework.response import Response
 from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.validators import normalize_mac, validate_time_zone
+from wlm.licenses.models import License, LicenseStatus
+from wlm.licenses.queries import current_license_id
 from wlm.locations import services
 from wlm.locations.filters import LocationFilterSet
 from wlm.locations.models import AccessPoint, Location, Room, Sector
@@ -31,6 +33,36 @@ def _count(model):
     return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
+def _license_annotations(user) -> dict:
+    """The location's license (``current_license_id``), masked to what ``user`` sees.
+
+    ``license_pk``, ``license_key``, ``license_status`` and ``license_end`` are NULL when
+    the location has no license or its license is not visible to the user, so neither
+    the rows nor the filters reveal another tenant's license. Each column is a
+    correlated subquery of the list's one SELECT: no query per row.
+    """
+    visible = License.objects.visible_to(user).filter(pk=OuterRef("current_license")).order_by()
+
+    def column(name):
+        return Subquery(visible.values(name)[:1])
+
+    return {
+        "license_pk": column("pk"),
+        "license_key": column("key"),
+        "license_status": column("status"),
+        "license_end": column("end_date"),
+    }
+
+
+class LocationLicenseSerializer(serializers.Serializer):
+    """The location's license (docs/api.md); the same rule as its entitlement."""
+
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    status = serializers.ChoiceField(choices=LicenseStatus.choices)
+    end_date = serializers.DateField(allow_null=True)
+
+
 @extend_schema_field({"type": "string", "example": "ES", "description": "ISO 3166-1 alpha-2"})
 class CountryCodeField(CountryField):
     pass
@@ -43,6 +75,7 @@ class LocationSerializer(serializers.ModelSerializer):
     sector = serializers.ChoiceField(choices=Sector.choices)
     access_points = serializers.IntegerField(read_only=True, source="access_point_count")
     rooms = serializers.IntegerField(read_only=True, source="room_count")
+    license = serializers.SerializerMethodField()
 
     class Meta:
         model = Location
@@ -54,12 +87,55 @@ class LocationSerializer(serializers.ModelSerializer):
             "timezone",
             "address",
             "country",
+            "license",
             "access_points",
             "rooms",
             "created",
         ]
         read_only_fields = ["id", "created"]
         validators = []  # (organization, name) uniqueness: the database answers 409
+
+    @extend_schema_field(LocationLicenseSerializer(allow_null=True))
+    def get_license(self, location) -> dict | None:
+        """From the annotations of ``LocationViewSet.base_queryset``."""
+        if getattr(location, "license_pk", None) is None:
+            return None
+        return LocationLicenseSerializer(
+            {
+                "id": location.license_pk,
+                "key": location.license_key,
+                "status": location.license_status,
+                "end_date": location.license_end,
+            }
+        ).data
+
+
+class LocationCSVSerializer(LocationSerializer):
+    """``?format=csv``: the license as flat columns instead of a JSON cell."""
+
+    license = None
+    license_id = serializers.IntegerField(read_only=True, source="license_pk")
+    license_key = serializers.CharField(read_only=True)
+    license_status = serializers.CharField(read_only=True)
+    license_end_date = serializers.DateField(read_only=True, source="license_end")
+
+    class Meta(LocationSerializer.Meta):
+        fields = [
+            "id",
+            "name",
+            "organization",
+            "sector",
+            "timezone",
+            "address",
+            "country",
+            "license_id",
+            "license_key",
+            "license_status",
+            "license_end_date",
+            "access_points",
+            "rooms",
+            "created",
+        ]
 
 
 class LocationViewSet(
@@ -74,15 +150,32 @@ class LocationViewSet(
     filterset_class = LocationFilterSet
     write_tenant_types = LOCATION_WRITERS
     http_method_names = ["get", "post", "patch", "head", "options"]
-    ordering_fields = ["name", "sector", "country", "timezone", "created", "organization"]
+    ordering_fields = [
+        "name",
+        "sector",
+        "country",
+        "timezone",
+        "created",
+        "organization",
+        "license_status",
+        "license_end",
+    ]
     ordering = ["name", "id"]
     csv_filename = "locations"
     lookup_value_regex = "[0-9a-fA-F-]{36}"
 
     def base_queryset(self):
-        return Location.objects.annotate(
-            access_point_count=_count(AccessPoint), room_count=_count(Room)
+        return (
+            Location.objects.alias(current_license=current_license_id())
+            .annotate(access_point_count=_count(AccessPoint), room_count=_count(Room))
+            .annotate(**_license_annotations(self.request.user))
         )
+
+    def get_serializer_class(self):
+        renderer = getattr(self.request, "accepted_renderer", None)
+        if getattr(renderer, "format", None) == "csv":
+            return LocationCSVSerializer
+        return super().get_serializer_class()
 
     def perform_create(self, serializer):
         location = services.create_location(self.request.user, **serializer.validated_data)

@@ -1,16 +1,54 @@
 """One FilterSet per list, shared by the API, the pages and the CSV export."""
 
 import django_filters
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.filters import SearchFilterSet
+from wlm.licenses.models import LicenseStatus
 from wlm.locations.models import Location, Sector
+
+NO_LICENSE = "none"
 
 
 class LocationFilterSet(SearchFilterSet):
+    """The ``license_*`` filters read the annotations of ``LocationViewSet.base_queryset``
+    (``license_pk``, ``license_status``, ``license_end``): the location's license as the
+    caller sees it."""
+
     sector = django_filters.MultipleChoiceFilter(choices=Sector.choices, label=_("Sector"))
+    license_status = django_filters.MultipleChoiceFilter(
+        choices=[*LicenseStatus.choices, (NO_LICENSE, _("No license"))],
+        method="filter_license_status",
+        label=_("License status"),
+        help_text=_(
+            "Status of the location's license; repeat for any of several. "
+            "`none`: locations without a license (or whose license you cannot see)."
+        ),
+    )
+    license_end_after = django_filters.DateFilter(
+        field_name="license_end",
+        lookup_expr="gte",
+        label=_("License ends on or after"),
+        help_text=_("End date of the location's license on or after this date (inclusive)."),
+    )
+    license_end_before = django_filters.DateFilter(
+        field_name="license_end",
+        lookup_expr="lte",
+        label=_("License ends on or before"),
+        help_text=_("End date of the location's license on or before this date (inclusive)."),
+    )
 
     class Meta:
         model = Location
         fields = ["organization", "sector", "country"]
         search_fields = ("name", "address", "timezone", "organization__name")
+
+    def filter_license_status(self, queryset, name, values):
+        statuses = [value for value in values if value != NO_LICENSE]
+        condition = Q()
+        if statuses:
+            condition |= Q(license_status__in=statuses)
+        if NO_LICENSE in values:
+            condition |= Q(license_pk__isnull=True)
+        return queryset.filter(condition)
