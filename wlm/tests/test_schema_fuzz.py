@@ -27,7 +27,9 @@ from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import ignored_auth
 
-from wlm.licenses.models import Module
+from wlm.lib import clock
+from wlm.licenses import lifecycle, services
+from wlm.licenses.models import License, LicenseRequest, Module
 from wlm.locations.models import AccessPoint, Room
 from wlm.wsgi import application
 
@@ -79,7 +81,23 @@ def caller(request, world, in_process_db):
     """``(headers, rows, sent)``: the token of a staff or a partner admin, the world's
     rows, and the requests already sent by this test."""
     token, _ = Token.objects.get_or_create(user=getattr(world, request.param))
+    _add_licenses(world)
     return {"Authorization": f"Token {token.key}"}, _rows(world), set()
+
+
+def _add_licenses(world) -> None:
+    """A pending request and licenses in several statuses, so actions meet real rows."""
+    hotel = services.Terms(
+        location=world.hotel, distributor=world.dist, years=2, payment="annual", rooms=10
+    )
+    shop = services.Terms(
+        location=world.shop, distributor=world.dist, years=1, payment="monthly", aps=5
+    )
+    services.create_request(world.partner_admin, shop)
+    services.create_license(world.staff, hotel)  # pending_provision
+    started = services.create_license(world.staff, shop)
+    lifecycle.provision(world.org_admin, world.shop, started.key)
+    lifecycle.start(started.pk, clock.today_in(world.shop.timezone))  # in_use
 
 
 def _rows(world) -> dict[str, list]:
@@ -93,6 +111,11 @@ def _rows(world) -> dict[str, list]:
         "access-points": list(AccessPoint.objects.order_by("pk").values_list("pk", flat=True)),
         "rooms": list(Room.objects.order_by("pk").values_list("pk", flat=True)),
         "modules": list(Module.objects.order_by("code").values_list("code", flat=True)),
+        "licenses": list(License.objects.order_by("pk").values_list("pk", flat=True)),
+        "license-requests": list(
+            LicenseRequest.objects.order_by("pk").values_list("pk", flat=True)
+        ),
+        "assignments": [str(loc.pk) for loc in (world.hotel, world.shop)],
     }
 
 
@@ -101,6 +124,12 @@ REFERENCES = {
     "organization": "organizations",
     "partner": "partners",
     "distributors": "distributors",
+    "distributor": "distributors",
+    "location": "locations",
+    "modules": "modules",
+    "module": "modules",
+    "add_modules": "modules",
+    "remove_modules": "modules",
 }
 TENANT_COLLECTIONS = {
     "distributor": "distributors",
