@@ -380,20 +380,22 @@ class LicenseRequestViewSet(
     @extend_schema(request=StartSerializer, responses={201: LicenseSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
+        license_request = self.get_object()
         serializer = StartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         license = services.approve_request(
-            request.user, self.get_object().pk, **serializer.validated_data
+            request.user, license_request.pk, **serializer.validated_data
         )
         return Response(_license_row(license), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ReasonSerializer, responses={200: LicenseRequestSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
+        license_request = self.get_object()
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         rejected = services.reject_request(
-            request.user, self.get_object().pk, serializer.validated_data["reason"]
+            request.user, license_request.pk, serializer.validated_data["reason"]
         )
         return Response(self._row(rejected))
 
@@ -473,10 +475,10 @@ class LicenseViewSet(
         return response
 
     def _act(self, serializer_class, act) -> Response:
+        license = self.get_object()  # an invisible license is a 404 whatever the body
         serializer = serializer_class(data=self.request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        license = act(self.get_object(), serializer.validated_data)
-        return self._detail(license)
+        return self._detail(act(license, serializer.validated_data))
 
     @extend_schema(request=UpgradeSerializer, responses={200: LicenseDetailSerializer})
     @action(detail=True, methods=["post"])

@@ -3,13 +3,33 @@ outsider does not see the row (404), and the anonymous caller must log in (401).
 
 import pytest
 
+from wlm.lib import clock
+from wlm.licenses import lifecycle, services
 from wlm.locations.models import AccessPoint, Room
 
 pytestmark = pytest.mark.django_db
 
 
+def _licenses(world):
+    """A pending request, an unused license (hotel) and one in use (shop)."""
+    hotel = services.Terms(
+        location=world.hotel, distributor=world.dist, years=2, payment="annual", rooms=10
+    )
+    shop = services.Terms(
+        location=world.shop, distributor=world.dist, years=1, payment="monthly", aps=5
+    )
+    request = services.create_request(world.partner_admin, shop)
+    unused = services.create_license(world.staff, hotel)
+    in_use = services.create_license(world.staff, shop)
+    lifecycle.provision(world.org_admin, world.shop, in_use.key)
+    lifecycle.start(in_use.pk, clock.today_in(world.shop.timezone))
+    return request, unused, in_use
+
+
 def case(world, name):
     """(method, url, payload, owner, viewer, outsider) for one endpoint."""
+    request, unused, in_use = _licenses(world)
+    used = f"/api/v1/licenses/{in_use.pk}"
     ap = AccessPoint.objects.get(location=world.hotel)
     room = Room.objects.get(location=world.hotel)
     hotel = f"/api/v1/locations/{world.hotel.pk}"
@@ -127,6 +147,87 @@ def case(world, name):
             "org_viewer",
             "other_org_admin",
         ),
+        "read license request": (
+            "get",
+            f"/api/v1/license-requests/{request.pk}/",
+            None,
+            "partner_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
+        "approve license request": (
+            "post",
+            f"/api/v1/license-requests/{request.pk}/approve/",
+            {},
+            "dist_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
+        "reject license request": (
+            "post",
+            f"/api/v1/license-requests/{request.pk}/reject/",
+            {"reason": "no stock"},
+            "dist_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
+        "read license": ("get", f"{used}/", None, "org_admin", "org_viewer", "other_org_admin"),
+        "license certificate": (
+            "get",
+            f"{used}/pdf/",
+            None,
+            "partner_admin",
+            "partner_viewer",
+            "other_partner_admin",
+        ),
+        "deny license": (
+            "post",
+            f"{used}/deny/",
+            {"reason": "unpaid"},
+            "dist_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
+        "renew license": (
+            "post",
+            f"{used}/renew/",
+            {"years": 1},
+            "dist_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
+        "upgrade license": (
+            "post",
+            f"{used}/upgrade/",
+            {"aps": 9},
+            "dist_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
+        "cancel license": (
+            "post",
+            f"/api/v1/licenses/{unused.pk}/cancel/",
+            {"reason": "customer left"},
+            "dist_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
+        "assign location": (
+            "post",
+            f"{used}/assignments/",
+            {"location": str(world.hotel.pk)},
+            "org_admin",
+            "org_viewer",
+            "other_org_admin",
+        ),
+        "send key": (
+            "post",
+            f"{hotel}/activate/",
+            {"key": unused.key},
+            "org_admin",
+            "org_viewer",
+            "other_org_admin",
+        ),
     }[name]
 
 
@@ -146,6 +247,17 @@ CASES = [
     "list rooms",
     "add room",
     "remove room",
+    "read license request",
+    "approve license request",
+    "reject license request",
+    "read license",
+    "license certificate",
+    "deny license",
+    "renew license",
+    "upgrade license",
+    "cancel license",
+    "assign location",
+    "send key",
 ]
 
 
@@ -179,6 +291,8 @@ def test_owner_viewer_outsider_anonymous(world, api, name):
         "/api/v1/users/",
         "/api/v1/modules/",
         "/api/v1/locations/",
+        "/api/v1/license-requests/",
+        "/api/v1/licenses/",
     ],
 )
 def test_lists_need_login(world, api, path):
