@@ -4,13 +4,18 @@ PostgreSQL only (row locks): SQLite's test database is in memory, shared by thre
 where writers fail with "table is locked" instead of queueing as they do on a file.
 """
 
+import json
 import threading
+import urllib.error
+import urllib.request
 
 import pytest
 from django.db import close_old_connections, connection
+from rest_framework.authtoken.models import Token
 
 from wlm.lib.problems import Conflict
 from wlm.licenses import lifecycle
+from wlm.licenses import services as license_services
 from wlm.licenses.models import Assignment, License, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
 from wlm.locations import services
@@ -87,3 +92,53 @@ def test_one_key_activated_once(world):
     assert all(isinstance(o, License | Conflict) for o in outcomes), outcomes
     assert Assignment.objects.filter(license=license).count() == 1
     assert license.events.filter(kind="provisioned").count() == 1
+
+
+def test_lowering_the_limit_races_additions_and_usage_never_passes_it(world):
+    license = make_license(world, LicenseStatus.IN_USE)  # rooms, limit 10; 1 room in use
+    Room.objects.bulk_create(Room(location=world.hotel, number=f"3{i:02d}") for i in range(8))
+
+    def lower():
+        return license_services.upgrade_license(world.dist_admin, license, rooms=9)
+
+    def act(index):
+        return lower() if index == 0 else add_room(world.org_admin, world.hotel, f"7{index:02d}")
+
+    outcomes = race(act, [(i,) for i in range(WORKERS)])
+    license.refresh_from_db()
+    in_use = Room.objects.filter(location=world.hotel).count()
+    assert in_use <= license.limit, (in_use, license.limit, outcomes)
+    lowered = isinstance(outcomes[0], License)
+    added = sum(isinstance(o, Room) for o in outcomes[1:])
+    # either the limit went down to the 9 in use and every addition was refused,
+    # or one addition took the last slot and lowering to 9 was refused
+    assert (lowered, added, license.limit, in_use) in [(True, 0, 9, 9), (False, 1, 10, 10)]
+    assert all(isinstance(o, Conflict) for o in outcomes if not isinstance(o, License | Room))
+
+
+def test_parallel_http_requests_at_the_last_free_slot_exactly_one_wins(world, live_server):
+    """The same race through the HTTP stack: one 201, the others 409 with a clear detail."""
+    license = make_license(world, LicenseStatus.IN_USE)
+    Room.objects.bulk_create(Room(location=world.hotel, number=f"3{i:02d}") for i in range(8))
+    token = Token.objects.create(user=world.org_admin).key
+    url = f"{live_server.url}/api/v1/locations/{world.hotel.pk}/rooms/"
+
+    def post(number):
+        request = urllib.request.Request(
+            url,
+            data=json.dumps({"number": number}).encode(),
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    outcomes = race(post, [(f"6{i:02d}",) for i in range(WORKERS)])
+    statuses = sorted(status for status, _body in outcomes)
+    assert statuses == [201] + [409] * (WORKERS - 1), outcomes
+    refused = [body for status, body in outcomes if status == 409]
+    assert all("allows 10 rooms; 11 would be in use" in body["detail"] for body in refused)
+    assert Room.objects.filter(location=world.hotel).count() == license.limit
