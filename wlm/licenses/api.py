@@ -372,6 +372,7 @@ class LicenseRequestViewSet(
 
     @extend_schema(request=TermsSerializer, responses={201: LicenseRequestSerializer})
     def create(self, request, *args, **kwargs):
+        services.require_requester(request.user)  # 403 whatever the body
         serializer = TermsSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         created = services.create_request(request.user, serializer.terms())
@@ -450,6 +451,7 @@ class LicenseViewSet(
 
     @extend_schema(request=CreateLicenseSerializer, responses={201: LicenseSerializer})
     def create(self, request, *args, **kwargs):
+        services.require_generator(request.user)  # 403 whatever the body
         serializer = CreateLicenseSerializer(
             data=request.data, context=self.get_serializer_context()
         )

@@ -131,12 +131,24 @@ def _fields_of(terms: Terms) -> dict:
 # --- License requests --------------------------------------------------------------
 
 
-@transaction.atomic
-def create_request(user, terms: Terms) -> LicenseRequest:
-    """A partner (or staff) asks the distributor for a license for one of its customers."""
+def require_requester(user) -> None:
+    """403 unless ``user`` may request licenses at all (checked before the body is read)."""
     actor = actor_of(user)
     if not (actor.is_staff or (actor.is_admin and actor.tenant_type == TenantType.PARTNER)):
         raise PermissionDenied(_("Only partners and the platform operator request licenses."))
+
+
+def require_generator(user) -> None:
+    """403 unless ``user`` may generate licenses at all (checked before the body is read)."""
+    actor = actor_of(user)
+    if not (actor.is_staff or (actor.is_admin and actor.tenant_type == TenantType.DISTRIBUTOR)):
+        raise PermissionDenied(_("Only a distributor or the platform operator generates licenses."))
+
+
+@transaction.atomic
+def create_request(user, terms: Terms) -> LicenseRequest:
+    """A partner (or staff) asks the distributor for a license for one of its customers."""
+    require_requester(user)
     require_managed(user, terms.location)
     terms.validate()
     request = LicenseRequest.objects.create(
@@ -226,14 +238,10 @@ def create_license(
     user, terms: Terms, *, start_mode: str = StartMode.AUTOMATIC, fixed_start=None
 ) -> License:
     """A distributor (or staff) generates a license without a request."""
+    require_generator(user)
     actor = actor_of(user)
-    allowed = actor.is_staff or (
-        actor.is_admin
-        and actor.tenant_type == TenantType.DISTRIBUTOR
-        and actor.tenant_id == terms.distributor.pk
-    )
-    if not allowed:
-        raise PermissionDenied(_("Only a distributor or the platform operator generates licenses."))
+    if not actor.is_staff and actor.tenant_id != terms.distributor.pk:
+        raise PermissionDenied(_("A distributor generates its own licenses."))
     return _generate(user, terms, start_mode, fixed_start, origin={})
 
 
