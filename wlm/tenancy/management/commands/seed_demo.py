@@ -1,13 +1,16 @@
-"""``manage.py seed_demo``: demo tenants, users, locations and elements. Idempotent.
+"""``manage.py seed_demo``: demo tenants, users, locations, elements and licenses.
 
-Running it twice changes nothing: every row is found by its natural key first.
-The demo logins are printed at the end and listed in README.md.
+Idempotent. Running it twice changes nothing: every row is found by its natural key
+first, and the licenses (``wlm.licenses.demo``) are made only while the demo's
+locations hold no license or request yet. The demo logins are printed at the end and
+listed in README.md.
 """
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from wlm.licenses import demo
 from wlm.locations.models import AccessPoint, Location, Room
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role, TenantType
 
@@ -170,7 +173,10 @@ def _mac(location_index: int, ap_index: int) -> str:
 
 
 class Command(BaseCommand):
-    help = "Load the demo tenants, users, locations, access points and rooms (idempotent)."
+    help = (
+        "Load the demo tenants, users, locations, access points, rooms and licenses "
+        "in every status (idempotent)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -179,14 +185,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if not options["logins_only"]:
-            self.seed()
+            licensed = self.seed()
+            if not licensed:
+                self.stdout.write("Demo licenses exist already: left as they are.")
             self.stdout.write(self.style.SUCCESS("Demo data ready."))
+            self.stdout.write(demo.summary())
         self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
         for username, (tenant_type, tenant_name, role) in USERS.items():
             self.stdout.write(f"  {username:<15} {tenant_type:<13} {role:<8} {tenant_name or ''}")
 
     @transaction.atomic
-    def seed(self):
+    def seed(self) -> bool:
+        """Everything in one transaction; whether the demo licenses were made now."""
         distributors = {
             name: Distributor.objects.get_or_create(name=name, defaults={"email": email})[0]
             for name, email in DISTRIBUTORS.items()
@@ -202,6 +212,7 @@ class Command(BaseCommand):
             )[0]
             for name, (email, partner_name) in ORGANIZATIONS.items()
         }
+        locations = {}
         for index, (name, spec) in enumerate(LOCATIONS.items(), start=1):
             org_name, sector, tz, address, country, ap_count, room_count = spec
             location = Location.objects.get_or_create(
@@ -209,6 +220,7 @@ class Command(BaseCommand):
                 name=name,
                 defaults={"sector": sector, "timezone": tz, "address": address, "country": country},
             )[0]
+            locations[name] = location
             for ap in range(1, ap_count + 1):
                 AccessPoint.objects.get_or_create(
                     location=location, mac=_mac(index, ap), defaults={"name": f"AP {ap:02d}"}
@@ -246,3 +258,4 @@ class Command(BaseCommand):
                     **({tenant_type: tenant} if tenant else {}),
                 },
             )
+        return demo.seed_licenses(locations)
