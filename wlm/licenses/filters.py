@@ -2,7 +2,8 @@
 and the CSV export."""
 
 import django_filters
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Replace
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.filters import SearchFilterSet
@@ -16,7 +17,7 @@ from wlm.licenses.models import (
     Module,
 )
 
-_KEY_CHARACTERS = frozenset(ALPHABET) | {"-"}
+_KEY_CHARACTERS = frozenset(ALPHABET)
 _CONFUSABLES = str.maketrans({"I": "1", "L": "1", "O": "0"})
 MAX_LIMIT_FILTER = 2**31 - 1
 
@@ -64,12 +65,14 @@ class LicenseFilterSet(SearchFilterSet):
 
     def filter_key(self, queryset, name, value):
         """Part of a key, typed as people type it: case, spaces and I/L/O forgiven."""
-        text = "".join(value.split()).upper().translate(_CONFUSABLES)
+        text = "".join(value.split()).replace("-", "").upper().translate(_CONFUSABLES)
         if not text:
             return queryset
         if not set(text) <= _KEY_CHARACTERS:
             return queryset.none()
-        return queryset.filter(key__contains=text)
+        # compared without the group hyphens, so any grouping of the input matches
+        compact = Replace("key", Value("-"), Value(""))
+        return queryset.alias(compact_key=compact).filter(compact_key__contains=text)
 
     def filter_limit(self, queryset, name, value):
         license_type = LicenseType.ROOMS if name == "rooms" else LicenseType.APS

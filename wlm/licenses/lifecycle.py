@@ -116,6 +116,19 @@ def _check_actor(rule: Rule, user, license: License) -> None:
             raise PermissionDenied(_("This license belongs to another organization."))
 
 
+def check(license: License, action: str, user) -> Rule:
+    """403 unless the actor may take ``action`` on this license; then 409 unless the
+    license's status allows it. Functions with checks of their own call it first."""
+    rule = TRANSITIONS[action]
+    _check_actor(rule, user, license)
+    if license.status not in rule.sources:
+        raise Conflict(
+            _("Cannot %(action)s a license that is %(status)s.")
+            % {"action": action.replace("_", " "), "status": S(license.status).label}
+        )
+    return rule
+
+
 def lock(license_id: int) -> License:
     """The license row, locked until the end of the transaction (``SELECT … FOR UPDATE``)."""
     # of=("self",): lock the license row only, not the joined location (lock order)
@@ -144,13 +157,7 @@ def apply_change(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("apply_change runs inside a transaction, on a locked license")
-    rule = TRANSITIONS[action]
-    if license.status not in rule.sources:
-        raise Conflict(
-            _("Cannot %(action)s a license that is %(status)s.")
-            % {"action": action.replace("_", " "), "status": S(license.status).label}
-        )
-    _check_actor(rule, user, license)
+    rule = check(license, action, user)
     before = {name: _serialise(getattr(license, name)) for name in changes}
     for name, value in changes.items():
         setattr(license, name, value)
@@ -256,8 +263,12 @@ def renew(user, license_id: int, years: int, reason: str = "") -> License:
     """Before the end the end date moves by N years (a denial stays); after it, a new
     term of N years runs from today and the license is in use again."""
     license = lock(license_id)
+    check(license, "renew", user)
     if license.end_date is None:
-        raise Conflict(_("Only a license that has started can be renewed."))
+        raise Conflict(
+            _("Only a license that has started can be renewed; this one is %(status)s.")
+            % {"status": S(license.status).label}
+        )
     today = clock.today_in(license.timezone)
     ended = has_ended(license.end_date, license.timezone, clock.now())
     start_date, end_date = renewal_term(license.end_date, today, years)
@@ -297,6 +308,7 @@ def provision(user, location, key_text: str) -> License:
     if license.status != S.PENDING_PROVISION:
         raise Conflict(_("This key has already been used or its license has ended."))
     _require_free(location)
+    _require_type_fits(license, location)
     require_within_limit(license, elements_in_use(license, [location]))
     license = apply_change(
         license,
@@ -345,6 +357,13 @@ def start_fixed_due() -> list[int]:
     return started
 
 
+def _require_type_fits(license: License, location: Location) -> None:
+    """Rooms are configured at hospitality locations only: a rooms license elsewhere
+    would limit nothing."""
+    if license.license_type == LicenseType.ROOMS and not location.is_hospitality:
+        raise Conflict(_("A rooms license can only be used at hospitality locations."))
+
+
 def _require_free(location: Location) -> None:
     """A location holds one active license at a time (checked under its row lock)."""
     active = Assignment.objects.filter(location=location, license__status__in=ACTIVE)
@@ -360,13 +379,13 @@ def assign(user, license_id: int, location: Location) -> License:
     """
     location = Location.objects.select_for_update().get(pk=location.pk)
     license = lock(license_id)
+    check(license, "assign", user)
     if location.organization_id != license.organization_id:
         raise ValidationError({"location": [_("Choose a location of the license's organization.")]})
     if license.assignments.filter(location=location).exists():
         raise Conflict(_("The license is already assigned to this location."))
     _require_free(location)
-    if license.license_type == LicenseType.ROOMS and not location.is_hospitality:
-        raise Conflict(_("A rooms license can only be assigned to hospitality locations."))
+    _require_type_fits(license, location)
     require_within_limit(license, elements_in_use(license, [location]))
     license = apply_change(license, "assign", user, extra={"location": str(location.pk)})
     Assignment.objects.create(license=license, location=location, created=clock.now())
@@ -377,6 +396,7 @@ def assign(user, license_id: int, location: Location) -> License:
 def unassign(user, license_id: int, location: Location) -> License:
     """Take a location off the license; its last location stays (cancel or deny instead)."""
     license = lock(license_id)
+    check(license, "unassign", user)
     assignment = license.assignments.filter(location=location).first()
     if assignment is None:
         raise Conflict(_("The license is not assigned to this location."))
@@ -403,6 +423,7 @@ def upgrade(
 ) -> License:
     """Change the limit and the modules. A limit below what is in use is refused (409)."""
     license = lock(license_id)
+    check(license, "upgrade", user)
     add, remove = set(add_modules), set(remove_modules)
     if add & remove:
         raise ValidationError({"add_modules": [_("A module cannot be added and removed.")]})
