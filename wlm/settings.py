@@ -4,6 +4,8 @@ Every variable has a working default for a local run (SQLite in ``data/``); see
 README.md and docs/configuration.md for the list.
 """
 
+import hashlib
+import hmac
 from pathlib import Path
 
 import dj_database_url
@@ -169,6 +171,12 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBa
 
 # --- Domain settings --------------------------------------------------------
 LICENSE_START_DEVICES = env_int("LICENSE_START_DEVICES", 5)
+# Device ids are stored only as HMAC-SHA256 with this key (derived from SECRET_KEY unless
+# set). Changing it makes known devices of pending licenses count again as new ones.
+DEVICE_HASH_KEY = (
+    env_str("DEVICE_HASH_KEY", "")
+    or hmac.new(SECRET_KEY.encode(), b"wlm.connections.device-hash", hashlib.sha256).hexdigest()
+).encode()
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from wlm.connections.api import ConnectionsView
 from wlm.licenses.api import (
     ActivateView,
     EntitlementView,
@@ -46,6 +47,7 @@ api_v1 = [
         EntitlementView.as_view(),
         name="entitlement",
     ),
+    path("connections/", ConnectionsView.as_view(), name="connections"),
     path("locations/<uuid:location_pk>/activate/", ActivateView.as_view(), name="activate"),
     path("locations/<uuid:location_pk>/", include(location_router.urls)),
     *router.urls,

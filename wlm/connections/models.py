@@ -1,0 +1,48 @@
+"""What the intake keeps of device connections (DESIGN §2, §4; docs/connections.md).
+
+Per-device rows exist only where they decide a start: for each license that is
+pending start, the first time each distinct (hashed) device was seen at one of its
+locations. They are deleted when the license starts. Everywhere else the intake keeps
+one aggregate row per location and local day, so storage does not grow per event.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class PendingDevice(models.Model):
+    """A distinct device seen at a location of a license that is pending start."""
+
+    license = models.ForeignKey(
+        "licenses.License", on_delete=models.CASCADE, related_name="pending_devices"
+    )
+    device = models.CharField(_("device (keyed hash)"), max_length=64)
+    location = models.ForeignKey("locations.Location", on_delete=models.CASCADE, related_name="+")
+    first_seen = models.DateTimeField(_("first seen"))
+
+    class Meta:
+        verbose_name = _("device of a pending license")
+        constraints = [
+            models.UniqueConstraint(fields=["license", "device"], name="pending_device_unique")
+        ]
+        indexes = [models.Index(fields=["license", "first_seen"], name="pending_device_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.device[:12]}… for license {self.license_id}"
+
+
+class LocationDay(models.Model):
+    """How many connection events a location reported on one local day (the aggregate)."""
+
+    location = models.ForeignKey("locations.Location", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(_("local day"))
+    events = models.PositiveBigIntegerField(_("events"), default=0)
+
+    class Meta:
+        verbose_name = _("connections of a location on a day")
+        constraints = [
+            models.UniqueConstraint(fields=["location", "day"], name="location_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.location_id} {self.day}: {self.events}"
