@@ -37,6 +37,7 @@ from wlm.locations.models import Location
 
 MAX_EVENTS = 10_000
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+PAST_LIMIT = dt.timedelta(days=366)  # a gateway's buffer, not history (and no year-1 dates)
 # Looks like a MAC (hex pairs with : or -, or dotted quads of hex): must then be a valid one.
 _MAC_LIKE = re.compile(r"[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2})+|[0-9a-fA-F]{4}(?:\.[0-9a-fA-F]{4})+")
 _MAC_PLAIN = re.compile(r"[0-9a-fA-F]{12}")
@@ -89,6 +90,8 @@ def _seen_at(value, now: dt.datetime) -> dt.datetime:
         raise ValueError(_("seen_at has no time zone: add its offset, e.g. Z or +02:00."))
     if moment - now > FUTURE_TOLERANCE:
         raise ValueError(_("seen_at is more than 5 minutes in the future."))
+    if now - moment > PAST_LIMIT:
+        raise ValueError(_("seen_at is more than a year in the past."))
     return moment
 
 
@@ -206,12 +209,14 @@ def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
             earliest[key] = (event.seen_at, event.location)
     if not earliest:
         return 0, set()
+    # the two IN lists also match a device of one license with another license: keep pairs
     stored = {
         (license_id, device): (pk, first_seen)
         for pk, license_id, device, first_seen in PendingDevice.objects.filter(
             license_id__in={license_id for license_id, _d in earliest},
             device__in={device for _l, device in earliest},
         ).values_list("pk", "license_id", "device", "first_seen")
+        if (license_id, device) in earliest
     }
     new_rows, touched = [], set()
     # in one order (license, device) so concurrent intakes cannot deadlock on the index
@@ -234,7 +239,7 @@ def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
             )
             touched.add(license_id)
     PendingDevice.objects.bulk_create(new_rows, ignore_conflicts=True)
-    return len(stored), touched
+    return sum(1 for key in earliest if key in stored), touched
 
 
 def _start_if_due(license_id: int) -> bool:
