@@ -183,6 +183,12 @@ def _add_to_daily_aggregate(events: list[_Event], zones: dict) -> None:
         cursor.executemany(sql, rows)
 
 
+def _counts_from(provisioned: dt.datetime) -> dt.datetime:
+    """Events count from the second of provisioning on: gateways often send whole
+    seconds, and a device seen in the second of Send Key was seen after it."""
+    return provisioned.replace(microsecond=0)
+
+
 def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
     """Per-device rows for the licenses pending an automatic start at these locations.
 
@@ -190,7 +196,7 @@ def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
     licenses that got new or earlier devices.
     """
     pending = {
-        location_id: (license_id, provisioned)
+        location_id: (license_id, _counts_from(provisioned))
         for location_id, license_id, provisioned in Assignment.objects.filter(
             location__in={event.location for event in events},
             license__status=LicenseStatus.PENDING_START,
@@ -249,7 +255,9 @@ def _start_if_due(license_id: int) -> bool:
         return False
     threshold = settings.LICENSE_START_DEVICES
     first = list(
-        PendingDevice.objects.filter(license_id=license_id, first_seen__gte=license.provisioned)
+        PendingDevice.objects.filter(
+            license_id=license_id, first_seen__gte=_counts_from(license.provisioned)
+        )
         .select_related("location")
         .order_by("first_seen", "device")[:threshold]
     )

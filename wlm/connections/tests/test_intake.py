@@ -608,3 +608,17 @@ def test_seen_at_out_of_range_is_refused_by_index(world, api, pending):
     assert [row["index"] for row in response.json()["rejected"]] == [1]
     assert response.json()["accepted"] == 1
     assert stored_counts() != before
+
+
+def test_events_in_the_second_of_provisioning_count(world, api):
+    """Gateways often send whole seconds: 09:00:05Z counts for a Send Key at 09:00:05.7."""
+    license = make_license(world, at=PROVISIONED.replace(second=5, microsecond=700_000))
+    in_that_second = PROVISIONED.replace(second=5)
+    body = ok(api, world, [event(world.shop, mac(n), in_that_second) for n in range(5)])
+    assert body["started"] == [license.pk]
+    before = PROVISIONED.replace(second=4)
+    other = make_license(world, world.hotel, at=PROVISIONED.replace(second=5, microsecond=1))
+    body = ok(api, world, [event(world.hotel, mac(n), before) for n in range(5)])
+    assert body["started"] == []
+    other.refresh_from_db()
+    assert other.status == LicenseStatus.PENDING_START
