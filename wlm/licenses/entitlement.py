@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from wlm.licenses.dates import has_ended
-from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus, LicenseType
+from wlm.licenses.models import License, LicenseStatus, LicenseType
+from wlm.licenses.queries import assigned_first
 from wlm.locations.models import AccessPoint, Room
 
 S = LicenseStatus
@@ -64,17 +65,8 @@ def _used(model):
 def entitlement_for(location, now: dt.datetime) -> Entitlement:
     """The entitlement of a location (already read and scoped by the caller)."""
     assigned = (
-        License.objects.filter(assignments__location=location)
-        .annotate(
-            active=Case(
-                When(status__in=ACTIVE_STATUSES, then=Value(1)),
-                default=Value(0),
-                output_field=IntegerField(),
-            ),
-            aps_used=_used(AccessPoint),
-            rooms_used=_used(Room),
-        )
-        .order_by("-active", "-assignments__created", "-pk")
+        assigned_first(location)
+        .annotate(aps_used=_used(AccessPoint), rooms_used=_used(Room))
         .first()
     )
     if assigned is None:

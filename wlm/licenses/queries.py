@@ -1,6 +1,6 @@
 """Query expressions over licenses that other apps annotate onto their rows."""
 
-from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus
@@ -10,8 +10,8 @@ def current_license_id(location_ref="pk"):
     """The id of "the location's license", or NULL: a subquery expression.
 
     The same choice as ``entitlement.entitlement_for``: among the licenses assigned to
-    the location, one in ``ACTIVE_STATUSES`` first, then the latest assignment
-    (``-assignments__created``, ``-pk``); with none assigned, the latest
+    the location, ``assigned_first`` (one in ``ACTIVE_STATUSES`` first, then the latest
+    assignment); with none assigned, the latest
     ``pending_provision`` license intended for the location (``License.location``).
 
     ``location_ref`` names the outer location's id (``"pk"`` on a ``Location``
@@ -21,8 +21,21 @@ def current_license_id(location_ref="pk"):
     """
     if isinstance(location_ref, str):
         location_ref = OuterRef(location_ref)
-    assigned = (
-        License.objects.filter(assignments__location=location_ref)
+    assigned = assigned_first(location_ref).values("pk")[:1]
+    pending = (
+        License.objects.filter(location=location_ref, status=LicenseStatus.PENDING_PROVISION)
+        .order_by("-created", "-pk")
+        .values("pk")[:1]
+    )
+    return Coalesce(Subquery(assigned), Subquery(pending))
+
+
+def assigned_first(location) -> QuerySet:
+    """Licenses assigned to ``location`` (a row, an id or an ``OuterRef``), the one that
+    counts first: an active one, then the latest assignment. The one ranking used by the
+    entitlement and by the locations list."""
+    return (
+        License.objects.filter(assignments__location=location)
         .annotate(
             active=Case(
                 When(status__in=ACTIVE_STATUSES, then=Value(1)),
@@ -31,11 +44,4 @@ def current_license_id(location_ref="pk"):
             )
         )
         .order_by("-active", "-assignments__created", "-pk")
-        .values("pk")[:1]
     )
-    pending = (
-        License.objects.filter(location=location_ref, status=LicenseStatus.PENDING_PROVISION)
-        .order_by("-created", "-pk")
-        .values("pk")[:1]
-    )
-    return Coalesce(Subquery(assigned), Subquery(pending))
