@@ -218,7 +218,8 @@ def cut_off(license_id: int) -> License:
     return apply_change(license, "cut_off", None, status=S.CONTRACT_FINALIZED)
 
 
-def _require_reason(reason: str) -> str:
+def require_reason(reason: str) -> str:
+    """The reason, trimmed; a 400 on ``reason`` when there is none (deny, cancel, reject)."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": [_("Say why.")]})
@@ -232,7 +233,7 @@ def deny(user, license_id: int, reason: str) -> License:
         license,
         "deny",
         user,
-        reason=_require_reason(reason),
+        reason=require_reason(reason),
         status=S.ACCESS_DENIED,
         status_before_denial=license.status,
     )
@@ -254,7 +255,7 @@ def restore(user, license_id: int, reason: str = "") -> License:
 def cancel(user, license_id: int, reason: str) -> License:
     license = lock(license_id)
     return apply_change(
-        license, "cancel", user, reason=_require_reason(reason), status=S.CONTRACT_FINALIZED
+        license, "cancel", user, reason=require_reason(reason), status=S.CONTRACT_FINALIZED
     )
 
 

@@ -220,11 +220,8 @@ def reject_request(user, request_id: int, reason: str) -> LicenseRequest:
     request = _lock_request(request_id)
     _require_decider(user, request)
     _require_pending(request)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": [_("Say why.")]})
     request.state = RequestState.REJECTED
-    request.reason = reason
+    request.reason = lifecycle.require_reason(reason)
     request.decided = clock.now()
     request.save(update_fields=["state", "reason", "decided"])
     return request
