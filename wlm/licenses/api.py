@@ -435,6 +435,8 @@ class LicenseViewSet(
     csv_filename = "licenses"
 
     def base_queryset(self):
+        if self.action == "retrieve":
+            return _licenses().prefetch_related("events")
         return _licenses()
 
     def get_serializer_class(self):
@@ -447,7 +449,7 @@ class LicenseViewSet(
         return Response(LicenseDetailSerializer(fresh).data)
 
     def retrieve(self, request, *args, **kwargs):
-        return self._detail(self.get_object())
+        return Response(LicenseDetailSerializer(self.get_object()).data)
 
     @extend_schema(request=CreateLicenseSerializer, responses={201: LicenseSerializer})
     def create(self, request, *args, **kwargs):

@@ -120,21 +120,15 @@ class LocationCSVSerializer(LocationSerializer):
     license_end_date = serializers.DateField(read_only=True, source="license_end")
 
     class Meta(LocationSerializer.Meta):
+        # the JSON row's columns, with the license as four flat ones in its place
         fields = [
-            "id",
-            "name",
-            "organization",
-            "sector",
-            "timezone",
-            "address",
-            "country",
-            "license_id",
-            "license_key",
-            "license_status",
-            "license_end_date",
-            "access_points",
-            "rooms",
-            "created",
+            column
+            for name in LocationSerializer.Meta.fields
+            for column in (
+                ("license_id", "license_key", "license_status", "license_end_date")
+                if name == "license"
+                else (name,)
+            )
         ]
 
 
