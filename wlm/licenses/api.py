@@ -32,7 +32,6 @@ from wlm.licenses.models import (
 from wlm.licenses.pdf import certificate_for
 from wlm.locations.models import Location
 from wlm.tenancy.models import Distributor, TenantType
-from wlm.tenancy.scoping import actor_of
 
 
 class ModuleSerializer(serializers.ModelSerializer):
@@ -164,15 +163,10 @@ class TermsSerializer(serializers.Serializer):
 
     def terms(self) -> services.Terms:
         data = self.validated_data
-        distributor = data.get("distributor")
-        if distributor is None:
-            actor = actor_of(self.context["request"].user)
-            if actor.tenant_type != TenantType.DISTRIBUTOR:
-                raise serializers.ValidationError({"distributor": [_("This field is required.")]})
-            distributor = Distributor.objects.get(pk=actor.tenant_id)
         return services.Terms(
             location=data["location"],
-            distributor=distributor,
+            distributor=data.get("distributor")
+            or services.own_distributor(self.context["request"].user),
             years=data["years"],
             payment=data["payment"],
             aps=data.get("aps"),

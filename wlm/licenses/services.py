@@ -118,6 +118,14 @@ class Terms:
             raise ValidationError(errors)
 
 
+def own_distributor(user) -> Distributor:
+    """The distributor named by default: a distributor's own; anyone else must name one."""
+    actor = actor_of(user)
+    if actor.tenant_type != TenantType.DISTRIBUTOR:
+        raise ValidationError({"distributor": [_("This field is required.")]})
+    return Distributor.objects.get(pk=actor.tenant_id)
+
+
 def _fields_of(terms: Terms) -> dict:
     return {
         "location": terms.location,
