@@ -20,10 +20,12 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
@@ -32,15 +34,18 @@ from wlm.lib import clock
 from wlm.lib.validators import normalize_mac
 from wlm.licenses import lifecycle
 from wlm.licenses.dates import local_date
-from wlm.licenses.models import Assignment, LicenseStatus, StartMode
+from wlm.licenses.models import Assignment, License, LicenseStatus, StartMode
 from wlm.locations.models import Location
 
 MAX_EVENTS = 10_000
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+UPSERT_ROWS = 1_000  # rows per statement: 3,000 parameters, far below SQLite's limit
 PAST_LIMIT = dt.timedelta(days=366)  # a gateway's buffer, not history (and no year-1 dates)
-# Looks like a MAC (hex pairs with : or -, or dotted quads of hex): must then be a valid one.
-_MAC_LIKE = re.compile(r"[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2})+|[0-9a-fA-F]{4}(?:\.[0-9a-fA-F]{4})+")
-_MAC_PLAIN = re.compile(r"[0-9a-fA-F]{12}")
+# Looks like a MAC (hex pairs with : or -, dotted quads of hex, or 12 hex digits): must then
+# be a valid one.
+_MAC_LIKE = re.compile(
+    r"[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2})+|[0-9a-fA-F]{4}(?:\.[0-9a-fA-F]{4})+|[0-9a-fA-F]{12}"
+)
 # An opaque id (RADIUS User-Name, a platform's device id): printable, no spaces, 1-128.
 _OPAQUE = re.compile(r"[A-Za-z0-9._:@+/=-]{1,128}")
 
@@ -63,7 +68,7 @@ def normalize_device(value) -> str:
     if not isinstance(value, str):
         raise ValueError(_("device must be a string."))
     text = value.strip()
-    if _MAC_LIKE.fullmatch(text) or _MAC_PLAIN.fullmatch(text):
+    if _MAC_LIKE.fullmatch(text):
         try:
             return normalize_mac(text)
         except ValidationError:
@@ -95,41 +100,62 @@ def _seen_at(value, now: dt.datetime) -> dt.datetime:
     return moment
 
 
-def _location_id(value) -> uuid.UUID:
+def _location_id(value) -> str:
+    """The canonical text of a location id (str keys hash faster than UUID objects)."""
     if not isinstance(value, str):
         raise ValueError(_("location must be a location id (UUID)."))
     try:
-        return uuid.UUID(value)
+        return str(uuid.UUID(value))
     except ValueError:
         raise ValueError(_("location must be a location id (UUID).")) from None
 
 
-@dataclass(frozen=True)
-class _Event:
-    location: uuid.UUID
+class _Event(NamedTuple):
+    location: str  # canonical UUID text
     device: str
     seen_at: dt.datetime
 
 
+_FIELDS = frozenset({"location", "device", "seen_at"})
+
+
 def _parse(raw_events: list, now: dt.datetime, result: IngestResult) -> list[tuple[int, _Event]]:
+    # Gateways repeat locations and (whole-second) times within a batch: each distinct
+    # text is checked once. Only valid values are remembered; a bad one raises each time.
+    locations: dict[str, str] = {}
+    moments: dict[str, dt.datetime] = {}
     parsed = []
+
+    def check_time(value):
+        return _seen_at(value, now)
+
     for index, raw in enumerate(raw_events):
         try:
             if not isinstance(raw, dict):
                 raise ValueError(_("An event is an object {location, device, seen_at?}."))
-            unknown = set(raw) - {"location", "device", "seen_at"}
-            if unknown:
-                raise ValueError(_("Unknown fields: %s.") % ", ".join(sorted(map(str, unknown))))
-            event = _Event(
-                location=_location_id(raw.get("location")),
-                device=normalize_device(raw.get("device")),
-                seen_at=_seen_at(raw.get("seen_at"), now),
-            )
+            if not _FIELDS.issuperset(raw):
+                unknown = sorted(map(str, set(raw) - _FIELDS))
+                raise ValueError(_("Unknown fields: %s.") % ", ".join(unknown))
+            location = _checked(locations, raw.get("location"), _location_id)
+            device = normalize_device(raw.get("device"))
+            seen_at = raw.get("seen_at")
+            seen_at = now if seen_at is None else _checked(moments, seen_at, check_time)
         except ValueError as error:
             result.rejected.append({"index": index, "error": str(error)})
             continue
-        parsed.append((index, event))
+        parsed.append((index, _Event(location, device, seen_at)))
     return parsed
+
+
+def _checked(memo: dict, value, check):
+    """``check(value)``, remembered for a text value; other types (unhashable, and
+    refused anyway) are checked every time."""
+    if not isinstance(value, str):
+        return check(value)
+    checked = memo.get(value)
+    if checked is None:
+        checked = memo[value] = check(value)
+    return checked
 
 
 def ingest(raw_events: list, now: dt.datetime | None = None) -> IngestResult:
@@ -139,11 +165,12 @@ def ingest(raw_events: list, now: dt.datetime | None = None) -> IngestResult:
     now = now or clock.now()
     result = IngestResult()
     parsed = _parse(raw_events, now, result)
-    zones = dict(
-        Location.objects.filter(pk__in={event.location for _i, event in parsed}).values_list(
-            "pk", "timezone"
-        )
-    )
+    zones = {
+        str(pk): zone
+        for pk, zone in Location.objects.filter(
+            pk__in={event.location for _i, event in parsed}
+        ).values_list("pk", "timezone")
+    }
     events = []
     for index, event in parsed:
         if event.location not in zones:
@@ -159,28 +186,55 @@ def ingest(raw_events: list, now: dt.datetime | None = None) -> IngestResult:
         known, touched = _remember_pending_devices(events)
         repeats = len(events) - len({(event.location, event.device) for event in events})
         result.duplicates = repeats + known
-        result.started = [license_id for license_id in sorted(touched) if _start_if_due(license_id)]
+        result.started = _start_due(touched)
     return result
 
 
 def _add_to_daily_aggregate(events: list[_Event], zones: dict) -> None:
     counts: dict[tuple, int] = defaultdict(int)
+    days: dict[tuple, dt.date] = {}  # (zone, time) → local day: times repeat in a batch
     for event in events:
-        counts[event.location, local_date(event.seen_at, zones[event.location])] += 1
-    table = connection.ops.quote_name(LocationDay._meta.db_table)
-    # One statement per batch; the same upsert syntax on SQLite (3.24+) and PostgreSQL.
-    # Only the model's own table name is formatted in: no input reaches the SQL text.
-    sql = (
-        f"INSERT INTO {table} (location_id, day, events) VALUES (%s, %s, %s) "  # noqa: S608
-        f"ON CONFLICT (location_id, day) DO UPDATE SET events = {table}.events + excluded.events"
+        zone = zones[event.location]
+        day = days.get((zone, event.seen_at))
+        if day is None:
+            day = days[zone, event.seen_at] = local_date(event.seen_at, zone)
+        counts[event.location, day] += 1
+    _upsert(
+        LocationDay,
+        ("location", "day", "events"),
+        [(location, day, count) for (location, day), count in sorted(counts.items())],
+        conflict=("location", "day"),
+        action="DO UPDATE SET events = {table}.events + excluded.events",
     )
-    location_field = LocationDay._meta.get_field("location")
-    rows = [
-        (location_field.get_db_prep_value(location, connection), day, count)
-        for (location, day), count in sorted(counts.items())
-    ]
+
+
+def _upsert(model, fields: tuple, rows: list[tuple], conflict: tuple, action: str) -> None:
+    """``INSERT … ON CONFLICT (conflict) action`` for many rows, ``UPSERT_ROWS`` per
+    statement: the same syntax on SQLite (3.24+) and PostgreSQL. Values go through each
+    field's ``get_db_prep_value`` as the ORM's would; only the model's own names, one
+    placeholder group per row and ``action`` (a constant) are formatted into the SQL.
+    The rows' conflict keys must be distinct."""
+    opts, quote = model._meta, connection.ops.quote_name
+    columns = [opts.get_field(name) for name in fields]
+    names = ", ".join(quote(f.column) for f in columns)
+    # names from the model's metadata; values are parameters
+    head = f"INSERT INTO {quote(opts.db_table)} ({names}) VALUES "  # noqa: S608
+    tail = (
+        f" ON CONFLICT ({', '.join(quote(opts.get_field(name).column) for name in conflict)}) "
+        + action.format(table=quote(opts.db_table))
+    )
+    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        for first in range(0, len(rows), UPSERT_ROWS):
+            chunk = rows[first : first + UPSERT_ROWS]
+            cursor.execute(
+                head + ", ".join([group] * len(chunk)) + tail,
+                [
+                    field.get_db_prep_value(value, connection)
+                    for row in chunk
+                    for field, value in zip(columns, row, strict=True)
+                ],
+            )
 
 
 def _counts_from(provisioned: dt.datetime) -> dt.datetime:
@@ -195,15 +249,25 @@ def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
     Returns how many of the batch's devices the licenses had counted already, and the
     licenses that got new or earlier devices.
     """
+    # Found by location (a few assignments each), the license's status checked here: with
+    # the status in the WHERE clause SQLite scans every pending license instead.
+    assignments = (
+        Assignment.objects.filter(location__in={event.location for event in events})
+        .order_by()
+        .values_list(
+            "location_id",
+            "license_id",
+            "license__provisioned",
+            "license__status",
+            "license__start_mode",
+        )
+    )
     pending = {
-        location_id: (license_id, _counts_from(provisioned))
-        for location_id, license_id, provisioned in Assignment.objects.filter(
-            location__in={event.location for event in events},
-            license__status=LicenseStatus.PENDING_START,
-            license__start_mode=StartMode.AUTOMATIC,
-        ).values_list("location_id", "license_id", "license__provisioned")
+        str(location_id): (license_id, _counts_from(provisioned))
+        for location_id, license_id, provisioned, status, mode in assignments
+        if status == LicenseStatus.PENDING_START and mode == StartMode.AUTOMATIC
     }
-    earliest: dict[tuple[int, str], tuple[dt.datetime, uuid.UUID]] = {}
+    earliest: dict[tuple[int, str], tuple[dt.datetime, str]] = {}
     for event in events:
         if event.location not in pending:
             continue
@@ -217,46 +281,68 @@ def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
         return 0, set()
     # the two IN lists also match a device of one license with another license: keep pairs
     stored = {
-        (license_id, device): (pk, first_seen)
-        for pk, license_id, device, first_seen in PendingDevice.objects.filter(
+        (license_id, device): first_seen
+        for license_id, device, first_seen in PendingDevice.objects.filter(
             license_id__in={license_id for license_id, _d in earliest},
             device__in={device for _l, device in earliest},
-        ).values_list("pk", "license_id", "device", "first_seen")
+        ).values_list("license_id", "device", "first_seen")
         if (license_id, device) in earliest
     }
-    new_rows, touched = [], set()
-    # in one order (license, device) so concurrent intakes cannot deadlock on the index
-    for (license_id, device), (seen_at, location_id) in sorted(earliest.items()):
-        if (license_id, device) in stored:
-            pk, first_seen = stored[license_id, device]
-            # conditional update: concurrent intakes keep the earliest time
-            if seen_at < first_seen and PendingDevice.objects.filter(
-                pk=pk, first_seen__gt=seen_at
-            ).update(first_seen=seen_at, location_id=location_id):
-                touched.add(license_id)
-        else:
-            new_rows.append(
-                PendingDevice(
-                    license_id=license_id,
-                    device=device,
-                    location_id=location_id,
-                    first_seen=seen_at,
-                )
-            )
-            touched.add(license_id)
-    PendingDevice.objects.bulk_create(new_rows, ignore_conflicts=True)
+    touched = {
+        license_id
+        for (license_id, device), (seen_at, _location) in earliest.items()
+        if (license_id, device) not in stored or seen_at < stored[license_id, device]
+    }
+    # New devices, and earlier times for known ones: the conditional update keeps the
+    # earliest time whatever concurrent intakes do. In (license, device) order so that
+    # concurrent intakes cannot deadlock on the unique index.
+    _upsert(
+        PendingDevice,
+        ("license", "device", "location", "first_seen"),
+        [
+            (license_id, device, location_id, seen_at)
+            for (license_id, device), (seen_at, location_id) in sorted(earliest.items())
+            if license_id in touched
+        ],
+        conflict=("license", "device"),
+        action="DO UPDATE SET first_seen = excluded.first_seen, location_id = excluded.location_id"
+        " WHERE excluded.first_seen < {table}.first_seen",
+    )
     return sum(1 for key in earliest if key in stored), touched
 
 
-def _start_if_due(license_id: int) -> bool:
-    """Lock the license; if still pending start with enough devices, start it."""
-    license = lifecycle.lock(license_id)
-    if license.status != LicenseStatus.PENDING_START or license.start_mode != StartMode.AUTOMATIC:
-        return False
+def _start_due(license_ids: set[int]) -> list[int]:
+    """Lock the licenses that got devices (one query, in id order) and start those still
+    pending an automatic start whose distinct devices reached the threshold."""
+    if not license_ids:
+        return []
+    candidates = [
+        license
+        for license in lifecycle.lock_many(license_ids)
+        if license.status == LicenseStatus.PENDING_START
+        and license.start_mode == StartMode.AUTOMATIC
+    ]
+    # counted under the locks: a concurrent intake's devices are committed before it
+    # releases the license, so the last of two intakes sees the devices of both
+    devices = dict(
+        PendingDevice.objects.filter(license__in=candidates)
+        .order_by()
+        .values_list("license")
+        .annotate(n=Count("pk"))
+    )
     threshold = settings.LICENSE_START_DEVICES
+    return [
+        license.pk
+        for license in candidates
+        if devices.get(license.pk, 0) >= threshold and _start(license, threshold)
+    ]
+
+
+def _start(license: License, threshold: int) -> bool:
+    """Start a locked license from its first ``threshold`` devices since provisioning."""
     first = list(
         PendingDevice.objects.filter(
-            license_id=license_id, first_seen__gte=_counts_from(license.provisioned)
+            license=license, first_seen__gte=_counts_from(license.provisioned)
         )
         .select_related("location")
         .order_by("first_seen", "device")[:threshold]
@@ -276,6 +362,6 @@ def _start_if_due(license_id: int) -> bool:
             for row in first
         ],
     }
-    lifecycle.start(license_id, start_date, evidence=evidence)
-    PendingDevice.objects.filter(license_id=license_id).delete()
+    lifecycle.start_locked(license, start_date, evidence=evidence)
+    PendingDevice.objects.filter(license=license).delete()
     return True

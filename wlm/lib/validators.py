@@ -35,9 +35,8 @@ def normalize_mac(value: str) -> str:
     Raises ValidationError for anything that is not 48 bits of hexadecimal.
     """
     raw = str(value).strip().lower()
-    hex_digits = re.sub(r"[:\-.]", "", raw)
     if not _MAC_NOTATION.fullmatch(raw):
         raise ValidationError(
             _("Enter a MAC address such as AA:BB:CC:DD:EE:FF."), code="invalid_mac"
         )
-    return ":".join(hex_digits[i : i + 2] for i in range(0, 12, 2)).upper()
+    return bytes.fromhex(raw.replace(":", "").replace("-", "").replace(".", "")).hex(":").upper()

@@ -139,6 +139,13 @@ def lock(license_id: int) -> License:
     )
 
 
+def lock_many(license_ids) -> list[License]:
+    """Several licenses, locked in id order (the one order, against deadlocks)."""
+    return list(
+        License.objects.select_for_update(of=("self",)).filter(pk__in=license_ids).order_by("pk")
+    )
+
+
 def apply_change(
     license: License,
     action: str,
@@ -162,7 +169,10 @@ def apply_change(
     for name, value in changes.items():
         setattr(license, name, value)
     if changes:
-        license.full_clean(exclude=["key"], validate_unique=False, validate_constraints=False)
+        # only what changes is validated: the rest was valid when it was stored (and a
+        # foreign key's check is a query each)
+        unchanged = [f.name for f in license._meta.concrete_fields if f.name not in changes]
+        license.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
         license.save(update_fields=list(changes))
     after = {name: _serialise(value) for name, value in changes.items()}
     record(
@@ -197,7 +207,12 @@ def record(license: License, kind: EventKind, user, *, reason="", before=None, a
 @transaction.atomic
 def start(license_id: int, start_date: dt.date, evidence: dict | None = None) -> License:
     """pending_start → in_use, from the device trigger or the fixed start date (no user)."""
-    license = lock(license_id)
+    return start_locked(lock(license_id), start_date, evidence)
+
+
+def start_locked(license: License, start_date: dt.date, evidence: dict | None = None) -> License:
+    """``start`` for a caller that holds the license's lock already, in its transaction
+    (the device trigger locks the license before it counts devices)."""
     return apply_change(
         license,
         "start",

@@ -1,0 +1,400 @@
+"""``make bench``: throughput benchmarks, each beside its ceiling measured in the same run.
+
+Targets (all by default; ``make bench BENCH=connections``):
+
+- ``connections``: ``POST /api/v1/connections/`` through the production server
+  (granian, the options of ``make run``, passed in ``SERVE`` by the Makefile), 1,000,000
+  events in batches of 5,000, into SQLite and into PostgreSQL. The ceiling is the same
+  server answering a POST that reads and discards the same bodies (``bench/discard.py``),
+  measured right before each database's run.
+
+Each benchmark writes ``bench/results/<target>.json``; ``bench/results/README.md`` is the
+table of every result (figure, ceiling, ratio, goal, pass/fail). The databases are
+throwaway: a SQLite file under ``BENCH_DIR`` (/tmp/wlm-bench) and the PostgreSQL
+database ``wlm_bench`` (dropped and created again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import random
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+WORK = Path(os.environ.get("BENCH_DIR", "/tmp/wlm-bench"))
+PG_URL = os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+SERVE = shlex.split(
+    os.environ.get(
+        "SERVE",
+        f"{ROOT}/.venv/bin/granian --interface wsgi --host 127.0.0.1 --workers 2 "
+        "--blocking-threads 1 --no-ws",
+    )
+)
+PORT = 8190
+PYTHON = sys.executable
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def environment(database_url: str) -> dict:
+    return {**os.environ, "DATABASE_URL": database_url, "SECURE_SSL": "0", "DEBUG": "0"}
+
+
+def manage(database_url: str, *args: str) -> None:
+    subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=environment(database_url), check=True
+    )
+
+
+def fresh_database(name: str) -> str:
+    """The URL of an empty database: a new SQLite file, or PostgreSQL's ``wlm_bench``."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    if name == "sqlite":
+        path = WORK / "bench.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS wlm_bench WITH (FORCE)")
+        connection.execute("CREATE DATABASE wlm_bench")
+    return urlunsplit(urlsplit(PG_URL)._replace(path="/wlm_bench"))
+
+
+@contextmanager
+def server(app: str, database_url: str):
+    """The production server (``SERVE``) on ``PORT`` with ``app``, until the block ends."""
+    log_file = open(WORK / "server.log", "ab")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [*SERVE, "--port", str(PORT), app],
+        cwd=ROOT,
+        env=environment(database_url),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+                connection.request("GET", "/")
+                connection.getresponse().read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{app} did not start: see {WORK / 'server.log'}") from None
+                time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log_file.close()
+
+
+@contextmanager
+def profiler(process: subprocess.Popen, name: str, enabled: bool):
+    """py-spy samples the server's workers during the block (``--profile``); the summary,
+    the functions with the largest share of the workers' busy samples, goes to
+    ``bench/results/<name>.profile.txt`` and is printed."""
+    if not enabled:
+        yield
+        return
+    raw = WORK / f"{name}.py-spy.txt"
+    spy = subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(process.pid),
+            "--subprocesses",
+            "--nolineno",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "-o",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)  # py-spy attaches
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+    summary = profile_summary(raw)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.profile.txt").write_text(summary)
+    print(summary)
+
+
+def profile_summary(path: Path, top: int = 25) -> str:
+    """Inclusive share of busy samples per function, from py-spy's collapsed stacks."""
+    inclusive: Counter = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for frame in set(stack.split(";")):
+            inclusive[frame] += int(count)
+    lines = [f"{total:,} samples of busy worker threads; share of samples in each function"]
+    lines += [f"{n / total:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
+    return "\n".join(lines) + "\n"
+
+
+def post_all(path: str, bodies: list[bytes], token: str, clients: int) -> dict:
+    """POST every body over ``clients`` keep-alive connections; wall time and the totals."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
+    lock = threading.Lock()
+    queue = iter(range(len(bodies)))
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "started": 0, "errors": []}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
+        while True:
+            with lock:
+                index = next(queue, None)
+            if index is None:
+                return
+            connection.request("POST", path, body=bodies[index], headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            with lock:
+                if response.status != 200:
+                    totals["errors"].append(f"{response.status}: {answer[:300]!r}")
+                    continue
+                result = json.loads(answer)
+                totals["accepted"] += result.get("accepted", 0)
+                totals["duplicates"] += result.get("duplicates", 0)
+                totals["rejected"] += len(result.get("rejected", []))
+                totals["started"] += len(result.get("started", []))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    cpu, start = time.process_time(), time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    totals["seconds"] = time.perf_counter() - start
+    totals["client_cpu"] = (time.process_time() - cpu) / totals["seconds"]
+    return totals
+
+
+def _device(location: int, n: int, rng: random.Random) -> str:
+    """A MAC in one of the notations gateways send (most send colons)."""
+    octets = [
+        0x02,
+        (location >> 16) & 0xFF,
+        (location >> 8) & 0xFF,
+        location & 0xFF,
+        n >> 8,
+        n & 0xFF,
+    ]
+    notation = rng.random()
+    if notation < 0.7:
+        return ":".join(f"{o:02X}" for o in octets)
+    if notation < 0.9:
+        return "-".join(f"{o:02x}" for o in octets)
+    return "".join(f"{o:02x}" for o in octets)
+
+
+def connection_bodies(manifest: dict, events: int, batch: int, seed: int = 4) -> list[bytes]:
+    """``events`` events in bodies of ``batch``. Each body comes from one gateway serving
+    100 locations (a RADIUS cluster reports its own sites); each location has 300 devices
+    that come and go; times are spread over the 10 minutes before the run."""
+    rng = random.Random(seed)
+    locations = sorted(sum(manifest["locations"].values(), []))
+    rng.shuffle(locations)
+    gateways = [locations[i : i + 100] for i in range(0, len(locations), 100)]
+    index = {location: n for n, location in enumerate(locations)}
+    now = dt.datetime.now(dt.UTC)
+    times = [(now - dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ") for s in range(600)]
+    bodies = []
+    for number in range(events // batch):
+        sites = gateways[number % len(gateways)]
+        rows = []
+        for _ in range(batch):
+            site = rng.choice(sites)
+            rows.append(
+                {
+                    "location": site,
+                    "device": _device(index[site], rng.randrange(300), rng),
+                    "seen_at": rng.choice(times),
+                }
+            )
+        bodies.append(json.dumps({"events": rows}).encode())
+    return bodies
+
+
+def stored_events(database_url: str) -> int:
+    """What the database holds: the sum of the daily aggregates (every accepted event)."""
+    code = (
+        "from django.db.models import Sum; from wlm.connections.models import LocationDay; "
+        "print(LocationDay.objects.aggregate(n=Sum('events'))['n'] or 0)"
+    )
+    output = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-v0", "-c", code],
+        cwd=ROOT,
+        env=environment(database_url),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return int(output.strip().splitlines()[-1])
+
+
+def bench_connections(args) -> dict:
+    goal_rate, goal_ratio = 100_000, 0.5
+    rows, bodies = [], None
+    for database in args.databases:
+        log(f"connections / {database}: fresh database, {args.locations:,} locations")
+        url = fresh_database(database)
+        manage(url, "migrate", "--noinput", "-v0")
+        manage(url, "createcachetable")
+        manifest_path = WORK / "manifest.json"
+        manage(
+            url,
+            "generate_load",
+            "--locations",
+            str(args.locations),
+            "--manifest",
+            str(manifest_path),
+        )
+        manifest = json.loads(manifest_path.read_text())
+        if bodies is None:  # the same seed gives the same locations: one set of bodies
+            log(f"building {args.events:,} events in batches of {args.batch:,}")
+            bodies = connection_bodies(manifest, args.events, args.batch)
+        token = manifest["gateway_token"]
+        with server("bench.discard:application", url):
+            post_all("/discard/", bodies[: args.clients], token, args.clients)  # warm up
+            ceiling = post_all("/discard/", bodies, token, args.clients)
+        with server("wlm.wsgi:application", url) as process:
+            warm_up = [b'{"events": []}'] * args.clients * 2
+            post_all("/api/v1/connections/", warm_up, token, args.clients)
+            with profiler(process, f"connections-{database}", args.profile):
+                product = post_all("/api/v1/connections/", bodies, token, args.clients)
+        if product["errors"]:
+            raise SystemExit(f"connections / {database}: {product['errors'][:3]}")
+        stored = stored_events(url)
+        events = args.batch * len(bodies)
+        rate = events / product["seconds"]
+        ceiling_rate = events / ceiling["seconds"]
+        pending = len(manifest["locations"].get("pending_start", []))
+        row = {
+            "benchmark": f"connections ({database})",
+            "figure": round(rate),
+            "ceiling": round(ceiling_rate),
+            "unit": "events/s",
+            "ratio": round(rate / ceiling_rate, 4),
+            "goal": f">= {goal_rate:,} events/s and >= {goal_ratio} of the ceiling",
+            "pass": rate >= goal_rate and rate / ceiling_rate >= goal_ratio,
+            "detail": {
+                "events": events,
+                "accepted": product["accepted"],
+                "stored": stored,
+                "duplicates": product["duplicates"],
+                "rejected": product["rejected"],
+                "licenses_started": product["started"],
+                "licenses_pending_start": pending,
+                "seconds": round(product["seconds"], 2),
+                "ceiling_seconds": round(ceiling["seconds"], 3),
+                "client_cpu_share": round(product["client_cpu"], 3),
+                "ceiling_client_cpu_share": round(ceiling["client_cpu"], 3),
+            },
+        }
+        if product["accepted"] != events or stored != events or product["rejected"]:
+            raise SystemExit(f"connections / {database}: events lost or refused: {row}")
+        log(
+            f"connections / {database}: {rate:,.0f} events/s; ceiling {ceiling_rate:,.0f}; "
+            f"ratio {rate / ceiling_rate:.3f}; {product['started']} of {pending} pending licenses started"
+        )
+        rows.append(row)
+    return {
+        "target": "connections",
+        "parameters": {
+            "events": args.events,
+            "batch": args.batch,
+            "locations": args.locations,
+            "clients": args.clients,
+            "server": " ".join(SERVE),
+        },
+        "rows": rows,
+    }
+
+
+TARGETS = {"connections": bench_connections}
+
+
+def write_report(result: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = {
+        **result,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
+    }
+    (RESULTS / f"{result['target']}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (bench/run.py); each figure beside its ceiling, measured in the",
+        "same run on the same machine. Compare figures only within one run: this machine drifts ±30%.",
+        "",
+        "| benchmark | figure | ceiling | ratio | goal | result | run |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    for path in sorted(RESULTS.glob("*.json")):
+        report = json.loads(path.read_text())
+        for row in report["rows"]:
+            lines.append(
+                f"| {row['benchmark']} | {row['figure']:,} {row['unit']} | {row['ceiling']:,} "
+                f"| {row['ratio']:.3f} | {row['goal']} | {'pass' if row['pass'] else 'MISS'} "
+                f"| {report['date'][:10]}, {report['machine']} |"
+            )
+    (RESULTS / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("targets", nargs="*", help=f"Some of: {', '.join(TARGETS)} (default: all).")
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--locations", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--profile", action="store_true", help="Sample the server with py-spy (slower)."
+    )
+    args = parser.parse_args()
+    unknown = set(args.targets) - set(TARGETS)
+    if unknown:
+        parser.error(
+            f"unknown target(s): {', '.join(sorted(unknown))}; known: {', '.join(TARGETS)}"
+        )
+    for target in args.targets or TARGETS:
+        result = TARGETS[target](args)
+        write_report(result)
+        print((RESULTS / "README.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
