@@ -10,8 +10,11 @@ WORKERS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 # `make run` serves a local HTTP site: no HTTPS-only cookies there.
 RUN_ENV := SECURE_SSL=0
+# The production server and its options (`make run`; `make bench` measures the same).
+SERVE := $(BIN)/granian --interface wsgi --host $(HOST) --workers $(WORKERS) \
+	--blocking-threads 1 --no-ws
 
-.PHONY: run serve install install-dev test lint test-sqlite test-postgres check-postgres lock fmt clean
+.PHONY: run serve install install-dev test lint test-sqlite test-postgres check-postgres bench lock fmt clean
 
 $(VENV)/.installed-run: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,8 +43,7 @@ run: install
 		$(RUN_ENV) $(PY) manage.py seed_demo --logins-only; \
 	fi
 	@echo "Serving http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/v1/docs/)"
-	$(RUN_ENV) $(BIN)/granian --interface wsgi --host $(HOST) --port $(PORT) \
-		--workers $(WORKERS) --blocking-threads 1 --no-ws wlm.wsgi:application
+	$(RUN_ENV) $(SERVE) --port $(PORT) wlm.wsgi:application
 
 ## test: lint, migrations check, the whole suite on SQLite and then on PostgreSQL
 test: install-dev lint test-sqlite test-postgres
@@ -61,6 +63,11 @@ check-postgres: install-dev
 test-postgres: check-postgres
 	@echo "=== test suite on PostgreSQL ==="
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/pytest $(PYTEST_ARGS)
+
+## bench: the benchmarks beside their ceilings (bench/run.py); BENCH=connections for one,
+## BENCH_ARGS=--profile to see where the time goes. Writes bench/results/.
+bench: install-dev check-postgres
+	SERVE="$(SERVE)" PG_URL="$(PG_URL)" $(PY) bench/run.py $(BENCH) $(BENCH_ARGS)
 
 ## lock: re-resolve the pinned dependency tree from pyproject.toml
 lock:

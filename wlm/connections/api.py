@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from wlm.connections import services
+from wlm.lib.parsers import FastJSONParser
 from wlm.tenancy.scoping import actor_of
 
 
@@ -38,6 +39,7 @@ class ConnectionsView(APIView):
     """Connection events in batches of up to 10,000; bad events are refused by index."""
 
     gateway_access = True
+    parser_classes = [FastJSONParser]
 
     @extend_schema(request=BatchSerializer, responses={200: ResultSerializer})
     def post(self, request):

@@ -14,7 +14,6 @@ ones. Exactly one start under concurrency: the license row is locked before coun
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import re
 import uuid
@@ -24,8 +23,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Count
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
@@ -46,6 +44,7 @@ PAST_LIMIT = dt.timedelta(days=366)  # a gateway's buffer, not history (and no y
 _MAC_LIKE = re.compile(
     r"[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2})+|[0-9a-fA-F]{4}(?:\.[0-9a-fA-F]{4})+|[0-9a-fA-F]{12}"
 )
+_MAC_CANONICAL = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
 # An opaque id (RADIUS User-Name, a platform's device id): printable, no spaces, 1-128.
 _OPAQUE = re.compile(r"[A-Za-z0-9._:@+/=-]{1,128}")
 
@@ -58,9 +57,10 @@ class IngestResult:
     started: list[int] = field(default_factory=list)
 
 
-def device_key(device: str) -> str:
-    """The keyed hash stored for a device id: HMAC-SHA256 with ``DEVICE_HASH_KEY``."""
-    return hmac.new(settings.DEVICE_HASH_KEY, device.encode(), hashlib.sha256).hexdigest()
+def device_key(device: str, secret: bytes | None = None) -> str:
+    """The keyed hash stored for a device id: HMAC-SHA256 with ``DEVICE_HASH_KEY``
+    (``secret``: that key, read once by a caller hashing many devices)."""
+    return hmac.digest(secret or settings.DEVICE_HASH_KEY, device.encode(), "sha256").hex()
 
 
 def normalize_device(value) -> str:
@@ -68,6 +68,8 @@ def normalize_device(value) -> str:
     if not isinstance(value, str):
         raise ValueError(_("device must be a string."))
     text = value.strip()
+    if _MAC_CANONICAL.fullmatch(text):
+        return text  # the usual case, already AA:BB:CC:DD:EE:FF
     if _MAC_LIKE.fullmatch(text):
         try:
             return normalize_mac(text)
@@ -181,16 +183,38 @@ def ingest(raw_events: list, now: dt.datetime | None = None) -> IngestResult:
     result.accepted = len(events)
     if not events:
         return result
+    # Reads and computing first, outside the write transaction (SQLite has one writer at
+    # a time); what they read may be stale by the time it is written, and the writes
+    # are made to be right anyway (upserts, a conditional update, checks under locks).
+    days = _daily_counts(events, zones)
+    known, devices = _pending_devices(events)
+    repeats = len(events) - len({(event.location, event.device) for event in events})
+    result.duplicates = repeats + known
     with transaction.atomic():
-        _add_to_daily_aggregate(events, zones)
-        known, touched = _remember_pending_devices(events)
-        repeats = len(events) - len({(event.location, event.device) for event in events})
-        result.duplicates = repeats + known
-        result.started = _start_due(touched)
+        _upsert(
+            LocationDay,
+            ("location", "day", "events"),
+            days,
+            conflict=("location", "day"),
+            action="DO UPDATE SET events = {table}.events + excluded.events",
+        )
+        # New devices, and earlier times for known ones: the conditional update keeps
+        # the earliest time whatever concurrent intakes do. Rows in (license, device)
+        # order so that concurrent intakes cannot deadlock on the unique index.
+        _upsert(
+            PendingDevice,
+            ("license", "device", "location", "first_seen"),
+            devices,
+            conflict=("license", "device"),
+            action="DO UPDATE SET first_seen = excluded.first_seen, "
+            "location_id = excluded.location_id WHERE excluded.first_seen < {table}.first_seen",
+        )
+        result.started = _start_due({license_id for license_id, *_rest in devices})
     return result
 
 
-def _add_to_daily_aggregate(events: list[_Event], zones: dict) -> None:
+def _daily_counts(events: list[_Event], zones: dict) -> list[tuple]:
+    """(location, local day, events) rows for the aggregate."""
     counts: dict[tuple, int] = defaultdict(int)
     days: dict[tuple, dt.date] = {}  # (zone, time) → local day: times repeat in a batch
     for event in events:
@@ -199,13 +223,7 @@ def _add_to_daily_aggregate(events: list[_Event], zones: dict) -> None:
         if day is None:
             day = days[zone, event.seen_at] = local_date(event.seen_at, zone)
         counts[event.location, day] += 1
-    _upsert(
-        LocationDay,
-        ("location", "day", "events"),
-        [(location, day, count) for (location, day), count in sorted(counts.items())],
-        conflict=("location", "day"),
-        action="DO UPDATE SET events = {table}.events + excluded.events",
-    )
+    return [(location, day, count) for (location, day), count in sorted(counts.items())]
 
 
 def _upsert(model, fields: tuple, rows: list[tuple], conflict: tuple, action: str) -> None:
@@ -214,7 +232,8 @@ def _upsert(model, fields: tuple, rows: list[tuple], conflict: tuple, action: st
     field's ``get_db_prep_value`` as the ORM's would; only the model's own names, one
     placeholder group per row and ``action`` (a constant) are formatted into the SQL.
     The rows' conflict keys must be distinct."""
-    opts, quote = model._meta, connection.ops.quote_name
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-access proxy
+    opts, quote = model._meta, db.ops.quote_name
     columns = [opts.get_field(name) for name in fields]
     names = ", ".join(quote(f.column) for f in columns)
     # names from the model's metadata; values are parameters
@@ -224,13 +243,13 @@ def _upsert(model, fields: tuple, rows: list[tuple], conflict: tuple, action: st
         + action.format(table=quote(opts.db_table))
     )
     group = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         for first in range(0, len(rows), UPSERT_ROWS):
             chunk = rows[first : first + UPSERT_ROWS]
             cursor.execute(
                 head + ", ".join([group] * len(chunk)) + tail,
                 [
-                    field.get_db_prep_value(value, connection)
+                    field.get_db_prep_value(value, db)
                     for row in chunk
                     for field, value in zip(columns, row, strict=True)
                 ],
@@ -243,11 +262,11 @@ def _counts_from(provisioned: dt.datetime) -> dt.datetime:
     return provisioned.replace(microsecond=0)
 
 
-def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
+def _pending_devices(events: list[_Event]) -> tuple[int, list[tuple]]:
     """Per-device rows for the licenses pending an automatic start at these locations.
 
     Returns how many of the batch's devices the licenses had counted already, and the
-    licenses that got new or earlier devices.
+    (license, hashed device, location, first seen) rows that are new or earlier.
     """
     # Found by location (a few assignments each), the license's status checked here: with
     # the status in the WHERE clause SQLite scans every pending license instead.
@@ -268,17 +287,18 @@ def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
         if status == LicenseStatus.PENDING_START and mode == StartMode.AUTOMATIC
     }
     earliest: dict[tuple[int, str], tuple[dt.datetime, str]] = {}
+    secret = settings.DEVICE_HASH_KEY
     for event in events:
         if event.location not in pending:
             continue
         license_id, provisioned = pending[event.location]
         if event.seen_at < provisioned:
             continue  # before Send Key: does not count towards the start
-        key = (license_id, device_key(event.device))
+        key = (license_id, device_key(event.device, secret))
         if key not in earliest or event.seen_at < earliest[key][0]:
             earliest[key] = (event.seen_at, event.location)
     if not earliest:
-        return 0, set()
+        return 0, []
     # the two IN lists also match a device of one license with another license: keep pairs
     stored = {
         (license_id, device): first_seen
@@ -288,27 +308,12 @@ def _remember_pending_devices(events: list[_Event]) -> tuple[int, set[int]]:
         ).values_list("license_id", "device", "first_seen")
         if (license_id, device) in earliest
     }
-    touched = {
-        license_id
-        for (license_id, device), (seen_at, _location) in earliest.items()
+    rows = [
+        (license_id, device, location_id, seen_at)
+        for (license_id, device), (seen_at, location_id) in sorted(earliest.items())
         if (license_id, device) not in stored or seen_at < stored[license_id, device]
-    }
-    # New devices, and earlier times for known ones: the conditional update keeps the
-    # earliest time whatever concurrent intakes do. In (license, device) order so that
-    # concurrent intakes cannot deadlock on the unique index.
-    _upsert(
-        PendingDevice,
-        ("license", "device", "location", "first_seen"),
-        [
-            (license_id, device, location_id, seen_at)
-            for (license_id, device), (seen_at, location_id) in sorted(earliest.items())
-            if license_id in touched
-        ],
-        conflict=("license", "device"),
-        action="DO UPDATE SET first_seen = excluded.first_seen, location_id = excluded.location_id"
-        " WHERE excluded.first_seen < {table}.first_seen",
-    )
-    return sum(1 for key in earliest if key in stored), touched
+    ]
+    return sum(1 for key in earliest if key in stored), rows
 
 
 def _start_due(license_ids: set[int]) -> list[int]:
@@ -316,52 +321,46 @@ def _start_due(license_ids: set[int]) -> list[int]:
     pending an automatic start whose distinct devices reached the threshold."""
     if not license_ids:
         return []
-    candidates = [
-        license
-        for license in lifecycle.lock_many(license_ids)
-        if license.status == LicenseStatus.PENDING_START
-        and license.start_mode == StartMode.AUTOMATIC
-    ]
-    # counted under the locks: a concurrent intake's devices are committed before it
-    # releases the license, so the last of two intakes sees the devices of both
-    devices = dict(
+    candidates, gone = [], []
+    for license in lifecycle.lock_many(license_ids):
+        if license.status == LicenseStatus.PENDING_START:
+            if license.start_mode == StartMode.AUTOMATIC:
+                candidates.append(license)
+        elif license.status in (LicenseStatus.IN_USE, LicenseStatus.CONTRACT_FINALIZED):
+            # started or ended since this intake read it: it will never need the rows
+            # (a denied license keeps them: restored, it may be pending start again)
+            gone.append(license.pk)
+    # read under the locks: a concurrent intake's devices are committed before it releases
+    # the license, so the last of two intakes sees the devices of both. Few rows: a
+    # license keeps per-device rows only until it starts.
+    devices = defaultdict(list)
+    for row in (
         PendingDevice.objects.filter(license__in=candidates)
-        .order_by()
-        .values_list("license")
-        .annotate(n=Count("pk"))
-    )
+        .order_by("license", "first_seen", "device")
+        .values_list("license", "device", "location", "location__timezone", "first_seen")
+    ):
+        devices[row[0]].append(row)
     threshold = settings.LICENSE_START_DEVICES
-    return [
-        license.pk
-        for license in candidates
-        if devices.get(license.pk, 0) >= threshold and _start(license, threshold)
-    ]
+    started = []
+    for license in candidates:
+        counted = _counts_from(license.provisioned)
+        first = [row for row in devices[license.pk] if row[4] >= counted][:threshold]
+        if len(first) == threshold:
+            _start(license, first)
+            started.append(license.pk)
+    if started or gone:
+        PendingDevice.objects.filter(license__in=started + gone).delete()
+    return started
 
 
-def _start(license: License, threshold: int) -> bool:
-    """Start a locked license from its first ``threshold`` devices since provisioning."""
-    first = list(
-        PendingDevice.objects.filter(
-            license=license, first_seen__gte=_counts_from(license.provisioned)
-        )
-        .select_related("location")
-        .order_by("first_seen", "device")[:threshold]
-    )
-    if len(first) < threshold:
-        return False
-    decisive = first[-1]
-    start_date = local_date(decisive.first_seen, decisive.location.timezone)
+def _start(license: License, first: list[tuple]) -> None:
+    """Start a locked license: the last of its first devices decides the local date."""
+    _license, _device, _location, zone, seen_at = first[-1]
     evidence = {
-        "threshold": threshold,
+        "threshold": len(first),
         "devices": [
-            {
-                "device": row.device,
-                "location": str(row.location_id),
-                "seen_at": row.first_seen.isoformat(),
-            }
-            for row in first
+            {"device": device, "location": str(location), "seen_at": seen_at.isoformat()}
+            for _license, device, location, _zone, seen_at in first
         ],
     }
-    lifecycle.start_locked(license, start_date, evidence=evidence)
-    PendingDevice.objects.filter(license=license).delete()
-    return True
+    lifecycle.start_locked(license, local_date(seen_at, zone), evidence=evidence)

@@ -91,8 +91,9 @@ def _license(
         return license
     if status == LicenseStatus.CONTRACT_FINALIZED:
         start = today - dt.timedelta(days=term_days + rng.randint(1, 400))
-    else:  # in use or denied: the term runs, today included
-        start = today - dt.timedelta(days=rng.randint(0, term_days - 1))
+    else:  # in use or denied: the term runs and ends after today (whatever leap days do:
+        # a term from an earlier start may be one day shorter than today's)
+        start = today - dt.timedelta(days=rng.randint(0, term_days - 2))
     license.start_date, license.end_date = start, add_years(start, years)
     license.provisioned = dt.datetime.combine(start, dt.time(9), dt.UTC) - dt.timedelta(days=1)
     if status == LicenseStatus.ACCESS_DENIED:

@@ -477,9 +477,20 @@ def test_a_body_of_the_wrong_shape_is_a_400(world, api, pending, body):
     assert stored_counts() == before
 
 
-def test_a_body_that_is_not_json_is_a_400(world, api, pending):
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"{events: [",
+        b'{"events": [{"location": NaN}]}',
+        b'{"events": [], "n": Infinity}',
+        '{"events": ["caf\u00e9"]}'.encode("latin-1"),
+        b"",
+    ],
+    ids=["not-json", "nan", "infinity", "not-utf8", "empty"],
+)
+def test_a_body_that_is_not_json_is_a_400(world, api, pending, data):
     before = stored_counts()
-    response = api(world.gateway).post(URL, data="{events: [", content_type="application/json")
+    response = api(world.gateway).post(URL, data=data, content_type="application/json")
     assert_problem(response)
     assert stored_counts() == before
 
@@ -622,3 +633,59 @@ def test_events_in_the_second_of_provisioning_count(world, api):
     assert body["started"] == []
     other.refresh_from_db()
     assert other.status == LicenseStatus.PENDING_START
+
+
+# --- Reads made before the write transaction may be stale ------------------------------
+
+
+def _change_after_the_read(monkeypatch, change):
+    """Run ``change`` between the intake's reads and its write transaction, as a
+    concurrent intake or a distributor would."""
+    read = intake._pending_devices
+
+    def read_then_change(events):
+        found = read(events)
+        change()
+        return found
+
+    monkeypatch.setattr(intake, "_pending_devices", read_then_change)
+
+
+def test_a_license_started_meanwhile_keeps_no_device_rows(world, api, pending, monkeypatch):
+    seen = PROVISIONED + dt.timedelta(days=1)
+    ok(api, world, [event(world.shop, mac(n), seen) for n in range(3)])
+
+    def start_elsewhere():  # another intake's fifth device, committed first
+        lifecycle.start(pending.pk, seen.date())
+
+    _change_after_the_read(monkeypatch, start_elsewhere)
+    body = ok(api, world, [event(world.shop, mac(n), seen) for n in range(3, 7)])
+    assert body["started"] == []
+    pending.refresh_from_db()
+    assert pending.status == LicenseStatus.IN_USE
+    assert pending.events.filter(kind=EventKind.STARTED).count() == 1
+    assert not PendingDevice.objects.filter(license=pending).exists()
+
+
+def test_a_license_denied_meanwhile_keeps_its_devices_for_a_restore(
+    world, api, pending, monkeypatch
+):
+    seen = PROVISIONED + dt.timedelta(days=1)
+    ok(api, world, [event(world.shop, mac(n), seen) for n in range(2)])
+
+    def deny():
+        with time_machine.travel(NOW, tick=False):
+            lifecycle.deny(world.dist_admin, pending.pk, "Unpaid.")
+
+    _change_after_the_read(monkeypatch, deny)
+    body = ok(api, world, [event(world.shop, mac(n), seen) for n in range(2, 5)])
+    assert body["started"] == []
+    pending.refresh_from_db()
+    assert pending.status == LicenseStatus.ACCESS_DENIED
+    assert PendingDevice.objects.filter(license=pending).count() == 5
+    monkeypatch.undo()
+    with time_machine.travel(NOW, tick=False):
+        lifecycle.restore(world.dist_admin, pending.pk)
+    # restored to pending start with five devices counted: the next device starts it
+    body = ok(api, world, [event(world.shop, mac(9), seen)])
+    assert body["started"] == [pending.pk]
