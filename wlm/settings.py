@@ -167,7 +167,21 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "licenses@wifi-license-manager.local")
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# SMTP once EMAIL_HOST is set; until then (a local `make run`) mail is printed by the
+# notifier on its console instead of failing against a server that is not there.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env_str("EMAIL_HOST", "")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+
+# --- Notices (wlm.notifications; docs/notifications.md) -----------------------
+NOTIFIER_INTERVAL = env_int("NOTIFIER_INTERVAL", 60)  # seconds between passes
+NOTICE_MAX_ATTEMPTS = env_int("NOTICE_MAX_ATTEMPTS", 8)  # then a delivery is "failed"
+NOTICE_RETRY_BASE_SECONDS = env_int("NOTICE_RETRY_BASE_SECONDS", 60)  # doubles each retry
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)  # seconds
 
 # --- Domain settings --------------------------------------------------------
 LICENSE_START_DEVICES = env_int("LICENSE_START_DEVICES", 5)

@@ -33,6 +33,7 @@ from wlm.licenses.models import (
 )
 from wlm.licenses.models import LicenseStatus as S
 from wlm.locations.models import Location
+from wlm.notifications import cycle
 from wlm.tenancy.scoping import actor_of
 
 SYSTEM = "system"  # the worker and the connection trigger: no user
@@ -60,7 +61,10 @@ TRANSITIONS: dict[str, Rule] = {
         EventKind.PROVISIONED, {S.PENDING_PROVISION}, S.PENDING_START, {ORGANIZATION, STAFF}
     ),
     "start": _rule(EventKind.STARTED, {S.PENDING_START}, S.IN_USE, {SYSTEM}),
-    "cut_off": _rule(EventKind.CUT_OFF, {S.IN_USE}, S.CONTRACT_FINALIZED, {SYSTEM}),
+    # a denied license ends too: its contract is over at the end date whatever its state
+    "cut_off": _rule(
+        EventKind.CUT_OFF, {S.IN_USE, S.ACCESS_DENIED}, S.CONTRACT_FINALIZED, {SYSTEM}
+    ),
     "deny": _rule(
         EventKind.DENIED, {S.PENDING_START, S.IN_USE}, S.ACCESS_DENIED, {DISTRIBUTOR, STAFF}
     ),
@@ -174,6 +178,8 @@ def apply_change(
         unchanged = [f.name for f in license._meta.concrete_fields if f.name not in changes]
         license.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
         license.save(update_fields=list(changes))
+        if "end_date" in changes:  # a start or a renewal: the notices of the new cycle
+            cycle.plan(license)
     after = {name: _serialise(value) for name, value in changes.items()}
     record(
         license,
@@ -226,8 +232,13 @@ def start_locked(license: License, start_date: dt.date, evidence: dict | None = 
 
 @transaction.atomic
 def cut_off(license_id: int) -> License:
-    """in_use → contract_finalized once the end date is reached in the license's zone."""
-    license = lock(license_id)
+    """in_use (or denied) → contract_finalized once the end date is reached in the
+    license's zone."""
+    return cut_off_locked(lock(license_id))
+
+
+def cut_off_locked(license: License) -> License:
+    """``cut_off`` for a caller that holds the license's lock (the notifier)."""
     if not has_ended(license.end_date, license.timezone, clock.now()):
         raise Conflict(_("The end date of this license has not been reached."))
     return apply_change(license, "cut_off", None, status=S.CONTRACT_FINALIZED)

@@ -3,8 +3,8 @@
 Six notices per license and end date, each due at local midnight starting its day in the
 license's time zone — the moment the end date's cut-off happens too (``dates.has_ended``):
 
-1. end date − 1 month (the month's last day when the day does not exist there);
-2. end date − 15 days;  3. − 7 days;  4. − 1 day;
+1. end date - 1 month (the month's last day when the day does not exist there);
+2. end date - 15 days;  3. - 7 days;  4. - 1 day;
 5. the end date: end of contract, with the cut-off;
 6. end date + 1 day: reminder of a possible renewal.
 """
@@ -48,9 +48,7 @@ def due_moments(end_date: dt.date, tz_name: str) -> dict[int, dt.datetime]:
     return {n: start_of_day(day, tz_name) for n, day in notice_days(end_date).items()}
 
 
-def due_now(
-    end_date: dt.date, tz_name: str, decided: set[int], now: dt.datetime
-) -> list[int]:
+def due_now(end_date: dt.date, tz_name: str, decided: set[int], now: dt.datetime) -> list[int]:
     """The numbers due at ``now`` that are not decided yet, in order."""
     return [
         n

@@ -5,6 +5,8 @@ tenant type ``staff`` and no tenant row; the data plane's account is a staff
 membership with the ``gateway`` role.
 """
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -26,6 +28,14 @@ class Role(models.TextChoices):
     GATEWAY = "gateway", _("Gateway (data plane)")
 
 
+# The languages notices are written in (e-mail and inbox); the rest falls back to English.
+NOTICE_LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_hex(32)
+
+
 class Tenant(models.Model):
     """What every tenant has: a name and its notice contacts."""
 
@@ -35,6 +45,16 @@ class Tenant(models.Model):
     )
     webhook_url = models.URLField(
         _("webhook URL"), blank=True, help_text=_("Receives signed notice webhooks.")
+    )
+    webhook_secret = models.CharField(
+        _("webhook signing secret"),
+        max_length=64,
+        default=new_webhook_secret,
+        editable=False,
+        help_text=_("Webhooks to this tenant are signed with it (HMAC-SHA256)."),
+    )
+    language = models.CharField(
+        _("notice language"), max_length=8, choices=NOTICE_LANGUAGES, default="en"
     )
     created = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -180,6 +200,7 @@ class Membership(models.Model):
         Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    language = models.CharField(_("language"), max_length=8, choices=NOTICE_LANGUAGES, default="en")
 
     objects = MembershipQuerySet.as_manager()
 

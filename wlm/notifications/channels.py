@@ -1,0 +1,115 @@
+"""Sending one delivery: e-mail over SMTP (Django's mail backends) and signed webhooks.
+
+The in-app inbox needs no sending: its deliveries are written as sent by the worker.
+
+Webhooks (docs/notifications.md has a verification example): a JSON body (``messages.
+payload``) POSTed with
+
+- ``WLM-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the tenant's
+  webhook secret>`` — the receiver recomputes it and refuses old timestamps;
+- ``Idempotency-Key: <delivery key>`` — the same on every retry of the same delivery;
+- ``WLM-Event: license.notice``.
+
+Any 2xx answer is success; anything else, a redirect, a time-out or a refused
+connection is a failed attempt, retried with backoff by the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import urllib.error
+import urllib.request
+
+from django.apps import apps
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from wlm.lib import clock
+from wlm.notifications import messages
+from wlm.notifications.models import Channel
+
+USER_AGENT = "WiFiLicenseManager-Webhooks/1"
+TENANT_MODELS = {"distributor": "Distributor", "partner": "Partner", "organization": "Organization"}
+
+
+class DeliveryError(Exception):
+    """A failed attempt; its text is kept as the attempt's detail."""
+
+
+def send(delivery) -> str:
+    """Send one e-mail or webhook delivery; a short detail on success (kept in the
+    attempt log), ``DeliveryError`` on failure."""
+    if delivery.channel == Channel.EMAIL:
+        return _email(delivery)
+    if delivery.channel == Channel.WEBHOOK:
+        return _webhook(delivery)
+    raise DeliveryError(f"{delivery.channel} deliveries are not sent")
+
+
+def message_id(delivery) -> str:
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "wifi-license-manager.local"
+    return f"<{delivery.key}@{domain}>"
+
+
+def _email(delivery) -> str:
+    message = messages.render(delivery.notice, delivery.language)
+    email = EmailMultiAlternatives(
+        subject=message.subject,
+        body=message.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[delivery.recipient],
+        headers={"Message-ID": message_id(delivery), "Idempotency-Key": str(delivery.key)},
+    )
+    email.attach_alternative(message.html, "text/html")
+    try:
+        email.send(fail_silently=False)
+    except (smtplib.SMTPException, OSError) as error:
+        raise DeliveryError(f"SMTP: {error}") from None
+    return "accepted by the SMTP server"
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``v1`` value of ``WLM-Signature``."""
+    signed = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer that is not 2xx: a failed attempt
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _webhook(delivery) -> str:
+    model = apps.get_model("tenancy", TENANT_MODELS.get(delivery.tenant_type, "Distributor"))
+    tenant = model.objects.filter(pk=delivery.tenant_id).first()
+    if tenant is None or delivery.tenant_type not in TENANT_MODELS:
+        raise DeliveryError("the tenant of this webhook no longer exists")
+    body = json.dumps(messages.payload(delivery), separators=(",", ":")).encode()
+    timestamp = int(clock.now().timestamp())
+    signed = signature(tenant.webhook_secret, timestamp, body)
+    request = urllib.request.Request(  # noqa: S310 (a tenant's https/http URL, validated)
+        delivery.recipient,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "WLM-Signature": f"t={timestamp},v1={signed}",
+            "Idempotency-Key": str(delivery.key),
+            "WLM-Event": "license.notice",
+        },
+    )
+    try:
+        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT) as response:
+            return f"HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        raise DeliveryError(f"HTTP {error.code}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DeliveryError(f"webhook not reached: {reason}") from None

@@ -1,0 +1,161 @@
+"""Expiry notices and their deliveries (DESIGN §5; docs/notifications.md).
+
+A license's cycle (one end date) is written ahead as six ``Notice`` rows in state
+``scheduled`` when the end date is set; the notifier decides each when it is due —
+``sent`` (its deliveries are written in the same transaction: the outbox) or ``skipped``
+(a notifier that was down sends only the latest due). The unique (license, end date,
+number) constraint is the "at most once" of each notice; "what is due" is the partial
+index on scheduled notices by due time, so a pass costs O(due), not O(licenses).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from wlm.tenancy.models import NOTICE_LANGUAGES
+from wlm.tenancy.scoping import ChildScopedQuerySet
+
+
+class NoticeState(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")  # the API's "pending" before its day
+    SENT = "sent", _("Sent")  # decided; deliveries written (each has its own state)
+    SKIPPED = "skipped", _("Skipped")  # missed while the notifier was down
+
+
+class NoticeQuerySet(ChildScopedQuerySet):
+    parent_path = "license"
+
+
+class Notice(models.Model):
+    license = models.ForeignKey(
+        "licenses.License",
+        on_delete=models.CASCADE,
+        related_name="notices",
+        verbose_name=_("license"),
+    )
+    end_date = models.DateField(_("end date of the cycle"))
+    number = models.PositiveSmallIntegerField(_("number"))
+    due = models.DateField(_("due (local day)"))
+    due_at = models.DateTimeField(_("due at"))
+    state = models.CharField(
+        _("state"), max_length=10, choices=NoticeState.choices, default=NoticeState.SCHEDULED
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    objects = NoticeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        ordering = ["due_at", "number", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "end_date", "number"], name="notice_once_per_cycle"
+            ),
+            models.CheckConstraint(
+                name="notice_number_1_to_6", condition=Q(number__gte=1, number__lte=6)
+            ),
+        ]
+        indexes = [
+            # what is due: only scheduled rows are in it
+            models.Index(
+                fields=["due_at"],
+                name="notice_due_idx",
+                condition=Q(state=NoticeState.SCHEDULED),
+            ),
+            models.Index(fields=["license", "due_at"], name="notice_license_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"notice {self.number} of license {self.license_id} ({self.end_date})"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    WEBHOOK = "webhook", _("Webhook")
+    INBOX = "inbox", _("In-app inbox")
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")  # gave up after the last attempt
+
+
+class DeliveryQuerySet(ChildScopedQuerySet):
+    parent_path = "notice__license"
+
+
+class Delivery(models.Model):
+    """One notice to one recipient on one channel: the outbox row.
+
+    ``key`` is the idempotency key (the e-mail's Message-ID, the webhook's
+    ``Idempotency-Key``): a delivery retried after a crash carries the same key.
+    """
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    recipient = models.CharField(_("recipient"), max_length=300)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+    )
+    language = models.CharField(_("language"), max_length=8, choices=NOTICE_LANGUAGES, default="en")
+    # the tenant whose contact this is (webhooks are signed with its secret)
+    tenant_type = models.CharField(_("tenant type"), max_length=20, blank=True)
+    tenant_id = models.PositiveBigIntegerField(_("tenant id"), null=True, blank=True)
+    key = models.UUIDField(_("idempotency key"), default=uuid.uuid4, unique=True, editable=False)
+    state = models.CharField(
+        _("state"), max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)  # inbox only
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notice", "channel", "recipient"], name="delivery_once_per_recipient"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due_idx",
+                condition=Q(state=DeliveryState.PENDING),
+            ),
+            models.Index(
+                fields=["user", "-id"], name="delivery_inbox_idx", condition=Q(channel="inbox")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient} ({self.state})"
+
+
+class Attempt(models.Model):
+    """One try of a delivery, kept so that failures and retries are visible."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(_("at"))
+    ok = models.BooleanField(_("ok"))
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{'ok' if self.ok else 'failed'} at {self.at}"

@@ -1,0 +1,50 @@
+"""A license in use at the Madrid hotel whose cycle ends on END (see ``in_use``)."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+
+from wlm.licenses import lifecycle, services
+from wlm.notifications import worker
+
+MADRID = dt.timezone(dt.timedelta(hours=2))  # CEST, the summer offset of Europe/Madrid
+START = dt.date(2026, 7, 1)
+END = dt.date(2027, 7, 1)  # one year later: notices on 06-01, 06-16, 06-24, 06-30, 07-01, 07-02
+SENT_AT = dt.datetime(2026, 6, 20, 10, 0, tzinfo=dt.UTC)  # request, approval, Send Key
+
+
+def local_midnight(day: dt.date) -> dt.datetime:
+    """00:00 in Madrid in summer (all of this cycle's notice days are in CEST)."""
+    return dt.datetime.combine(day, dt.time(), MADRID)
+
+
+def make_in_use(world, *, start=START, years=1, location=None):
+    location = location or world.hotel
+    with time_machine.travel(SENT_AT, tick=False):
+        terms = services.Terms(
+            location=location,
+            distributor=world.dist,
+            years=years,
+            payment="annual",
+            **({"rooms": 5} if location.is_hospitality else {"aps": 5}),
+        )
+        license = services.create_license(world.dist_admin, terms)
+        lifecycle.provision(world.org_admin, location, license.key)
+        return lifecycle.start(license.pk, start, evidence={"source": "test"})
+
+
+@pytest.fixture
+def in_use(world):
+    return make_in_use(world)
+
+
+@pytest.fixture
+def run_at():
+    """``run_at(moment)``: one notifier pass with the clock at ``moment``."""
+
+    def run(moment: dt.datetime) -> worker.PassResult:
+        with time_machine.travel(moment, tick=False):
+            return worker.run_pass()
+
+    return run

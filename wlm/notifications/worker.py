@@ -1,0 +1,203 @@
+"""One pass of the notifier (``manage.py notifier``; docs/notifications.md).
+
+1. Fixed start dates that have arrived (``lifecycle.start_fixed_due``).
+2. Due notices, license by license: the license row is claimed with ``SKIP LOCKED`` (so
+   several notifiers share the work and never decide one license twice), the cut-off is
+   applied when the end date is reached, the latest due notice is decided ``sent`` and
+   the older due ones ``skipped``, and the deliveries are written — all in one
+   transaction (the outbox).
+3. Deliveries that are due: claimed with ``SKIP LOCKED`` and a lease (attempts + 1,
+   next attempt pushed past the lease) in one transaction, sent outside it, then marked
+   ``sent``, retried later with exponential backoff, or ``failed`` after the last
+   attempt. A notifier killed between the claim and the mark leaves the delivery to be
+   retried when the lease ends, with the same idempotency key.
+
+Every read of "now" is ``wlm.lib.clock.now()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+
+from wlm.lib import clock
+from wlm.licenses import lifecycle
+from wlm.licenses.dates import has_ended
+from wlm.licenses.models import License, LicenseStatus
+from wlm.notifications import channels, recipients
+from wlm.notifications.models import (
+    Attempt,
+    Channel,
+    Delivery,
+    DeliveryState,
+    Notice,
+    NoticeState,
+)
+
+log = logging.getLogger(__name__)
+
+LICENSES_PER_TRANSACTION = 100
+DELIVERIES_PER_CLAIM = 50
+LEASE = dt.timedelta(minutes=5)  # longer than any one send (SMTP and webhook time-outs)
+
+
+@dataclass
+class PassResult:
+    started: int = 0
+    sent: int = 0  # notices decided "sent" (their deliveries written)
+    skipped: int = 0
+    cut_off: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"started {self.started}, notices sent {self.sent}, skipped {self.skipped}, "
+            f"cut off {self.cut_off}, deliveries ok {self.delivered}, "
+            f"to retry {self.retried}, failed {self.failed}"
+        )
+
+
+def run_pass() -> PassResult:
+    """One full pass: starts, notices, deliveries."""
+    result = PassResult()
+    result.started = len(lifecycle.start_fixed_due())
+    poisoned: set[int] = set()
+    while decide_due(result, poisoned):
+        pass
+    while deliver_due(result):
+        pass
+    return result
+
+
+def decide_due(result: PassResult, poisoned: set[int]) -> bool:
+    """Decide the due notices of up to ``LICENSES_PER_TRANSACTION`` licenses; False when
+    none is left that this notifier can take."""
+    now = clock.now()
+    with transaction.atomic():
+        due = (
+            Notice.objects.filter(state=NoticeState.SCHEDULED, due_at__lte=now)
+            .exclude(license_id__in=poisoned)
+            .order_by("due_at")
+            .values_list("license_id", flat=True)[: LICENSES_PER_TRANSACTION * 6]
+        )
+        wanted = list(dict.fromkeys(due))[:LICENSES_PER_TRANSACTION]
+        if not wanted:
+            return False
+        licenses = list(
+            License.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("organization", "partner", "distributor")
+            .filter(pk__in=wanted)
+            .order_by("pk")
+        )
+        for license in licenses:
+            try:
+                with transaction.atomic():  # one license's failure does not stop the rest
+                    _decide(license, now, result)
+            except Exception as error:  # logged, counted, retried on the next pass
+                log.exception("notices of license %s failed", license.pk)
+                poisoned.add(license.pk)
+                result.errors.append(f"license {license.pk}: {error}")
+    return bool(licenses)
+
+
+def _decide(license: License, now: dt.datetime, result: PassResult) -> None:
+    due = list(
+        Notice.objects.filter(
+            license=license, state=NoticeState.SCHEDULED, due_at__lte=now
+        ).order_by("number")
+    )
+    if not due:
+        return  # another notifier decided them between our two reads
+    ending = license.status in (LicenseStatus.IN_USE, LicenseStatus.ACCESS_DENIED)
+    if ending and has_ended(license.end_date, license.timezone, now):
+        lifecycle.cut_off_locked(license)  # applied whatever happened to notice 5
+        result.cut_off += 1
+    *missed, latest = due
+    for notice in missed:
+        notice.state, notice.decided_at = NoticeState.SKIPPED, now
+    latest.state, latest.decided_at = NoticeState.SENT, now
+    Notice.objects.bulk_update(due, ["state", "decided_at"])
+    result.skipped += len(missed)
+    result.sent += 1
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                notice=latest,
+                channel=to.channel,
+                recipient=to.address,
+                user=to.user,
+                language=to.language,
+                tenant_type=to.tenant_type,
+                tenant_id=to.tenant_id,
+                # the inbox is delivered by being written; the others go out next
+                state=DeliveryState.SENT if to.channel == Channel.INBOX else DeliveryState.PENDING,
+                sent_at=now if to.channel == Channel.INBOX else None,
+                next_attempt_at=None if to.channel == Channel.INBOX else now,
+            )
+            for to in recipients.of(license)
+        ]
+    )
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """The wait after failed attempt number ``attempts``: 1, 2, 4, 8… minutes, ≤ 6 hours."""
+    base = settings.NOTICE_RETRY_BASE_SECONDS
+    return dt.timedelta(seconds=min(base * 2 ** (attempts - 1), 6 * 3600))
+
+
+def _claim() -> list[Delivery]:
+    now = clock.now()
+    with transaction.atomic():
+        claimed = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")[:DELIVERIES_PER_CLAIM]
+        )
+        for delivery in claimed:
+            delivery.attempts += 1
+            delivery.next_attempt_at = now + LEASE
+        Delivery.objects.bulk_update(claimed, ["attempts", "next_attempt_at"])
+    return claimed
+
+
+def deliver_due(result: PassResult) -> bool:
+    """Send up to ``DELIVERIES_PER_CLAIM`` due deliveries; False when none was due."""
+    claimed = _claim()
+    for delivery in claimed:
+        try:
+            detail = channels.send(delivery)
+            ok = True
+        except channels.DeliveryError as error:
+            detail, ok = str(error), False
+        _record(delivery, ok, detail, result)
+    return bool(claimed)
+
+
+def _record(delivery: Delivery, ok: bool, detail: str, result: PassResult) -> None:
+    now = clock.now()
+    with transaction.atomic():
+        Attempt.objects.create(delivery=delivery, at=now, ok=ok, detail=detail[:2000])
+        if ok:
+            delivery.state, delivery.sent_at, delivery.next_attempt_at = (
+                DeliveryState.SENT,
+                now,
+                None,
+            )
+            delivery.last_error = ""
+            result.delivered += 1
+        elif delivery.attempts >= settings.NOTICE_MAX_ATTEMPTS:
+            delivery.state, delivery.next_attempt_at = DeliveryState.FAILED, None
+            delivery.last_error = detail
+            result.failed += 1
+        else:
+            delivery.next_attempt_at = now + backoff(delivery.attempts)
+            delivery.last_error = detail
+            result.retried += 1
+        delivery.save(update_fields=["state", "sent_at", "next_attempt_at", "last_error"])
