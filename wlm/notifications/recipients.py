@@ -23,8 +23,8 @@ class Recipient:
     channel: str
     address: str  # e-mail address, webhook URL, or the username of an inbox
     language: str
-    user: object = None
-    tenant_type: str = ""
+    user: object = None  # the user of an inbox or an admin's e-mail
+    tenant_type: str = ""  # whose recipient this is: the tenant of the user or contact
     tenant_id: int | None = None
 
 
@@ -45,10 +45,16 @@ def of(license) -> list[Recipient]:
         .order_by("tenant_type", "user__username")
     )
     for membership in admins:
-        user = membership.user
-        found.append(Recipient(Channel.INBOX, user.get_username(), membership.language, user))
-        if membership.tenant_type == TenantType.ORGANIZATION and user.email:
-            found.append(Recipient(Channel.EMAIL, user.email, membership.language, user))
+        user, kind, tenant_id = membership.user, membership.tenant_type, membership.tenant_id
+        found.append(
+            Recipient(
+                Channel.INBOX, user.get_username(), membership.language, user, kind, tenant_id
+            )
+        )
+        if kind == TenantType.ORGANIZATION and user.email:
+            found.append(
+                Recipient(Channel.EMAIL, user.email, membership.language, user, kind, tenant_id)
+            )
     for tenant_type, tenant in tenants:
         if tenant is None:
             continue
