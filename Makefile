@@ -32,6 +32,7 @@ install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
 ## run: install, migrate, load the demo data the first time, serve on http://127.0.0.1:8000
+## and run the notifier beside the server
 run: install
 	@mkdir -p data
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
@@ -43,6 +44,9 @@ run: install
 		$(RUN_ENV) $(PY) manage.py seed_demo --logins-only; \
 	fi
 	@echo "Serving http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/v1/docs/)"
+	@echo "The notifier (expiry notices, cut-offs, deliveries) runs beside it; Ctrl-C stops both."
+	$(RUN_ENV) $(PY) manage.py notifier & NOTIFIER=$$!; \
+	trap 'kill $$NOTIFIER 2>/dev/null; wait $$NOTIFIER' EXIT; \
 	$(RUN_ENV) $(SERVE) --port $(PORT) wlm.wsgi:application
 
 ## test: lint, migrations check, the whole suite on SQLite and then on PostgreSQL

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -56,6 +57,11 @@ class PassResult:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def did_something(self) -> bool:
+        counts = (self.started, self.sent, self.skipped, self.cut_off)
+        return any(counts) or any((self.delivered, self.retried, self.failed, self.errors))
+
     def __str__(self) -> str:
         return (
             f"started {self.started}, notices sent {self.sent}, skipped {self.skipped}, "
@@ -64,14 +70,16 @@ class PassResult:
         )
 
 
-def run_pass() -> PassResult:
-    """One full pass: starts, notices, deliveries."""
+def run_pass(stop: Callable[[], bool] = lambda: False) -> PassResult:
+    """One full pass: starts, notices, deliveries. ``stop`` is asked between batches
+    (the notifier's SIGTERM): every batch is its own transaction, so stopping there
+    leaves nothing half-done."""
     result = PassResult()
     result.started = len(lifecycle.start_fixed_due())
     poisoned: set[int] = set()
-    while decide_due(result, poisoned):
+    while not stop() and decide_due(result, poisoned):
         pass
-    while deliver_due(result):
+    while not stop() and deliver_due(result):
         pass
     return result
 

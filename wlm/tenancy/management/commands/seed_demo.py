@@ -146,6 +146,13 @@ LOCATIONS = {
         0,
     ),
 }
+# Tenants and users in Spain read their notices in Spanish; the rest in English.
+SPANISH = {
+    "Iberia Wireless Distribution",
+    "Costa Integraciones",
+    "Hotel Mar Azul",
+    "Mercado Central",
+}
 # username: (tenant type, tenant name or None, role)
 USERS = {
     "staff": (TenantType.STAFF, None, Role.ADMIN),
@@ -165,6 +172,10 @@ USERS = {
     "campus": (TenantType.ORGANIZATION, "Lisbon Learning Campus", Role.ADMIN),
     "harbour": (TenantType.ORGANIZATION, "Harbour Hotels Auckland", Role.ADMIN),
 }
+
+
+def _language(tenant_name: str | None) -> str:
+    return "es" if tenant_name in SPANISH else "en"
 
 
 def _mac(location_index: int, ap_index: int) -> str:
@@ -198,17 +209,23 @@ class Command(BaseCommand):
     def seed(self) -> bool:
         """Everything in one transaction; whether the demo licenses were made now."""
         distributors = {
-            name: Distributor.objects.get_or_create(name=name, defaults={"email": email})[0]
+            name: Distributor.objects.get_or_create(
+                name=name, defaults={"email": email, "language": _language(name)}
+            )[0]
             for name, email in DISTRIBUTORS.items()
         }
         partners = {}
         for name, (email, distributor_names) in PARTNERS.items():
-            partner = Partner.objects.get_or_create(name=name, defaults={"email": email})[0]
+            partner = Partner.objects.get_or_create(
+                name=name, defaults={"email": email, "language": _language(name)}
+            )[0]
             partner.distributors.add(*(distributors[d] for d in distributor_names))
             partners[name] = partner
         organizations = {
             name: Organization.objects.get_or_create(
-                name=name, partner=partners[partner_name], defaults={"email": email}
+                name=name,
+                partner=partners[partner_name],
+                defaults={"email": email, "language": _language(name)},
             )[0]
             for name, (email, partner_name) in ORGANIZATIONS.items()
         }
@@ -255,6 +272,7 @@ class Command(BaseCommand):
                 defaults={
                     "tenant_type": tenant_type,
                     "role": role,
+                    "language": _language(tenant_name),
                     **({tenant_type: tenant} if tenant else {}),
                 },
             )

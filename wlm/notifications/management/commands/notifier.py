@@ -1,0 +1,81 @@
+"""``manage.py notifier``: the worker — fixed starts, expiry notices with their cut-offs,
+deliveries (wlm.notifications.worker) — in a loop until SIGTERM or SIGINT.
+
+- ``--once``: one full pass, then exit (cron, tests); exit status 1 if it failed.
+- ``--interval N``: seconds between passes (``NOTIFIER_INTERVAL``, default 60).
+- A stop signal is honoured between batches: the pass ends at the next batch boundary,
+  nothing half-done is left (every batch is its own transaction).
+- Database connections are closed after each pass and before the next (none is held
+  while the worker sleeps; one that broke meanwhile is not reused).
+- Crash loops: after a failed pass the wait doubles (up to 10 minutes); after
+  ``--max-failures`` failed passes in a row the command exits with status 1, so that a
+  supervisor sees it instead of a worker that silently does nothing.
+"""
+
+import logging
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from wlm.lib import clock
+from wlm.notifications import worker
+
+log = logging.getLogger("wlm.notifier")
+MAX_WAIT = 600
+
+
+def _close_connections() -> None:
+    """No connection is kept while the worker sleeps, and a broken one is not reused.
+    (A connection inside a transaction — a test's — is left alone.)"""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+class Command(BaseCommand):
+    help = "Send expiry notices, apply cut-offs and fixed starts, deliver the outbox."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="One full pass, then exit.")
+        parser.add_argument("--interval", type=int, default=None, help="Seconds between passes.")
+        parser.add_argument(
+            "--max-failures", type=int, default=10, help="Failed passes in a row before exiting."
+        )
+
+    def handle(self, *args, once=False, interval=None, max_failures=10, **options):
+        interval = interval if interval is not None else settings.NOTIFIER_INTERVAL
+        stop = threading.Event()
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGTERM, signal.SIGINT):
+                previous[number] = signal.signal(number, lambda *_: stop.set())
+        try:
+            self._loop(stop, once, interval, max_failures)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def _loop(self, stop: threading.Event, once: bool, interval: int, max_failures: int):
+        failures = 0
+        while not stop.is_set():
+            _close_connections()
+            try:
+                result = worker.run_pass(stop=stop.is_set)
+            except Exception as error:
+                failures += 1
+                log.exception("notifier pass failed (%d in a row)", failures)
+                if once or failures >= max_failures:
+                    raise CommandError(f"notifier pass failed: {error}") from error
+            else:
+                failures = 0
+                if once or result.did_something:
+                    self.stdout.write(f"{clock.now():%Y-%m-%d %H:%M:%S} {result}")
+            finally:
+                _close_connections()
+            if once:
+                return
+            stop.wait(min(interval * 2**failures, MAX_WAIT) if failures else interval)
+        self.stdout.write("notifier stopped")
