@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from django.core.management.color import no_style
 from django.db import connection, transaction
+from psycopg import sql
 from rest_framework.authtoken.models import Token
 
 from wlm.lib import clock
@@ -30,6 +32,8 @@ from wlm.licenses.dates import add_years
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import Assignment, License, LicenseStatus, LicenseType, Payment
 from wlm.locations.models import Location, Sector
+from wlm.notifications import schedule
+from wlm.notifications.models import Notice, NoticeState
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role, TenantType
 
 DISTRIBUTOR = "Load Distribution"
@@ -52,6 +56,7 @@ class Summary:
     statuses: Counter
     gateway_token: str
     locations: dict[str, list[str]]  # location ids by their license's status, in order
+    history: int = 0  # earlier, finalized licenses
 
 
 def _status(rng: random.Random, pending_share: float, other_share: float) -> str:
@@ -101,6 +106,98 @@ def _license(
     return license
 
 
+def _history(rng: random.Random, current: License, depth: int, ctx: dict) -> list[License]:
+    """``depth`` earlier one-year terms of the location, finalized, ending before the
+    current license started (or before today)."""
+    licenses = []
+    end = current.start_date or ctx["today"]
+    for _ in range(depth):
+        end -= dt.timedelta(days=rng.randint(1, 90))
+        start = add_years(end, -1)
+        licenses.append(
+            License(
+                key=generate_key(),
+                organization=current.location.organization,
+                location=current.location,
+                distributor=ctx["distributor"],
+                partner=ctx["partner"],
+                years=1,
+                payment=rng.choice(Payment.values),
+                license_type=current.license_type,
+                limit=current.limit,
+                status=LicenseStatus.CONTRACT_FINALIZED,
+                timezone=current.timezone,
+                created=dt.datetime.combine(start, dt.time(9), dt.UTC) - dt.timedelta(days=7),
+                provisioned=dt.datetime.combine(start, dt.time(9), dt.UTC) - dt.timedelta(days=1),
+                start_date=start,
+                end_date=end,
+            )
+        )
+        end = start
+    return licenses
+
+
+def _notices(license: License, now: dt.datetime) -> list[tuple]:
+    """The cycle of a license with an end date, as the notifier would have left it:
+    notices already due decided (sent), the others scheduled."""
+    rows = []
+    for number, day in schedule.notice_days(license.end_date).items():
+        due_at = schedule.start_of_day(day, license.timezone)
+        done = due_at <= now
+        rows.append(
+            (
+                license.pk,
+                license.end_date,
+                number,
+                day,
+                due_at,
+                NoticeState.SENT if done else NoticeState.SCHEDULED,
+                due_at if done else None,
+            )
+        )
+    return rows
+
+
+def _write(model, fields: list[str], rows: list[tuple]) -> None:
+    """Many rows at once: COPY on PostgreSQL (about ten times ``bulk_create``), a multi-row
+    ``executemany`` on SQLite. ``fields`` are attnames; values go through each field's
+    ``get_db_prep_value`` (``get_prep_value`` for COPY, which psycopg adapts)."""
+    if not rows:
+        return
+    opts = model._meta
+    columns = [opts.get_field(name.removesuffix("_id")) for name in fields]
+    names = [column.column for column in columns]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(opts.db_table), sql.SQL(", ").join(map(sql.Identifier, names))
+            )
+            # psycopg adapts Django's own field values; others (a Country) are prepared
+            prepare = [not type(column).__module__.startswith("django.") for column in columns]
+            with cursor.cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(
+                        [
+                            column.get_prep_value(value) if needed else value
+                            for column, needed, value in zip(columns, prepare, row, strict=True)
+                        ]
+                    )
+        else:
+            quote = connection.ops.quote_name
+            cursor.executemany(
+                f"INSERT INTO {quote(opts.db_table)} ({', '.join(map(quote, names))}) "  # noqa: S608
+                f"VALUES ({', '.join(['%s'] * len(names))})",
+                [
+                    [f.get_db_prep_value(v, connection) for f, v in zip(columns, row, strict=True)]
+                    for row in rows
+                ],
+            )
+
+
+def _values(objects, fields: list[str]) -> list[tuple]:
+    return [tuple(getattr(obj, name) for name in fields) for obj in objects]
+
+
 def _gateway_token() -> str:
     user, _created = get_user_model().objects.get_or_create(username=GATEWAY)
     Membership.objects.get_or_create(
@@ -109,15 +206,32 @@ def _gateway_token() -> str:
     return Token.objects.get_or_create(user=user)[0].key
 
 
+LOCATION_FIELDS = [
+    "id",
+    "organization_id",
+    "name",
+    "sector",
+    "timezone",
+    "address",
+    "country",
+    "created",
+]
+LICENSE_FIELDS = [f.attname for f in License._meta.concrete_fields]
+ASSIGNMENT_FIELDS = ["license_id", "location_id", "created"]
+NOTICE_FIELDS = ["license_id", "end_date", "number", "due", "due_at", "state", "decided_at"]
+
+
 def generate(
     locations: int,
     pending_share: float = 0.1,
     other_share: float = 0.1,
     seed: int = 2026,
     progress: Callable[[int], None] | None = None,
+    history: int = 0,
 ) -> Summary:
-    """``locations`` locations, each with its license (see the module's mix), in chunks
-    of ``CHUNK``; ``progress`` is called with the number of locations written so far."""
+    """``locations`` locations, each with its current license (see the module's mix) and
+    ``history`` earlier finalized ones, with their notices, in chunks of ``CHUNK``;
+    ``progress`` is called with the number of locations written so far."""
     if Distributor.objects.filter(name=DISTRIBUTOR).exists():
         raise CommandError("Load data exists already: generate it into an empty database.")
     rng = random.Random(seed)
@@ -128,6 +242,8 @@ def generate(
     ctx = {"now": now, "today": now.date(), "distributor": distributor, "partner": partner}
     statuses: Counter = Counter()
     by_status: dict[str, list[str]] = defaultdict(list)
+    history_count = 0
+    next_id = (License.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
     for first in range(0, locations, CHUNK):
         with transaction.atomic():
             count = min(CHUNK, locations - first)
@@ -147,27 +263,42 @@ def generate(
                         sector=rng.choice(SECTORS),
                         timezone=zone,
                         country=COUNTRIES.get(zone, "NZ"),
+                        created=now,
                     )
                 )
-            Location.objects.bulk_create(places)
-            licenses = [
-                _license(
+            _write(Location, LOCATION_FIELDS, _values(places, LOCATION_FIELDS))
+            licenses = []
+            for place in places:
+                current = _license(
                     rng, _status(rng, pending_share, other_share), place, place.organization, ctx
                 )
-                for place in places
-            ]
-            License.objects.bulk_create(licenses)
-            Assignment.objects.bulk_create(
-                Assignment(license=license, location=license.location, created=license.provisioned)
-                for license in licenses
-                if license.status != LicenseStatus.PENDING_PROVISION
-            )
+                statuses[current.status] += 1
+                by_status[current.status].append(str(place.pk))
+                licenses.append(current)
+                licenses.extend(_history(rng, current, history, ctx))
             for license in licenses:
-                statuses[license.status] += 1
-                by_status[license.status].append(str(license.location_id))
+                license.pk, next_id = next_id, next_id + 1
+            _write(License, LICENSE_FIELDS, _values(licenses, LICENSE_FIELDS))
+            _write(
+                Assignment,
+                ASSIGNMENT_FIELDS,
+                [
+                    (license.pk, license.location_id, license.provisioned)
+                    for license in licenses
+                    if license.status != LicenseStatus.PENDING_PROVISION
+                ],
+            )
+            _write(
+                Notice,
+                NOTICE_FIELDS,
+                [row for license in licenses if license.end_date for row in _notices(license, now)],
+            )
+            history_count += len(licenses) - len(places)
         if progress:
             progress(first + count)
     with connection.cursor() as cursor:
+        for statement in connection.ops.sequence_reset_sql(no_style(), [License]):
+            cursor.execute(statement)
         # planner statistics, as a production database's autovacuum keeps them
         cursor.execute("ANALYZE")
-    return Summary(statuses, _gateway_token(), dict(by_status))
+    return Summary(statuses, _gateway_token(), dict(by_status), history_count)

@@ -28,51 +28,69 @@ class Recipient:
     tenant_id: int | None = None
 
 
-def of(license) -> list[Recipient]:
-    tenants = [
-        (TenantType.ORGANIZATION, license.organization),
-        (TenantType.PARTNER, license.partner),
-        (TenantType.DISTRIBUTOR, license.distributor),
+KINDS = (TenantType.ORGANIZATION, TenantType.PARTNER, TenantType.DISTRIBUTOR)
+
+
+def _tenants(license) -> list[tuple[str, object]]:
+    return [
+        (kind, tenant)
+        for kind, tenant in zip(
+            KINDS, (license.organization, license.partner, license.distributor), strict=True
+        )
+        if tenant is not None
     ]
-    found: list[Recipient] = []
-    whose = Q()
-    for tenant_type, tenant in tenants:
-        if tenant is not None:  # (a None id would match every NULL: staff memberships)
-            whose |= Q(tenant_type=tenant_type, **{f"{tenant_type}_id": tenant.pk})
-    admins = (
+
+
+def for_licenses(licenses) -> dict[int, list[Recipient]]:
+    """The recipients of each license's notices, with one query for the admins of all of
+    their tenants."""
+    ids: dict[str, set[int]] = {kind: set() for kind in KINDS}
+    for license in licenses:
+        for kind, tenant in _tenants(license):
+            ids[kind].add(tenant.pk)
+    whose = Q(pk__in=[])
+    for kind, pks in ids.items():
+        if pks:  # (never a None id: it would match the NULLs of staff memberships)
+            whose |= Q(tenant_type=kind, **{f"{kind}_id__in": pks})
+    admins: dict[tuple[str, int], list] = {}
+    for membership in (
         Membership.objects.filter(whose, role=Role.ADMIN, user__is_active=True)
         .select_related("user")
         .order_by("tenant_type", "user__username")
-    )
-    for membership in admins:
-        user, kind, tenant_id = membership.user, membership.tenant_type, membership.tenant_id
-        found.append(
-            Recipient(
-                Channel.INBOX, user.get_username(), membership.language, user, kind, tenant_id
-            )
-        )
-        if kind == TenantType.ORGANIZATION and user.email:
-            found.append(
-                Recipient(Channel.EMAIL, user.email, membership.language, user, kind, tenant_id)
-            )
-    for tenant_type, tenant in tenants:
-        if tenant is None:
-            continue
-        if tenant.email:
+    ):
+        admins.setdefault((membership.tenant_type, membership.tenant_id), []).append(membership)
+    return {license.pk: _recipients(license, admins) for license in licenses}
+
+
+def of(license) -> list[Recipient]:
+    """The recipients of one license's notices."""
+    return for_licenses([license])[license.pk]
+
+
+def _recipients(license, admins: dict) -> list[Recipient]:
+    found: list[Recipient] = []
+    tenants = _tenants(license)
+    for kind, tenant in tenants:
+        for membership in admins.get((kind, tenant.pk), []):
+            user = membership.user
             found.append(
                 Recipient(
-                    Channel.EMAIL, tenant.email, tenant.language, None, tenant_type, tenant.pk
+                    Channel.INBOX, user.get_username(), membership.language, user, kind, tenant.pk
                 )
+            )
+            if kind == TenantType.ORGANIZATION and user.email:
+                found.append(
+                    Recipient(Channel.EMAIL, user.email, membership.language, user, kind, tenant.pk)
+                )
+    for kind, tenant in tenants:
+        if tenant.email:
+            found.append(
+                Recipient(Channel.EMAIL, tenant.email, tenant.language, None, kind, tenant.pk)
             )
         if tenant.webhook_url:
             found.append(
                 Recipient(
-                    Channel.WEBHOOK,
-                    tenant.webhook_url,
-                    tenant.language,
-                    None,
-                    tenant_type,
-                    tenant.pk,
+                    Channel.WEBHOOK, tenant.webhook_url, tenant.language, None, kind, tenant.pk
                 )
             )
     unique: dict[tuple[str, str], Recipient] = {}

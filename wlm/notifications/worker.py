@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -104,54 +105,67 @@ def decide_due(result: PassResult, poisoned: set[int]) -> bool:
             .filter(pk__in=wanted)
             .order_by("pk")
         )
+        due: dict[int, list[Notice]] = defaultdict(list)
+        for notice in Notice.objects.filter(
+            license__in=licenses, state=NoticeState.SCHEDULED, due_at__lte=now
+        ).order_by("license_id", "number"):
+            due[notice.license_id].append(notice)
+        sent, skipped, deliveries = [], [], []
+        audience = recipients.for_licenses([license for license in licenses if due[license.pk]])
         for license in licenses:
+            if not due[license.pk]:
+                continue  # another notifier decided them between our two reads
             try:
                 with transaction.atomic():  # one license's failure does not stop the rest
-                    _decide(license, now, result)
+                    _cut_off_if_ended(license, now, result)
             except Exception as error:  # logged, counted, retried on the next pass
-                log.exception("notices of license %s failed", license.pk)
+                log.exception("the cut-off of license %s failed", license.pk)
                 poisoned.add(license.pk)
                 result.errors.append(f"license {license.pk}: {error}")
+                continue
+            *missed, latest = due[license.pk]
+            skipped.extend(missed)
+            sent.append(latest)
+            deliveries.extend(_deliveries(latest, audience[license.pk], now))
+        Notice.objects.filter(pk__in=[n.pk for n in skipped]).update(
+            state=NoticeState.SKIPPED, decided_at=now
+        )
+        Notice.objects.filter(pk__in=[n.pk for n in sent]).update(
+            state=NoticeState.SENT, decided_at=now
+        )
+        Delivery.objects.bulk_create(deliveries)
+        result.sent += len(sent)
+        result.skipped += len(skipped)
     return bool(licenses)
 
 
-def _decide(license: License, now: dt.datetime, result: PassResult) -> None:
-    due = list(
-        Notice.objects.filter(
-            license=license, state=NoticeState.SCHEDULED, due_at__lte=now
-        ).order_by("number")
-    )
-    if not due:
-        return  # another notifier decided them between our two reads
+def _cut_off_if_ended(license: License, now: dt.datetime, result: PassResult) -> None:
+    """The cut-off is applied whatever happened to notice 5 (sent, skipped, or not yet
+    written because the license was renewed late)."""
     ending = license.status in (LicenseStatus.IN_USE, LicenseStatus.ACCESS_DENIED)
     if ending and has_ended(license.end_date, license.timezone, now):
-        lifecycle.cut_off_locked(license)  # applied whatever happened to notice 5
+        lifecycle.cut_off_locked(license)
         result.cut_off += 1
-    *missed, latest = due
-    for notice in missed:
-        notice.state, notice.decided_at = NoticeState.SKIPPED, now
-    latest.state, latest.decided_at = NoticeState.SENT, now
-    Notice.objects.bulk_update(due, ["state", "decided_at"])
-    result.skipped += len(missed)
-    result.sent += 1
-    Delivery.objects.bulk_create(
-        [
-            Delivery(
-                notice=latest,
-                channel=to.channel,
-                recipient=to.address,
-                user=to.user,
-                language=to.language,
-                tenant_type=to.tenant_type,
-                tenant_id=to.tenant_id,
-                # the inbox is delivered by being written; the others go out next
-                state=DeliveryState.SENT if to.channel == Channel.INBOX else DeliveryState.PENDING,
-                sent_at=now if to.channel == Channel.INBOX else None,
-                next_attempt_at=None if to.channel == Channel.INBOX else now,
-            )
-            for to in recipients.of(license)
-        ]
-    )
+
+
+def _deliveries(notice: Notice, audience: list, now: dt.datetime) -> list[Delivery]:
+    """The outbox rows of a decided notice: the inbox is delivered by being written; the
+    others are due at once."""
+    return [
+        Delivery(
+            notice=notice,
+            channel=to.channel,
+            recipient=to.address,
+            user=to.user,
+            language=to.language,
+            tenant_type=to.tenant_type,
+            tenant_id=to.tenant_id,
+            state=DeliveryState.SENT if to.channel == Channel.INBOX else DeliveryState.PENDING,
+            sent_at=now if to.channel == Channel.INBOX else None,
+            next_attempt_at=None if to.channel == Channel.INBOX else now,
+        )
+        for to in audience
+    ]
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -184,6 +198,9 @@ def deliver_due(result: PassResult) -> bool:
             ok = True
         except channels.DeliveryError as error:
             detail, ok = str(error), False
+        except Exception as error:  # one bad delivery must not stop the rest of the claim
+            log.exception("delivery %s failed", delivery.pk)
+            detail, ok = f"{type(error).__name__}: {error}", False
         _record(delivery, ok, detail, result)
     return bool(claimed)
 

@@ -1,6 +1,7 @@
 """``manage.py generate_load``: benchmark data that keeps every rule the services keep."""
 
 import datetime as dt
+import itertools
 import json
 
 import pytest
@@ -101,3 +102,36 @@ def test_the_command_writes_the_manifest(tmp_path):
     data = json.loads(manifest.read_text())
     assert sum(len(ids) for ids in data["locations"].values()) == 60
     assert Token.objects.filter(key=data["gateway_token"]).exists()
+
+
+def test_history_and_notices_are_as_the_notifier_would_leave_them(world):
+    from wlm.notifications import worker
+    from wlm.notifications.models import Notice, NoticeState
+
+    with time_machine.travel(NOW, tick=False):
+        summary = load.generate(50, seed=3, history=2)
+        assert summary.history == 100
+        assert License.objects.filter(location__name__startswith="Load").count() == 150
+        for location in Location.objects.filter(name__startswith="Load")[:20]:
+            terms = sorted(
+                (term.start_date, term.end_date)
+                for term in License.objects.filter(location=location, start_date__isnull=False)
+            )
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(terms))
+        with_end = License.objects.filter(end_date__isnull=False, location__name__startswith="Load")
+        assert Notice.objects.filter(license__in=with_end).count() == 6 * with_end.count()
+        assert not Notice.objects.filter(state=NoticeState.SCHEDULED, due_at__lte=NOW).exists()
+        assert worker.run_pass().sent == 0  # nothing is due right after the generation
+        # the sequences follow the written ids: the services create licenses as usual
+        make_license = load.License.objects.create
+        assert make_license(
+            key="00000-00000-00000-00000-00000",
+            location=world.shop,
+            distributor=world.dist,
+            partner=world.partner,
+            years=1,
+            payment="annual",
+            license_type=LicenseType.APS,
+            limit=1,
+            timezone="UTC",
+        ).pk > max(License.objects.exclude(key__startswith="00000").values_list("pk", flat=True))

@@ -24,6 +24,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument(
+            "--history",
+            type=int,
+            default=0,
+            help="Earlier, finalized licenses per location (1,000,000 licenses = "
+            "200,000 locations with --history 4).",
+        )
+        parser.add_argument(
             "--manifest",
             help="Write a JSON file with the gateway token and the location ids by status.",
         )
@@ -39,10 +46,17 @@ class Command(BaseCommand):
                 sys.stderr.write("\n")
 
         summary = load.generate(
-            total, options["pending_share"], options["other_share"], options["seed"], progress
+            total,
+            options["pending_share"],
+            options["other_share"],
+            options["seed"],
+            progress,
+            options["history"],
         )
         for status, count in sorted(summary.statuses.items()):
             self.stdout.write(f"{status:<20} {count:>9,}")
+        if summary.history:
+            self.stdout.write(f"{'earlier (finalized)':<20} {summary.history:>9,}")
         self.stdout.write(f"gateway token: {summary.gateway_token}")
         if options["manifest"]:
             with open(options["manifest"], "w") as file:
