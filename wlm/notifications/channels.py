@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import smtplib
 import urllib.error
+import urllib.parse
 import urllib.request
+from email.utils import parseaddr
 
 from django.apps import apps
 from django.conf import settings
@@ -39,22 +42,26 @@ class DeliveryError(Exception):
     """A failed attempt; its text is kept as the attempt's detail."""
 
 
-def send(delivery) -> str:
+def send(delivery, mail_connection=None) -> str:
     """Send one e-mail or webhook delivery; a short detail on success (kept in the
-    attempt log), ``DeliveryError`` on failure."""
+    attempt log), ``DeliveryError`` on failure. ``mail_connection``: an open Django mail
+    connection to reuse for several e-mails (one is opened for this one otherwise)."""
     if delivery.channel == Channel.EMAIL:
-        return _email(delivery)
+        return _email(delivery, mail_connection)
     if delivery.channel == Channel.WEBHOOK:
         return _webhook(delivery)
     raise DeliveryError(f"{delivery.channel} deliveries are not sent")
 
 
 def message_id(delivery) -> str:
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "wifi-license-manager.local"
-    return f"<{delivery.key}@{domain}>"
+    """``<delivery key@domain of the sender>``: the same on every retry of a delivery."""
+    # DEFAULT_FROM_EMAIL may carry a display name: "WiFi License Manager <licenses@…>"
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    domain = address.rpartition("@")[2] if "@" in address else ""
+    return f"<{delivery.key}@{domain or 'wifi-license-manager.local'}>"
 
 
-def _email(delivery) -> str:
+def _email(delivery, connection=None) -> str:
     message = messages.render(delivery.notice, delivery.language)
     email = EmailMultiAlternatives(
         subject=message.subject,
@@ -62,6 +69,7 @@ def _email(delivery) -> str:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.recipient],
         headers={"Message-ID": message_id(delivery), "Idempotency-Key": str(delivery.key)},
+        connection=connection,
     )
     email.attach_alternative(message.html, "text/html")
     try:
@@ -86,6 +94,9 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 
 def _webhook(delivery) -> str:
+    # a URLField also accepts ftp:// (and urllib would follow it): a webhook is HTTP
+    if urllib.parse.urlsplit(delivery.recipient).scheme.lower() not in ("http", "https"):
+        raise DeliveryError("the webhook URL is not http:// or https://")
     model = apps.get_model("tenancy", TENANT_MODELS.get(delivery.tenant_type, "Distributor"))
     tenant = model.objects.filter(pk=delivery.tenant_id).first()
     if tenant is None or delivery.tenant_type not in TENANT_MODELS:
@@ -109,7 +120,10 @@ def _webhook(delivery) -> str:
         with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT) as response:
             return f"HTTP {response.status}"
     except urllib.error.HTTPError as error:
+        error.close()
         raise DeliveryError(f"HTTP {error.code}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise DeliveryError(f"webhook not reached: {reason}") from None
+    except http.client.HTTPException as error:  # e.g. a URL whose server speaks no HTTP
+        raise DeliveryError(f"webhook answer is not HTTP: {str(error).strip()}") from None

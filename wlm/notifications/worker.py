@@ -17,14 +17,18 @@ Every read of "now" is ``wlm.lib.clock.now()``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import smtplib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.mail import get_connection
 from django.db import transaction
+from django.db.models import F
 
 from wlm.lib import clock
 from wlm.licenses import lifecycle
@@ -44,7 +48,10 @@ log = logging.getLogger(__name__)
 
 LICENSES_PER_TRANSACTION = 100
 DELIVERIES_PER_CLAIM = 50
-LEASE = dt.timedelta(minutes=5)  # longer than any one send (SMTP and webhook time-outs)
+LEASE = dt.timedelta(minutes=5)  # a claim's deliveries are this notifier's for so long
+# a send starts only with this much of the lease left: longer than one send can take
+# (connect, send and answer, each bounded by WEBHOOK_TIMEOUT or EMAIL_TIMEOUT)
+SEND_MARGIN = dt.timedelta(minutes=1)
 
 
 @dataclass
@@ -174,35 +181,84 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(base * 2 ** (attempts - 1), 6 * 3600))
 
 
-def _claim() -> list[Delivery]:
+def _claim() -> tuple[list[Delivery], dt.datetime]:
+    """Due deliveries, each with one more attempt and a lease: until it ends, no other
+    notifier takes them. Returns them and the end of their lease."""
     now = clock.now()
+    lease_until = now + LEASE
     with transaction.atomic():
         claimed = list(
             Delivery.objects.select_for_update(skip_locked=True)
             .filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
             .order_by("next_attempt_at", "id")[:DELIVERIES_PER_CLAIM]
         )
+        Delivery.objects.filter(pk__in=[d.pk for d in claimed]).update(
+            attempts=F("attempts") + 1, next_attempt_at=lease_until
+        )
         for delivery in claimed:
             delivery.attempts += 1
-            delivery.next_attempt_at = now + LEASE
-        Delivery.objects.bulk_update(claimed, ["attempts", "next_attempt_at"])
-    return claimed
+            delivery.next_attempt_at = lease_until
+    return claimed, lease_until
 
 
 def deliver_due(result: PassResult) -> bool:
-    """Send up to ``DELIVERIES_PER_CLAIM`` due deliveries; False when none was due."""
-    claimed = _claim()
-    for delivery in claimed:
-        try:
-            detail = channels.send(delivery)
-            ok = True
-        except channels.DeliveryError as error:
-            detail, ok = str(error), False
-        except Exception as error:  # one bad delivery must not stop the rest of the claim
-            log.exception("delivery %s failed", delivery.pk)
-            detail, ok = f"{type(error).__name__}: {error}", False
-        _record(delivery, ok, detail, result)
+    """Send up to ``DELIVERIES_PER_CLAIM`` due deliveries; False when none was due.
+
+    E-mails of one claim share one SMTP connection. A send starts only while the lease
+    has more than ``SEND_MARGIN`` left, so that it ends before another notifier may take
+    the delivery; what a slow claim could not send goes back, as not attempted."""
+    claimed, lease_until = _claim()
+    with _Mail() as mail:
+        for index, delivery in enumerate(claimed):
+            if clock.now() >= lease_until - SEND_MARGIN:
+                _release(claimed[index:], lease_until)
+                break
+            try:
+                detail = channels.send(delivery, mail.connection)
+                ok = True
+            except channels.DeliveryError as error:
+                detail, ok = str(error), False
+                mail.reset()  # the next e-mail on a fresh connection
+            except Exception as error:  # one bad delivery must not stop the rest of the claim
+                log.exception("delivery %s failed", delivery.pk)
+                detail, ok = f"{type(error).__name__}: {error}", False
+                mail.reset()
+            _record(delivery, ok, detail, result)
     return bool(claimed)
+
+
+def _release(deliveries: list[Delivery], lease_until: dt.datetime) -> None:
+    """Give back deliveries this notifier claimed but did not try (if still its own)."""
+    Delivery.objects.filter(
+        pk__in=[d.pk for d in deliveries],
+        state=DeliveryState.PENDING,
+        next_attempt_at=lease_until,
+    ).update(attempts=F("attempts") - 1, next_attempt_at=clock.now())
+
+
+class _Mail:
+    """One SMTP connection for a claim's e-mails, opened on first use."""
+
+    def __init__(self):
+        self._connection = None
+
+    @property
+    def connection(self):
+        if self._connection is None:
+            self._connection = get_connection(fail_silently=False)
+        return self._connection
+
+    def reset(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):  # dropping a broken one
+                self._connection.close()
+            self._connection = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.reset()
 
 
 def _record(delivery: Delivery, ok: bool, detail: str, result: PassResult) -> None:

@@ -135,3 +135,31 @@ def test_the_outbox_holds_every_recipient_and_the_inbox_is_delivered_at_once(wor
         (Channel.EMAIL, "dist@example.com", DeliveryState.SENT),
     }
     assert Delivery.objects.filter(notice=notice).exclude(attempts__lte=1).count() == 0
+
+
+def test_a_claim_too_slow_for_its_lease_gives_back_what_it_did_not_try(in_use, run_at, monkeypatch):
+    from wlm.notifications import channels, worker
+
+    moment = local_midnight(DUE_DAYS[1])
+    with time_machine.travel(moment, tick=False) as traveller:
+        worker.decide_due(worker.PassResult(), set())
+        real_send = channels.send
+
+        def slow_send(delivery, connection=None):
+            detail = real_send(delivery, connection)
+            traveller.shift(worker.LEASE - worker.SEND_MARGIN)  # a very slow server
+            return detail
+
+        monkeypatch.setattr(channels, "send", slow_send)
+        result = worker.PassResult()
+        worker.deliver_due(result)
+        assert result.delivered == 1  # the second would start too late in the lease
+        emails = Delivery.objects.filter(notice__license=in_use, channel=Channel.EMAIL)
+        waiting = emails.filter(state=DeliveryState.PENDING)
+        assert waiting.count() == 3
+        assert all(d.attempts == 0 and d.next_attempt_at <= worker.clock.now() for d in waiting)
+        monkeypatch.setattr(channels, "send", real_send)
+        while worker.deliver_due(result):
+            pass
+    assert set(emails.values_list("state", flat=True)) == {DeliveryState.SENT}
+    assert len(mail.outbox) == 4
