@@ -2,7 +2,7 @@
 
 Prints one JSON object: the wall time of passes with nothing due, then of one pass with
 ``--due`` notices due, split into deciding (the scan, the cut-offs, the outbox rows) and
-delivering (e-mail to a real SMTP server, aiosmtpd, run here in a thread).
+delivering (e-mail to a real SMTP server, aiosmtpd, in its own process: smtp_sink.py).
 
 "Nothing due" is measured at the generation's "now" (every notice due by then is
 decided). For the pass with notices due, the clock moves forward (time-machine) to the
@@ -12,10 +12,10 @@ until then, so some licenses also skip older notices.
 
 import argparse
 import json
-import logging
 import os
-import socket
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,27 +28,11 @@ import django
 django.setup()
 
 import time_machine  # noqa: E402
-from aiosmtpd.controller import Controller  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from wlm.lib import clock  # noqa: E402
 from wlm.notifications import worker  # noqa: E402
 from wlm.notifications.models import Delivery, Notice, NoticeState  # noqa: E402
-
-
-class Counter:
-    def __init__(self):
-        self.messages = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages += 1
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:
@@ -57,10 +41,12 @@ def main() -> None:
     parser.add_argument("--empty-runs", type=int, default=5)
     args = parser.parse_args()
 
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-line log
-    counter, port = Counter(), free_port()
-    smtp = Controller(counter, hostname="127.0.0.1", port=port)
-    smtp.start()
+    sink = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("smtp_sink.py"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    port = int(sink.stdout.readline().split()[1])
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
 
@@ -87,7 +73,8 @@ def main() -> None:
         while worker.deliver_due(result):
             pass
         delivered = time.perf_counter()
-    smtp.stop()
+    sink.send_signal(signal.SIGTERM)
+    smtp_messages = int(sink.communicate(timeout=60)[0].split()[-1])
     print(
         json.dumps(
             {
@@ -102,7 +89,7 @@ def main() -> None:
                 "deliveries": Delivery.objects.count() - deliveries_before,
                 "delivered": result.delivered,
                 "failed_or_retried": result.failed + result.retried,
-                "smtp_messages": counter.messages,
+                "smtp_messages": smtp_messages,
                 "decide_seconds": decided - began,
                 "deliver_seconds": delivered - decided,
             }

@@ -52,7 +52,8 @@ def context(notice) -> dict:
         "number": notice.number,
         "key": license.key,
         "organization": license.organization.name if license.organization_id else "",
-        "locations": [a.location.name for a in license.assignments.select_related("location")],
+        # .all(): the worker prefetches them for a whole claim
+        "locations": [a.location.name for a in license.assignments.all()],
         "end": notice.end_date.isoformat(),
         "due": notice.due.isoformat(),
         "distributor": license.distributor.name,

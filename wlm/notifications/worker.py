@@ -188,7 +188,13 @@ def _claim() -> tuple[list[Delivery], dt.datetime]:
     lease_until = now + LEASE
     with transaction.atomic():
         claimed = list(
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related(
+                "notice__license__organization",
+                "notice__license__partner",
+                "notice__license__distributor",
+            )
+            .prefetch_related("notice__license__assignments__location")
             .filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
             .order_by("next_attempt_at", "id")[:DELIVERIES_PER_CLAIM]
         )
