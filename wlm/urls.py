@@ -15,6 +15,7 @@ from wlm.licenses.api import (
     ModuleViewSet,
 )
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
+from wlm.notifications.api import InboxViewSet, NotificationViewSet
 from wlm.tenancy.api import (
     DistributorViewSet,
     OrganizationViewSet,
@@ -32,6 +33,8 @@ router.register("modules", ModuleViewSet, basename="module")
 router.register("locations", LocationViewSet, basename="location")
 router.register("license-requests", LicenseRequestViewSet, basename="license-request")
 router.register("licenses", LicenseViewSet, basename="license")
+router.register("notifications", NotificationViewSet, basename="notification")
+router.register("inbox", InboxViewSet, basename="inbox")
 
 location_router = SimpleRouter()
 location_router.register("access-points", AccessPointViewSet, basename="access-point")

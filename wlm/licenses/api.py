@@ -31,6 +31,11 @@ from wlm.licenses.models import (
 )
 from wlm.licenses.pdf import certificate_for
 from wlm.locations.models import Location
+from wlm.notifications.api import (
+    LicenseNoticeSerializer,
+    license_notice_lines,
+    license_notices_prefetch,
+)
 from wlm.tenancy.models import Distributor, TenantType
 
 
@@ -273,15 +278,6 @@ class AssignmentSerializer(serializers.Serializer):
     rooms = serializers.IntegerField(source="room_count")
 
 
-class NoticeSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
-    due = serializers.DateField()
-    state = serializers.CharField()
-    sent_at = serializers.DateTimeField(allow_null=True)
-    channel = serializers.CharField()
-    recipient = serializers.CharField()
-
-
 class LicenseDetailSerializer(LicenseSerializer):
     """The license view: its row plus the tabs of DESIGN §6."""
 
@@ -319,9 +315,10 @@ class LicenseDetailSerializer(LicenseSerializer):
             "term_years": license.years,
         }
 
-    @extend_schema_field(NoticeSerializer(many=True))
+    @extend_schema_field(LicenseNoticeSerializer(many=True))
     def get_notifications(self, license):
-        return []  # the notices arrive with the notifications app (issue 5)
+        request = self.context.get("request")  # recipients are masked by who asks
+        return license_notice_lines(license, getattr(request, "user", None))
 
     @extend_schema_field(AssignmentSerializer(many=True))
     def get_assignments(self, license):
@@ -430,7 +427,7 @@ class LicenseViewSet(
 
     def base_queryset(self):
         if self.action == "retrieve":
-            return _licenses().prefetch_related("events")
+            return _licenses().prefetch_related("events", license_notices_prefetch())
         return _licenses()
 
     def get_serializer_class(self):
@@ -440,10 +437,13 @@ class LicenseViewSet(
 
     def _detail(self, license: License) -> Response:
         fresh = self.base_queryset().prefetch_related("events").get(pk=license.pk)
-        return Response(LicenseDetailSerializer(fresh).data)
+        return Response(LicenseDetailSerializer(fresh, context=self.get_serializer_context()).data)
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(LicenseDetailSerializer(self.get_object()).data)
+        license = self.get_object()
+        return Response(
+            LicenseDetailSerializer(license, context=self.get_serializer_context()).data
+        )
 
     @extend_schema(request=CreateLicenseSerializer, responses={201: LicenseSerializer})
     def create(self, request, *args, **kwargs):

@@ -4,6 +4,7 @@ import django_filters
 from django.contrib.auth import authenticate, get_user_model
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers
 from rest_framework.authtoken.models import Token
@@ -17,7 +18,15 @@ from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.filters import SearchFilterSet
 from wlm.tenancy import services
-from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role, TenantType
+from wlm.tenancy.models import (
+    NOTICE_LANGUAGES,
+    Distributor,
+    Membership,
+    Organization,
+    Partner,
+    Role,
+    TenantType,
+)
 from wlm.tenancy.scoping import actor_of
 
 TENANT_WRITERS = (
@@ -73,10 +82,59 @@ class TenantFilterSet(SearchFilterSet):
         search_fields = ("name", "email")
 
 
-class DistributorSerializer(serializers.ModelSerializer):
+TENANT_API_FIELDS = ["id", "name", "email", "webhook_url", "webhook_secret", "language"]
+
+
+def sees_webhook_secret(user, tenant_type: str, tenant_id: int) -> bool:
+    """A tenant's webhook signing secret is for staff and for the admins of that tenant."""
+    actor = actor_of(user)
+    return actor.is_staff or (
+        actor.is_admin and actor.tenant_type == tenant_type and actor.tenant_id == tenant_id
+    )
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    """A tenant's name and notice contacts; ``webhook_secret`` only for those who may
+    verify its webhooks (the key is left out for everyone else)."""
+
+    tenant_type = None  # set by each tenant's serializer
+    webhook_secret = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "Signs this tenant's webhooks (HMAC-SHA256). Only for staff and the tenant's admins."
+        ),
+    )
+
+    def to_representation(self, tenant):
+        data = super().to_representation(tenant)
+        request = self.context.get("request")
+        if not sees_webhook_secret(getattr(request, "user", None), self.tenant_type, tenant.pk):
+            del data["webhook_secret"]
+        return data
+
+
+class TenantSerializerSchema(OpenApiSerializerExtension):
+    """``webhook_secret`` is in the schema but not required: most callers do not get it."""
+
+    target_class = TenantSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        required = [name for name in schema.get("required", []) if name != "webhook_secret"]
+        if required:
+            schema["required"] = required
+        else:
+            schema.pop("required", None)
+        return schema
+
+
+class DistributorSerializer(TenantSerializer):
+    tenant_type = TenantType.DISTRIBUTOR
+
     class Meta:
         model = Distributor
-        fields = ["id", "name", "email", "webhook_url", "created"]
+        fields = [*TENANT_API_FIELDS, "created"]
         read_only_fields = ["created"]
 
 
@@ -119,12 +177,13 @@ class DistributorViewSet(TenantViewSet):
     create_service = services.create_distributor
 
 
-class PartnerSerializer(serializers.ModelSerializer):
+class PartnerSerializer(TenantSerializer):
+    tenant_type = TenantType.PARTNER
     distributors = ScopedPrimaryKeyRelatedField(many=True, queryset=Distributor.objects.all())
 
     class Meta:
         model = Partner
-        fields = ["id", "name", "email", "webhook_url", "distributors", "created"]
+        fields = [*TENANT_API_FIELDS, "distributors", "created"]
         read_only_fields = ["created"]
 
 
@@ -145,7 +204,8 @@ class PartnerViewSet(TenantViewSet):
         return Partner.objects.prefetch_related("distributors")
 
 
-class OrganizationSerializer(serializers.ModelSerializer):
+class OrganizationSerializer(TenantSerializer):
+    tenant_type = TenantType.ORGANIZATION
     partner = ScopedPrimaryKeyRelatedField(
         queryset=Partner.objects.all(),
         required=False,
@@ -154,7 +214,7 @@ class OrganizationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["id", "name", "email", "webhook_url", "partner", "created"]
+        fields = [*TENANT_API_FIELDS, "partner", "created"]
         read_only_fields = ["created"]
         validators = []  # (partner, name) uniqueness is checked by the database
 
@@ -181,14 +241,29 @@ class UserSerializer(serializers.ModelSerializer):
     tenant_id = serializers.IntegerField(allow_null=True, required=False, min_value=1)
     role = serializers.ChoiceField(choices=Role.choices)
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    language = serializers.ChoiceField(
+        choices=NOTICE_LANGUAGES,
+        default="en",
+        help_text=_("The language of the user's notices (inbox and e-mail)."),
+    )
 
     class Meta:
         model = get_user_model()
-        fields = ["id", "username", "email", "password", "tenant_type", "tenant_id", "role"]
+        fields = [
+            "id",
+            "username",
+            "email",
+            "password",
+            "tenant_type",
+            "tenant_id",
+            "role",
+            "language",
+        ]
         extra_kwargs = {"email": {"required": True}}
 
     def to_representation(self, instance):
         actor = actor_of(instance)
+        membership = getattr(instance, "membership", None)  # none: a bare superuser
         return {
             "id": instance.pk,
             "username": instance.username,
@@ -196,6 +271,7 @@ class UserSerializer(serializers.ModelSerializer):
             "tenant_type": actor.tenant_type,
             "tenant_id": actor.tenant_id,
             "role": actor.role,
+            "language": membership.language if membership is not None else "en",
         }
 
 
@@ -242,4 +318,5 @@ class UserViewSet(
             tenant_type=data["tenant_type"],
             tenant_id=data.get("tenant_id"),
             role=data["role"],
+            language=data["language"],
         )

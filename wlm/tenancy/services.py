@@ -21,7 +21,7 @@ TENANT_MODELS = {
     TenantType.PARTNER: Partner,
     TenantType.ORGANIZATION: Organization,
 }
-TENANT_FIELDS = ("name", "email", "webhook_url")
+TENANT_FIELDS = ("name", "email", "webhook_url", "language")
 
 
 def create_distributor(user, **fields) -> Distributor:
@@ -56,7 +56,8 @@ def create_organization(user, *, partner=None, **fields) -> Organization:
 
 @transaction.atomic
 def update_tenant(user, tenant, **fields):
-    """Change a tenant's name and notice contacts (and a partner's distributors, staff only)."""
+    """Change a tenant's name, notice contacts and notice language (and a partner's
+    distributors, staff only)."""
     require_managed(user, tenant)
     distributors = fields.pop("distributors", None)
     if "partner" in fields and fields["partner"] != getattr(tenant, "partner", None):
@@ -91,6 +92,7 @@ def create_user(
     tenant_type: str,
     tenant_id: int | None,
     role: str,
+    language: str = "en",
 ):
     """A user with its one membership. Admins create users of the tenants they manage."""
     actor = actor_of(user)
@@ -128,6 +130,7 @@ def create_user(
         user=created,
         tenant_type=tenant_type,
         role=role,
+        language=language,
         **({tenant_type: tenant} if tenant is not None else {}),
     )
     return created

@@ -2,10 +2,13 @@
 outsider does not see the row (404), and the anonymous caller must log in (401)."""
 
 import pytest
+import time_machine
 
 from wlm.lib import clock
 from wlm.licenses import lifecycle, services
 from wlm.locations.models import AccessPoint, Room
+from wlm.notifications import worker
+from wlm.notifications.models import Channel, Delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +36,7 @@ def case(world, name):
     ap = AccessPoint.objects.get(location=world.hotel)
     room = Room.objects.get(location=world.hotel)
     hotel = f"/api/v1/locations/{world.hotel.pk}"
+    notice = in_use.notices.order_by("due_at").first()
     return {
         "read distributor": (
             "get",
@@ -228,6 +232,14 @@ def case(world, name):
             "org_viewer",
             "other_org_admin",
         ),
+        "read notification": (
+            "get",
+            f"/api/v1/notifications/{notice.pk}/",
+            None,
+            "partner_admin",
+            "org_viewer",
+            "other_dist_admin",
+        ),
     }[name]
 
 
@@ -258,6 +270,7 @@ CASES = [
     "cancel license",
     "assign location",
     "send key",
+    "read notification",
 ]
 
 
@@ -293,8 +306,31 @@ def test_owner_viewer_outsider_anonymous(world, api, name):
         "/api/v1/locations/",
         "/api/v1/license-requests/",
         "/api/v1/licenses/",
+        "/api/v1/notifications/",
+        "/api/v1/inbox/",
     ],
 )
 def test_lists_need_login(world, api, path):
     assert api().get(path).status_code == 401
     assert api(world.org_viewer).get(path).status_code == 200
+
+
+def test_inbox_item_only_its_user_reads_and_marks(world, api):
+    """The inbox is personal: not a tenant's row, so no viewer/403 column; any other
+    user, staff included, gets 404, and the gateway 403."""
+    _request, _unused, in_use = _licenses(world)
+    notice = in_use.notices.order_by("due_at").first()
+    with time_machine.travel(notice.due_at, tick=False):
+        worker.run_pass()
+    item = Delivery.objects.get(notice=notice, channel=Channel.INBOX, user=world.org_admin)
+    for url in (f"/api/v1/inbox/{item.pk}/", f"/api/v1/inbox/{item.pk}/read/"):
+        method = "post" if url.endswith("/read/") else "get"
+
+        def call(user, method=method, url=url):
+            return getattr(api(user), method)(url)
+
+        assert call(None).status_code == 401
+        assert call(world.gateway).status_code == 403
+        for person in ("staff", "org_viewer", "partner_admin", "other_org_admin"):
+            assert call(getattr(world, person)).status_code == 404, (person, url)
+        assert call(world.org_admin).status_code == 200, url

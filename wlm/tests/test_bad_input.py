@@ -304,3 +304,50 @@ def test_boolean_filter_refuses_what_it_cannot_read(world, api, value):
         assert response.status_code == 200  # an empty filter is no filter
     else:
         assert_problem(response, 400)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "state=sent&state=bogus",
+        "state=scheduled",
+        "number=0",
+        "number=7",
+        "number=x",
+        "number=99999999999999999999999",
+        "license=abc",
+        "license=99999999999999999999999",
+        "license=-1",
+        "due_after=2027-13-01",
+        "due_before=yesterday",
+        "due_after=99999-01-01",
+        "ordering=state",
+        "ordering=deliveries__recipient",
+        "page_size=0",
+        "q=" + "x" * 201,
+    ],
+)
+def test_bad_notification_filters_are_400(world, api, query):
+    assert_problem(api(world.staff).get(f"/api/v1/notifications/?{query}"), 400)
+
+
+@pytest.mark.parametrize(
+    "query", ["unread=maybe", "unread=null", "ordering=read_at", "ordering=-user", "page=0"]
+)
+def test_bad_inbox_filters_are_400(world, api, query):
+    assert_problem(api(world.org_admin).get(f"/api/v1/inbox/?{query}"), 400)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/notifications/99999999999999999999999/",
+        "/api/v1/notifications/0/",
+        "/api/v1/inbox/99999999999999999999999/",
+        "/api/v1/inbox/0/",
+    ],
+)
+def test_unknown_notices_are_404(world, api, path):
+    assert_problem(api(world.staff).get(path), 404)
+    if path.startswith("/api/v1/inbox/"):
+        assert_problem(api(world.staff).post(f"{path}read/"), 404)

@@ -17,6 +17,7 @@ import zlib
 
 import pytest
 import schemathesis
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.signals import request_finished, request_started
@@ -31,6 +32,8 @@ from wlm.lib import clock
 from wlm.licenses import lifecycle, services
 from wlm.licenses.models import License, LicenseRequest, Module
 from wlm.locations.models import AccessPoint, Room
+from wlm.notifications import worker
+from wlm.notifications.models import Channel, Delivery, Notice
 from wlm.wsgi import application
 
 MAX_EXAMPLES = 20
@@ -98,6 +101,10 @@ def _add_licenses(world) -> None:
     started = services.create_license(world.staff, shop)
     lifecycle.provision(world.org_admin, world.shop, started.key)
     lifecycle.start(started.pk, clock.today_in(world.shop.timezone))  # in_use
+    # its first notice sent: deliveries (and inbox items) for the notices and the inbox
+    first = started.notices.order_by("due_at").first()
+    with time_machine.travel(first.due_at, tick=False):
+        worker.run_pass()
 
 
 def _rows(world) -> dict[str, list]:
@@ -116,12 +123,19 @@ def _rows(world) -> dict[str, list]:
             LicenseRequest.objects.order_by("pk").values_list("pk", flat=True)
         ),
         "assignments": [str(loc.pk) for loc in (world.hotel, world.shop)],
+        "notifications": list(Notice.objects.order_by("pk").values_list("pk", flat=True)),
+        "inbox": list(
+            Delivery.objects.filter(channel=Channel.INBOX)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        ),
     }
 
 
 # A body or query field that names another row -> the collection of that row.
 REFERENCES = {
     "organization": "organizations",
+    "license": "licenses",
     "partner": "partners",
     "distributors": "distributors",
     "distributor": "distributors",

@@ -62,6 +62,8 @@ def test_walk_finds_the_api():
         "locations",
         "access-points",
         "rooms",
+        "notifications",
+        "inbox",
     ]:
         assert name in all_routes
 

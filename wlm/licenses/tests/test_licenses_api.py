@@ -568,8 +568,9 @@ def test_detail_queries_do_not_grow_with_events_or_assignments(
         lifecycle.assign(world.org_admin, license.pk, office)
     assert LicenseEvent.objects.filter(license=license).count() == 16
     assert license.assignments.count() == 5
-    # token with its user, membership, license, modules, events, assignments with counts
-    with django_assert_max_num_queries(6):
+    # token with its user, membership, license, modules, events, notices joined with their
+    # deliveries, assignments with counts
+    with django_assert_max_num_queries(7):
         response = client.get(url(license))
     assert len(response.json()["upgrades"]) == 16
     assert len(response.json()["assignments"]) == 5

@@ -197,6 +197,7 @@ def test_user_row_shows_tenant_and_role(world, api):
         "tenant_type": "organization",
         "tenant_id": world.org.pk,
         "role": "viewer",
+        "language": "en",
     }
 
 
