@@ -11,6 +11,15 @@ from wlm.notifications import worker
 MADRID = dt.timezone(dt.timedelta(hours=2))  # CEST, the summer offset of Europe/Madrid
 START = dt.date(2026, 7, 1)
 END = dt.date(2027, 7, 1)  # one year later: notices on 06-01, 06-16, 06-24, 06-30, 07-01, 07-02
+# the local day of each notice of the END cycle
+DUE_DAYS = {
+    1: dt.date(2027, 6, 1),
+    2: dt.date(2027, 6, 16),
+    3: dt.date(2027, 6, 24),
+    4: dt.date(2027, 6, 30),
+    5: dt.date(2027, 7, 1),
+    6: dt.date(2027, 7, 2),
+}
 SENT_AT = dt.datetime(2026, 6, 20, 10, 0, tzinfo=dt.UTC)  # request, approval, Send Key
 
 

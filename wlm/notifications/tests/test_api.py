@@ -14,19 +14,11 @@ from django.test.utils import CaptureQueriesContext
 
 from wlm.notifications import messages
 from wlm.notifications.models import Channel, Delivery, DeliveryState, Notice
-from wlm.notifications.tests.conftest import local_midnight, make_in_use
+from wlm.notifications.tests.conftest import DUE_DAYS, local_midnight, make_in_use
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner
 
 pytestmark = pytest.mark.django_db
 
-DUE = {
-    1: dt.date(2027, 6, 1),
-    2: dt.date(2027, 6, 16),
-    3: dt.date(2027, 6, 24),
-    4: dt.date(2027, 6, 30),
-    5: dt.date(2027, 7, 1),
-    6: dt.date(2027, 7, 2),
-}
 NOTIFICATIONS = "/api/v1/notifications/"
 INBOX = "/api/v1/inbox/"
 
@@ -67,9 +59,9 @@ def history(world, in_use, run_at, settings, dead_url):
     skipped (the notifier was down), 4 sent, 5 and 6 still to come."""
     settings.NOTICE_MAX_ATTEMPTS = 1
     Partner.objects.filter(pk=world.partner.pk).update(webhook_url=dead_url)
-    run_at(local_midnight(DUE[1]))
+    run_at(local_midnight(DUE_DAYS[1]))
     Partner.objects.filter(pk=world.partner.pk).update(webhook_url="")
-    run_at(local_midnight(DUE[4]) + dt.timedelta(hours=5))
+    run_at(local_midnight(DUE_DAYS[4]) + dt.timedelta(hours=5))
     return in_use
 
 
@@ -79,12 +71,12 @@ def history(world, in_use, run_at, settings, dead_url):
 def test_a_started_license_shows_its_six_upcoming_notices_with_their_dates(world, api, in_use):
     notices = rows(api(world.org_viewer).get(NOTIFICATIONS, {"license": in_use.pk}))
     assert [(n["number"], n["due"], n["state"]) for n in notices] == [
-        (number, day.isoformat(), "pending") for number, day in DUE.items()
+        (number, day.isoformat(), "pending") for number, day in DUE_DAYS.items()
     ]
     first = notices[0]
     assert first["license"] == in_use.pk and first["key"] == in_use.key
     assert first["end_date"] == "2027-07-01"
-    assert dt.datetime.fromisoformat(first["due_at"]) == local_midnight(DUE[1])
+    assert dt.datetime.fromisoformat(first["due_at"]) == local_midnight(DUE_DAYS[1])
     assert first["sent_at"] is None and first["decided_at"] is None
     assert first["deliveries"] == []
 
@@ -118,7 +110,7 @@ def test_a_notice_whose_deliveries_are_being_retried_is_pending(
 ):
     settings.EMAIL_BACKEND = REFUSING
     settings.NOTICE_MAX_ATTEMPTS = 3
-    run_at(local_midnight(DUE[1]))
+    run_at(local_midnight(DUE_DAYS[1]))
     notice = by_number(api(world.staff).get(NOTIFICATIONS))[1]
     assert notice["state"] == "pending"
     emails = [d for d in notice["deliveries"] if d["channel"] == Channel.EMAIL]
@@ -201,10 +193,10 @@ def test_the_list_takes_the_same_queries_for_more_notices_deliveries_and_attempt
             assert len(rows(client.get(NOTIFICATIONS, {"page_size": 100}))) > 0
         return len(captured)
 
-    run_at(local_midnight(DUE[1]))
+    run_at(local_midnight(DUE_DAYS[1]))
     few = queries()  # one license: one notice decided, seven deliveries, their attempts
     make_in_use(world, location=world.shop)
-    run_at(local_midnight(DUE[3]))
+    run_at(local_midnight(DUE_DAYS[3]))
     assert Notice.objects.exclude(state="scheduled").count() == 6
     assert Delivery.objects.count() == 3 * 7
     # token with its user, membership, count, page, deliveries, attempts
@@ -276,14 +268,14 @@ ALL_RECIPIENTS = {
 def test_recipients_are_shown_to_their_own_tenant_and_to_staff(
     world, api, in_use, run_at, person, expected
 ):
-    run_at(local_midnight(DUE[1]))
+    run_at(local_midnight(DUE_DAYS[1]))
     assert recipients(api(getattr(world, person)).get(NOTIFICATIONS)) == expected
 
 
 def test_a_masked_recipient_is_not_in_the_errors_either(world, api, in_use, run_at, settings):
     settings.EMAIL_BACKEND = REFUSING
     settings.NOTICE_MAX_ATTEMPTS = 1
-    run_at(local_midnight(DUE[1]))
+    run_at(local_midnight(DUE_DAYS[1]))
 
     def partner_email(person):
         notice = by_number(api(getattr(world, person)).get(NOTIFICATIONS))[1]
@@ -403,12 +395,12 @@ def test_the_inbox_takes_the_same_queries_for_more_items(
     world, api, in_use, run_at, django_assert_max_num_queries
 ):
     client = api(world.org_admin)
-    run_at(local_midnight(DUE[1]))
+    run_at(local_midnight(DUE_DAYS[1]))
     with CaptureQueriesContext(connection) as one:
         assert len(rows(client.get(INBOX))) == 1
     make_in_use(world, location=world.shop)
     for number in (2, 3, 4):
-        run_at(local_midnight(DUE[number]))
+        run_at(local_midnight(DUE_DAYS[number]))
     # token with its user, membership, count, page, assignments, their locations
     with django_assert_max_num_queries(6):
         assert len(rows(client.get(INBOX))) == 4 + 3
@@ -419,7 +411,7 @@ def test_the_inbox_takes_the_same_queries_for_more_items(
 
 def test_the_inbox_speaks_the_users_language(world, api, in_use, run_at):
     Membership.objects.filter(user=world.org_admin).update(language="es")
-    run_at(local_midnight(DUE[3]))
+    run_at(local_midnight(DUE_DAYS[3]))
     [item] = rows(api(world.org_admin).get(INBOX))
     notice = Notice.objects.get(license=in_use, number=3)
     assert item["subject"] == messages.render(notice, "es").subject

@@ -29,19 +29,11 @@ from wlm.licenses import lifecycle
 from wlm.locations.models import Location
 from wlm.notifications import channels, messages, worker
 from wlm.notifications.models import Channel, Delivery, DeliveryState, Notice
-from wlm.notifications.tests.conftest import END, local_midnight
+from wlm.notifications.tests.conftest import DUE_DAYS, END, local_midnight
 
 pytestmark = pytest.mark.django_db
 
-FIRST_DAY = dt.date(2027, 6, 1)  # notice 1 of the ``in_use`` license
-DUE_DAYS = {
-    1: FIRST_DAY,
-    2: dt.date(2027, 6, 16),
-    3: dt.date(2027, 6, 24),
-    4: dt.date(2027, 6, 30),
-    5: END,
-    6: dt.date(2027, 7, 2),
-}
+FIRST_DAY = DUE_DAYS[1]  # notice 1 of the ``in_use`` license
 T0 = local_midnight(FIRST_DAY)
 SECOND = dt.timedelta(seconds=1)
 CONTACTS = ["org_admin@example.com", "org@example.com", "partner@example.com", "dist@example.com"]

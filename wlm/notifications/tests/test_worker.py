@@ -9,19 +9,11 @@ from django.core import mail
 from wlm.licenses import lifecycle
 from wlm.licenses.models import EventKind, LicenseStatus
 from wlm.notifications.models import Channel, Delivery, DeliveryState, Notice, NoticeState
-from wlm.notifications.tests.conftest import END, local_midnight
+from wlm.notifications.tests.conftest import DUE_DAYS, END, local_midnight
 
 pytestmark = pytest.mark.django_db
 DAY = dt.timedelta(days=1)
 SECOND = dt.timedelta(seconds=1)
-DUE_DAYS = {
-    1: dt.date(2027, 6, 1),
-    2: dt.date(2027, 6, 16),
-    3: dt.date(2027, 6, 24),
-    4: dt.date(2027, 6, 30),
-    5: dt.date(2027, 7, 1),
-    6: dt.date(2027, 7, 2),
-}
 
 
 def states(license) -> dict[int, str]:
