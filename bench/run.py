@@ -307,10 +307,11 @@ def connections_round(database: str, args, bodies: list[bytes] | None) -> tuple[
         url, "generate_load", "--locations", str(args.locations), "--manifest", str(manifest_path)
     )
     manifest = json.loads(manifest_path.read_text())
-    if database == "postgres":  # flush what the generator wrote before measuring
+    if database == "postgres":  # vacuum and flush what the generator wrote, not during a round
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("VACUUM (ANALYZE)")
             connection.execute("CHECKPOINT")
     if bodies is None:  # the same seed gives the same locations: one set of bodies
         log(f"building {args.events:,} events in batches of {args.batch:,}")
@@ -400,6 +401,7 @@ def bench_notices(args) -> dict:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM (ANALYZE)")
         connection.execute("CHECKPOINT")
         licenses = connection.execute("SELECT count(*) FROM licenses_license").fetchone()[0]
     due = licenses // 100

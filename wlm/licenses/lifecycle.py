@@ -179,7 +179,7 @@ def apply_change(
         license.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
         license.save(update_fields=list(changes))
         if "end_date" in changes:  # a start or a renewal: the notices of the new cycle
-            cycle.plan(license)
+            cycle.plan(license, replacing=before["end_date"] is not None)
     after = {name: _serialise(value) for name, value in changes.items()}
     record(
         license,

@@ -5,11 +5,13 @@ from wlm.notifications import schedule
 from wlm.notifications.models import Notice, NoticeState
 
 
-def plan(license) -> None:
+def plan(license, replacing: bool = True) -> None:
     """The six notices of the license's current end date, scheduled; the scheduled
-    notices of an earlier end date are dropped (a renewal starts a new cycle). Runs in
-    the caller's transaction, on a locked license."""
-    Notice.objects.filter(license=license, state=NoticeState.SCHEDULED).delete()
+    notices of an earlier end date are dropped (a renewal starts a new cycle; a first
+    start, ``replacing=False``, has none). Runs in the caller's transaction, on a locked
+    license."""
+    if replacing:
+        Notice.objects.filter(license=license, state=NoticeState.SCHEDULED).delete()
     if license.end_date is None:
         return
     days = schedule.notice_days(license.end_date)
