@@ -45,8 +45,9 @@ run: install
 	fi
 	@echo "Serving http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/v1/docs/)"
 	@echo "The notifier (expiry notices, cut-offs, deliveries) runs beside it; Ctrl-C stops both."
-	$(RUN_ENV) $(PY) manage.py notifier & NOTIFIER=$$!; \
-	trap 'kill $$NOTIFIER 2>/dev/null; wait $$NOTIFIER' EXIT; \
+	@# Both run in the terminal's process group: Ctrl-C stops the notifier (between two
+	@# batches) and granian. (An EXIT trap here made granian's workers miss the stop.)
+	$(RUN_ENV) $(PY) manage.py notifier & \
 	$(RUN_ENV) $(SERVE) --port $(PORT) wlm.wsgi:application
 
 ## test: lint, migrations check, the whole suite on SQLite and then on PostgreSQL
