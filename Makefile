@@ -45,9 +45,10 @@ run: install
 	fi
 	@echo "Serving http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/v1/docs/)"
 	@echo "The notifier (expiry notices, cut-offs, deliveries) runs beside it; Ctrl-C stops both."
-	@# Both run in the terminal's process group: Ctrl-C stops the notifier (between two
-	@# batches) and granian. (An EXIT trap here made granian's workers miss the stop.)
-	$(RUN_ENV) $(PY) manage.py notifier & \
+	@# Ctrl-C reaches both (one process group); the trap stops the notifier also when
+	@# the server ends otherwise (e.g. the port is taken).
+	$(RUN_ENV) $(PY) manage.py notifier & NOTIFIER=$$!; \
+	trap 'kill $$NOTIFIER 2>/dev/null' EXIT; \
 	$(RUN_ENV) $(SERVE) --port $(PORT) wlm.wsgi:application
 
 ## test: lint, migrations check, the whole suite on SQLite and then on PostgreSQL
