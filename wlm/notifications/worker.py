@@ -97,13 +97,13 @@ def decide_due(result: PassResult, poisoned: set[int]) -> bool:
     none is left that this notifier can take."""
     now = clock.now()
     with transaction.atomic():
-        due = (
+        earliest_first = (
             Notice.objects.filter(state=NoticeState.SCHEDULED, due_at__lte=now)
             .exclude(license_id__in=poisoned)
             .order_by("due_at")
             .values_list("license_id", flat=True)[: LICENSES_PER_TRANSACTION * 6]
         )
-        wanted = list(dict.fromkeys(due))[:LICENSES_PER_TRANSACTION]
+        wanted = list(dict.fromkeys(earliest_first))[:LICENSES_PER_TRANSACTION]
         if not wanted:
             return False
         licenses = list(
@@ -147,8 +147,8 @@ def decide_due(result: PassResult, poisoned: set[int]) -> bool:
 
 
 def _cut_off_if_ended(license: License, now: dt.datetime, result: PassResult) -> None:
-    """The cut-off is applied whatever happened to notice 5 (sent, skipped, or not yet
-    written because the license was renewed late)."""
+    """The cut-off, applied whatever happened to notice 5 (sent now, or skipped by a
+    catch-up): a license in use or denied whose end date is reached is finalized."""
     ending = license.status in (LicenseStatus.IN_USE, LicenseStatus.ACCESS_DENIED)
     if ending and has_ended(license.end_date, license.timezone, now):
         lifecycle.cut_off_locked(license)
