@@ -26,16 +26,15 @@ import urllib.parse
 import urllib.request
 from email.utils import parseaddr
 
-from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from wlm.lib import clock
 from wlm.notifications import messages
 from wlm.notifications.models import Channel
+from wlm.tenancy.services import TENANT_MODELS
 
 USER_AGENT = "WiFiLicenseManager-Webhooks/1"
-TENANT_MODELS = {"distributor": "Distributor", "partner": "Partner", "organization": "Organization"}
 
 
 class DeliveryError(Exception):
@@ -97,9 +96,9 @@ def _webhook(delivery) -> str:
     # a URLField also accepts ftp:// (and urllib would follow it): a webhook is HTTP
     if urllib.parse.urlsplit(delivery.recipient).scheme.lower() not in ("http", "https"):
         raise DeliveryError("the webhook URL is not http:// or https://")
-    model = apps.get_model("tenancy", TENANT_MODELS.get(delivery.tenant_type, "Distributor"))
-    tenant = model.objects.filter(pk=delivery.tenant_id).first()
-    if tenant is None or delivery.tenant_type not in TENANT_MODELS:
+    model = TENANT_MODELS.get(delivery.tenant_type)
+    tenant = model.objects.filter(pk=delivery.tenant_id).first() if model else None
+    if tenant is None:
         raise DeliveryError("the tenant of this webhook no longer exists")
     body = json.dumps(messages.payload(delivery), separators=(",", ":")).encode()
     timestamp = int(clock.now().timestamp())
