@@ -14,9 +14,10 @@ import pytest
 import time_machine
 from django.db.models import Sum
 
+from wlm.conftest import provisioned_license
 from wlm.connections import services as intake
 from wlm.connections.models import LocationDay, PendingDevice
-from wlm.licenses import lifecycle, services
+from wlm.licenses import lifecycle
 from wlm.licenses.dates import add_years
 from wlm.licenses.models import EventKind, LicenseStatus, StartMode
 
@@ -51,17 +52,7 @@ def ok(api, world, events, *, at=NOW) -> dict:
 
 
 def make_license(world, location=None, *, at=PROVISIONED, years=1, **start):
-    location = location or world.shop
-    with time_machine.travel(at, tick=False):
-        terms = services.Terms(
-            location=location,
-            distributor=world.dist,
-            years=years,
-            payment="annual",
-            **({"rooms": 5} if location.is_hospitality else {"aps": 5}),
-        )
-        license = services.create_license(world.dist_admin, terms, **start)
-        return lifecycle.provision(world.org_admin, location, license.key)
+    return provisioned_license(world, location or world.shop, at, years=years, **start)
 
 
 @pytest.fixture

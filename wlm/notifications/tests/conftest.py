@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 import time_machine
 
-from wlm.licenses import lifecycle, services
+from wlm.conftest import provisioned_license
+from wlm.licenses import lifecycle
 from wlm.notifications import worker
 
 MADRID = dt.timezone(dt.timedelta(hours=2))  # CEST, the summer offset of Europe/Madrid
@@ -29,17 +30,8 @@ def local_midnight(day: dt.date) -> dt.datetime:
 
 
 def make_in_use(world, *, start=START, years=1, location=None):
-    location = location or world.hotel
+    license = provisioned_license(world, location or world.hotel, SENT_AT, years=years)
     with time_machine.travel(SENT_AT, tick=False):
-        terms = services.Terms(
-            location=location,
-            distributor=world.dist,
-            years=years,
-            payment="annual",
-            **({"rooms": 5} if location.is_hospitality else {"aps": 5}),
-        )
-        license = services.create_license(world.dist_admin, terms)
-        lifecycle.provision(world.org_admin, location, license.key)
         return lifecycle.start(license.pk, start, evidence={"source": "test"})
 
 
