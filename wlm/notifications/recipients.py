@@ -62,11 +62,6 @@ def for_licenses(licenses) -> dict[int, list[Recipient]]:
     return {license.pk: _recipients(license, admins) for license in licenses}
 
 
-def of(license) -> list[Recipient]:
-    """The recipients of one license's notices."""
-    return for_licenses([license])[license.pk]
-
-
 def _recipients(license, admins: dict) -> list[Recipient]:
     found: list[Recipient] = []
     tenants = _tenants(license)
