@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 import time_machine
+from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
@@ -22,6 +23,7 @@ from rest_framework.test import APIClient
 
 from wlm.locations.models import AccessPoint, Location, Room
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role, TenantType
+from wlm.tests.smtp import SMTPRecorder, free_port
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -156,3 +158,19 @@ def api():
         return client
 
     return client_for
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on 127.0.0.1 that Django's SMTP backend sends to."""
+    handler = SMTPRecorder()
+    handler.port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = handler.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield handler
+    controller.stop()

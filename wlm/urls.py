@@ -1,8 +1,7 @@
-"""URL map: the REST API under /api/v1/, its schema and docs, and the admin."""
+"""URL map: the pages, the REST API under /api/v1/ with its schema and docs, the admin."""
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -14,6 +13,7 @@ from wlm.licenses.api import (
     LicenseViewSet,
     ModuleViewSet,
 )
+from wlm.licenses.views.dashboard import dashboard
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
 from wlm.notifications.api import InboxViewSet, NotificationViewSet
 from wlm.tenancy.api import (
@@ -57,8 +57,13 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    # The pages arrive with issue 6; until then the root shows the API docs.
-    path("", RedirectView.as_view(pattern_name="api:docs", permanent=False)),
+    # the pages (templates/, docs/pages.md): the same services and tenancy door as the API
+    path("", dashboard, name="dashboard"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("wlm.locations.urls")),
+    path("", include("wlm.licenses.urls")),
+    path("", include("wlm.licenses.request_urls")),
+    path("", include("wlm.notifications.urls")),
     path("api/v1/", include((api_v1, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -2,7 +2,6 @@
 requests, licenses and their actions, and Send Key. Serializers validate, services decide."""
 
 import django_filters
-from django.db.models import Count, Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +29,7 @@ from wlm.licenses.models import (
     StartMode,
 )
 from wlm.licenses.pdf import certificate_for
+from wlm.licenses.queries import assignments_with_counts, license_rows
 from wlm.locations.models import Location
 from wlm.notifications.api import (
     LicenseNoticeSerializer,
@@ -298,12 +298,7 @@ class LicenseDetailSerializer(LicenseSerializer):
 
     def _assignments(self, license):
         if not hasattr(license, "_assignment_rows"):
-            license._assignment_rows = list(
-                license.assignments.select_related("location").annotate(
-                    access_point_count=Count("location__access_points", distinct=True),
-                    room_count=Count("location__rooms", distinct=True),
-                )
-            )
+            license._assignment_rows = list(assignments_with_counts(license))
         return license._assignment_rows
 
     @extend_schema_field(GeneralSerializer)
@@ -392,12 +387,8 @@ class LicenseRequestViewSet(
         return Response(self._row(rejected))
 
 
-def _licenses():
-    return License.objects.prefetch_related(Prefetch("modules", Module.objects.order_by("code")))
-
-
 def _license_row(license: License) -> dict:
-    return LicenseSerializer(_licenses().get(pk=license.pk)).data
+    return LicenseSerializer(license_rows().get(pk=license.pk)).data
 
 
 class LicenseViewSet(
@@ -427,8 +418,8 @@ class LicenseViewSet(
 
     def base_queryset(self):
         if self.action == "retrieve":
-            return _licenses().prefetch_related("events", license_notices_prefetch())
-        return _licenses()
+            return license_rows().prefetch_related("events", license_notices_prefetch())
+        return license_rows()
 
     def get_serializer_class(self):
         if self.action == "retrieve":

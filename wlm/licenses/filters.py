@@ -2,6 +2,7 @@
 and the CSV export."""
 
 import django_filters
+from django import forms
 from django.db.models import Q, Value
 from django.db.models.functions import Replace
 from django.utils.translation import gettext_lazy as _
@@ -22,15 +23,29 @@ _CONFUSABLES = str.maketrans({"I": "1", "L": "1", "O": "0"})
 MAX_LIMIT_FILTER = 2**31 - 1
 
 
+_DATE = forms.DateInput(attrs={"type": "date"})  # the browser's date picker on the page
+
+
 class LicenseFilterSet(SearchFilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=LicenseStatus.choices, label=_("Status"))
+    # The widgets are for the page's filter panel; they read the query string exactly as
+    # the API's default widgets do (repeated values, ISO dates).
+    status = django_filters.MultipleChoiceFilter(
+        choices=LicenseStatus.choices, label=_("Status"), widget=forms.CheckboxSelectMultiple
+    )
     key = django_filters.CharFilter(method="filter_key", max_length=100, label=_("License key"))
+    organization_name = django_filters.CharFilter(
+        field_name="organization__name",
+        lookup_expr="icontains",
+        max_length=200,
+        label=_("Organization"),
+    )
     module = django_filters.ModelMultipleChoiceFilter(
         field_name="modules",
         to_field_name="code",
         queryset=Module.objects.all(),
         method="filter_modules",
         label=_("Module"),
+        widget=forms.CheckboxSelectMultiple,
     )
     aps = django_filters.NumberFilter(
         method="filter_limit", min_value=0, max_value=MAX_LIMIT_FILTER, label=_("APs")
@@ -39,16 +54,16 @@ class LicenseFilterSet(SearchFilterSet):
         method="filter_limit", min_value=0, max_value=MAX_LIMIT_FILTER, label=_("Rooms")
     )
     start_after = django_filters.DateFilter(
-        field_name="start_date", lookup_expr="gte", label=_("Start date from")
+        field_name="start_date", lookup_expr="gte", label=_("Start date from"), widget=_DATE
     )
     start_before = django_filters.DateFilter(
-        field_name="start_date", lookup_expr="lte", label=_("Start date until")
+        field_name="start_date", lookup_expr="lte", label=_("Start date until"), widget=_DATE
     )
     end_after = django_filters.DateFilter(
-        field_name="end_date", lookup_expr="gte", label=_("End date from")
+        field_name="end_date", lookup_expr="gte", label=_("End date from"), widget=_DATE
     )
     end_before = django_filters.DateFilter(
-        field_name="end_date", lookup_expr="lte", label=_("End date until")
+        field_name="end_date", lookup_expr="lte", label=_("End date until"), widget=_DATE
     )
     location = django_filters.UUIDFilter(method="filter_location", label=_("Location"))
 

@@ -133,6 +133,24 @@ def check(license: License, action: str, user) -> Rule:
     return rule
 
 
+def available_actions(license: License, user) -> list[str]:
+    """The actions ``user`` may start on ``license`` in its current status (the license
+    view's buttons), asked of ``check`` so the table stays the one copy of the rules.
+
+    Preconditions of a function's own (a renewal needs an end date, a license keeps its
+    last location) are not foreseen: the function still refuses, with its message.
+    """
+    offered = ("upgrade", "renew", "deny", "restore", "cancel", "assign", "unassign")
+    actions = []
+    for action in offered:
+        try:
+            check(license, action, user)
+        except (PermissionDenied, Conflict):
+            continue
+        actions.append(action)
+    return actions
+
+
 def lock(license_id: int) -> License:
     """The license row, locked until the end of the transaction (``SELECT … FOR UPDATE``)."""
     # of=("self",): lock the license row only, not the joined location (lock order)

@@ -1,9 +1,35 @@
-"""Query expressions over licenses that other apps annotate onto their rows."""
+"""Querysets over licenses shared by the API and the pages, and the query expressions
+that other apps annotate onto their rows."""
 
-from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
-from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus
+from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus, Module
+
+
+def license_rows() -> QuerySet:
+    """Licenses with their modules prefetched in code order: the rows of the licenses
+    list (API, page and CSV) and the base of the license view."""
+    return License.objects.prefetch_related(Prefetch("modules", Module.objects.order_by("code")))
+
+
+def assignments_with_counts(license: License) -> QuerySet:
+    """The license's assignments with each location's number of access points and
+    rooms: the "Assignments" tab, and the "in use" figures of "General data"."""
+    return license.assignments.select_related("location").annotate(
+        access_point_count=Count("location__access_points", distinct=True),
+        room_count=Count("location__rooms", distinct=True),
+    )
 
 
 def current_license_id(location_ref="pk"):

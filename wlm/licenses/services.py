@@ -142,14 +142,14 @@ def _fields_of(terms: Terms) -> dict:
 def require_requester(user) -> None:
     """403 unless ``user`` may request licenses at all (checked before the body is read)."""
     actor = actor_of(user)
-    if not (actor.is_staff or (actor.is_admin and actor.tenant_type == TenantType.PARTNER)):
+    if not (actor.is_admin and (actor.is_staff or actor.tenant_type == TenantType.PARTNER)):
         raise PermissionDenied(_("Only partners and the platform operator request licenses."))
 
 
 def require_generator(user) -> None:
     """403 unless ``user`` may generate licenses at all (checked before the body is read)."""
     actor = actor_of(user)
-    if not (actor.is_staff or (actor.is_admin and actor.tenant_type == TenantType.DISTRIBUTOR)):
+    if not (actor.is_admin and (actor.is_staff or actor.tenant_type == TenantType.DISTRIBUTOR)):
         raise PermissionDenied(_("Only a distributor or the platform operator generates licenses."))
 
 

@@ -1,8 +1,6 @@
 """REST API of locations, access points and rooms."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema_field
@@ -12,46 +10,14 @@ from rest_framework.response import Response
 from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.validators import normalize_mac, validate_time_zone
-from wlm.licenses.models import License, LicenseStatus
-from wlm.licenses.queries import current_license_id
+from wlm.licenses.models import LicenseStatus
 from wlm.locations import services
 from wlm.locations.filters import LocationFilterSet
 from wlm.locations.models import AccessPoint, Location, Room, Sector
+from wlm.locations.queries import with_license
 from wlm.tenancy.models import Organization, TenantType
 
 LOCATION_WRITERS = (TenantType.STAFF, TenantType.PARTNER, TenantType.ORGANIZATION)
-
-
-def _count(model):
-    rows = (
-        model.objects.filter(location=OuterRef("pk"))
-        .order_by()
-        .values("location")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
-
-
-def _license_annotations(user) -> dict:
-    """The location's license (``current_license_id``), masked to what ``user`` sees.
-
-    ``license_pk``, ``license_key``, ``license_status`` and ``license_end`` are NULL when
-    the location has no license or its license is not visible to the user, so neither
-    the rows nor the filters reveal another tenant's license. Each column is a
-    correlated subquery of the list's one SELECT: no query per row.
-    """
-    visible = License.objects.visible_to(user).filter(pk=OuterRef("current_license")).order_by()
-
-    def column(name):
-        return Subquery(visible.values(name)[:1])
-
-    return {
-        "license_pk": column("pk"),
-        "license_key": column("key"),
-        "license_status": column("status"),
-        "license_end": column("end_date"),
-    }
 
 
 class LocationLicenseSerializer(serializers.Serializer):
@@ -159,11 +125,7 @@ class LocationViewSet(
     lookup_value_regex = "[0-9a-fA-F-]{36}"
 
     def base_queryset(self):
-        return (
-            Location.objects.alias(current_license=current_license_id())
-            .annotate(access_point_count=_count(AccessPoint), room_count=_count(Room))
-            .annotate(**_license_annotations(self.request.user))
-        )
+        return with_license(self.request.user)
 
     def get_serializer_class(self):
         renderer = getattr(self.request, "accepted_renderer", None)

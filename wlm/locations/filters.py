@@ -1,6 +1,7 @@
 """One FilterSet per list, shared by the API, the pages and the CSV export."""
 
 import django_filters
+from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -12,15 +13,18 @@ NO_LICENSE = "none"
 
 
 class LocationFilterSet(SearchFilterSet):
-    """The ``license_*`` filters read the annotations of ``LocationViewSet.base_queryset``
+    """The ``license_*`` filters read the annotations of ``queries.with_license``
     (``license_pk``, ``license_status``, ``license_end``): the location's license as the
-    caller sees it."""
+    caller sees it. The widgets are the page's (checkboxes, date inputs)."""
 
-    sector = django_filters.MultipleChoiceFilter(choices=Sector.choices, label=_("Sector"))
+    sector = django_filters.MultipleChoiceFilter(
+        choices=Sector.choices, label=_("Sector"), widget=forms.CheckboxSelectMultiple
+    )
     license_status = django_filters.MultipleChoiceFilter(
         choices=[*LicenseStatus.choices, (NO_LICENSE, _("No license"))],
         method="filter_license_status",
         label=_("License status"),
+        widget=forms.CheckboxSelectMultiple,
         help_text=_(
             "Status of the location's license; repeat for any of several. "
             "`none`: locations without a license (or whose license you cannot see)."
@@ -30,12 +34,14 @@ class LocationFilterSet(SearchFilterSet):
         field_name="license_end",
         lookup_expr="gte",
         label=_("License ends on or after"),
+        widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("End date of the location's license on or after this date (inclusive)."),
     )
     license_end_before = django_filters.DateFilter(
         field_name="license_end",
         lookup_expr="lte",
         label=_("License ends on or before"),
+        widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("End date of the location's license on or before this date (inclusive)."),
     )
 

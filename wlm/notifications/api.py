@@ -18,11 +18,10 @@ from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from wlm.lib import clock
 from wlm.lib.api import ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.permissions import TenantPermission
-from wlm.notifications import messages
+from wlm.notifications import messages, services
 from wlm.notifications.filters import (
     InboxFilterSet,
     NoticeFilterSet,
@@ -300,22 +299,12 @@ class InboxViewSet(ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     csv_filename = "inbox"
 
     def base_queryset(self):
-        return (
-            Delivery.objects.filter(channel=Channel.INBOX, user=self.request.user)
-            .select_related(
-                "notice__license__organization",
-                "notice__license__partner",
-                "notice__license__distributor",
-            )
-            # the message names the license's locations (messages.context)
-            .prefetch_related("notice__license__assignments__location")
-            .annotate(created=F("notice__decided_at"))
-        )
+        return services.inbox_of(self.request.user)
 
     @extend_schema(request=None, responses={200: InboxItemSerializer})
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
         """Mark the item read; a second call keeps the first time."""
         item = self.get_object()
-        Delivery.objects.filter(pk=item.pk, read_at__isnull=True).update(read_at=clock.now())
+        services.mark_read(item)
         return Response(self.get_serializer(self.get_queryset().get(pk=item.pk)).data)

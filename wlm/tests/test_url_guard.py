@@ -1,8 +1,9 @@
 """Every URL refuses an anonymous caller, except the few that are public on purpose.
 
-Public by decision (docs/api.md): the token endpoint (it is how one logs in), the
-OpenAPI schema and its docs (they describe the API, not its data), the root
-redirect to the docs, and the admin's login page.
+Public by decision (docs/api.md, docs/pages.md): the token endpoint and the login
+pages (they are how one logs in), the password reset pages (a reset link is the proof),
+the OpenAPI schema and its docs (they describe the API, not its data), and the admin's
+login page. The pages send an anonymous visitor to the login page.
 """
 
 import re
@@ -18,7 +19,11 @@ PUBLIC = {
     "api/v1/schema/",
     "api/v1/docs/",
     "api/v1/redoc/",
-    "",
+    "accounts/login/",
+    "accounts/password_reset/",
+    "accounts/password_reset/done/",
+    "accounts/reset/x/x/",
+    "accounts/reset/done/",
     "admin/login/",
     "admin/logout/",
 }
@@ -85,7 +90,7 @@ def test_anonymous_is_refused(client, route):
             assert response.status_code in (401, 405), (method, url, response.status_code)
             if response.status_code == 401:
                 assert response["Content-Type"] == "application/problem+json"
-        else:  # Django admin pages send an anonymous visitor to the login page
+        else:  # the pages and the admin send an anonymous visitor to the login page
             assert response.status_code in (302, 405), (method, url, response.status_code)
             if response.status_code == 302:
                 assert "/login/" in response["Location"]

@@ -4,8 +4,6 @@ local HTTP server, both through the notifier's pass (docs/notifications.md)."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import hashlib
 import hmac
 import inspect
@@ -17,13 +15,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 
 from wlm.licenses import lifecycle
 from wlm.locations.models import Location
@@ -59,68 +55,6 @@ def verify(secret: str, header: str, body: bytes, now: float | None = None) -> b
     signed = timestamp.encode() + b"." + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), received.encode())
-
-
-# --- a real SMTP server --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Mail:
-    mail_from: str
-    rcpt_tos: list[str]
-    raw: bytes
-
-    @property
-    def message(self) -> EmailMessage:
-        return email.message_from_bytes(self.raw, policy=email.policy.default)
-
-    def header(self, name: str) -> str:
-        """A header as it was sent (the default policy would repair a malformed one)."""
-        return email.message_from_bytes(self.raw, policy=email.policy.compat32)[name]
-
-    def part(self, content_type: str) -> str:
-        (found,) = [p for p in self.message.walk() if p.get_content_type() == content_type]
-        return found.get_content()
-
-
-class SMTPRecorder:
-    """An aiosmtpd handler: keeps every message it accepts; ``answer`` is what DATA gets."""
-
-    def __init__(self) -> None:
-        self.accepted: list[Mail] = []
-        self.answer = "250 OK"
-        self.port = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        if not self.answer.startswith("250"):
-            return self.answer
-        self.accepted.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return self.answer
-
-    def to(self, address: str) -> list[Mail]:
-        return [m for m in self.accepted if m.rcpt_tos == [address]]
-
-
-@pytest.fixture
-def smtp(settings):
-    """A real SMTP server on 127.0.0.1 that Django's SMTP backend sends to."""
-    handler = SMTPRecorder()
-    handler.port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = handler.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture

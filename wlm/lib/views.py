@@ -1,0 +1,108 @@
+"""Base classes of the pages: every page reads through the tenancy door, lists filter
+with the API's FilterSet, and forms hand their data to the same service functions.
+
+A list page is a declaration (NetBox): its queryset, its FilterSet, the fields it may
+sort by and its templates. The CSV export of a page is the API's own ``?format=csv``
+with the page's query string, so both give exactly the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
+from django_filters.views import FilterView
+from rest_framework.exceptions import APIException
+
+PAGE_SIZE = 25
+HTMX_RESULTS_TARGET = "results"
+
+
+class ScopedListView(LoginRequiredMixin, FilterView):
+    """A list page: rows visible to the user, filtered, sorted and paginated.
+
+    htmx requests that target ``#results`` get only the results fragment, so the
+    filters, sort headers and pager refresh the table without a page load.
+    """
+
+    model = None
+    filterset_class = None
+    ordering_fields: tuple[str, ...] = ()
+    default_ordering: tuple[str, ...] = ()
+    paginate_by = PAGE_SIZE
+    api_url_name: str | None = None  # the API list whose ``?format=csv`` exports the rows
+    results_template_name: str | None = None
+
+    def base_queryset(self):
+        return self.model.objects.all()
+
+    def get_queryset(self):
+        return self.base_queryset().visible_to(self.request.user).order_by(*self.get_ordering())
+
+    def get_ordering(self) -> tuple[str, ...]:
+        """``?ordering=field`` or ``-field`` among ``ordering_fields``; else the default.
+
+        An unknown field falls back to the default order (a page is lenient where the
+        API answers 400); the tie-breaker ``-id`` keeps pages stable.
+        """
+        value = self.request.GET.get("ordering", "")
+        if value.lstrip("-") in self.ordering_fields:
+            return (value, "-id")
+        return self.default_ordering
+
+    def current_ordering(self) -> str:
+        value = self.request.GET.get("ordering", "")
+        return value if value.lstrip("-") in self.ordering_fields else ""
+
+    def csv_url(self) -> str | None:
+        if self.api_url_name is None:
+            return None
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        query["format"] = "csv"
+        return f"{reverse(self.api_url_name)}?{query.urlencode()}"
+
+    def get_context_data(self, **kwargs) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["ordering"] = self.current_ordering()
+        context["csv_url"] = self.csv_url()
+        context["filters_active"] = any(
+            value for key, value in self.request.GET.items() if key not in ("page", "ordering")
+        )
+        return context
+
+    def get_template_names(self) -> list[str]:
+        htmx = getattr(self.request, "htmx", None)
+        if htmx and htmx.target == HTMX_RESULTS_TARGET and self.results_template_name:
+            return [self.results_template_name]
+        return super().get_template_names()
+
+
+def apply_service(form, call: Callable[[], Any]) -> Any | None:
+    """Run ``call`` (a service function) for a valid ``form``; the rule's refusal goes
+    onto the form as errors, so the page shows it and nothing stored changed.
+
+    Returns what ``call`` returned, or None when it refused. ``PermissionDenied`` is not
+    caught: a write the role may not make is a 403 page, as in the API.
+    """
+    try:
+        return call()
+    except DjangoValidationError as error:
+        if hasattr(error, "error_dict"):
+            for field, messages in error.message_dict.items():
+                general = field in ("non_field_errors", NON_FIELD_ERRORS)
+                for message in messages:
+                    if field in form.fields:
+                        form.add_error(field, message)
+                    else:  # a rule about a value the form does not show by that name
+                        form.add_error(None, message if general else f"{field}: {message}")
+        else:
+            for message in error.messages:
+                form.add_error(None, message)
+    except APIException as error:  # Conflict (409) and the other refusals of the rules
+        form.add_error(None, str(error.detail))
+    return None

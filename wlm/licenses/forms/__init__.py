@@ -1,0 +1,1 @@
+"""Forms of the licensing pages: they check types; the services decide."""

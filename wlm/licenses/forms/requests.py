@@ -1,0 +1,178 @@
+"""Forms of the license-request pages: they check types; ``services`` decides the rest
+(which limit a location takes, which distributor a partner may ask, who decides)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.forms.models import ModelChoiceIterator
+from django.utils.translation import gettext_lazy as _
+
+from wlm.licenses import services
+from wlm.licenses.models import Module, Payment, StartMode
+from wlm.locations.models import Location
+from wlm.tenancy.models import Distributor
+
+REASON_MAX_LENGTH = 2000  # as the API's ReasonSerializer
+
+
+class LocationsByOrganization(ModelChoiceIterator):
+    """The locations as one ``<optgroup>`` per organization (a partner has many customers)."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        groups: dict[str, list] = {}
+        for location in self.queryset:
+            groups.setdefault(location.organization.name, []).append(self.choice(location))
+        yield from groups.items()
+
+
+def limit_name(location: Location) -> str:
+    """The limit a location's license counts: rooms in hospitality, access points elsewhere."""
+    return "rooms" if location.is_hospitality else "aps"
+
+
+class LocationSelect(forms.Select):
+    """Each option says which limit its location takes (``data-limit``), so a few lines of
+    script (static/js/app.js) can show the right input at once; without script the service
+    says it."""
+
+    def __init__(self, attrs=None, choices=()):
+        super().__init__({"data-limit-select": "", **(attrs or {})}, choices)
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-limit"] = limit_name(instance)
+        return option
+
+
+class LocationChoiceField(forms.ModelChoiceField):
+    iterator = LocationsByOrganization
+    widget = LocationSelect
+
+    def label_from_instance(self, location: Location) -> str:
+        """The sector is in the label: it says which limit (rooms or APs) is asked."""
+        return f"{location.name} · {location.get_sector_display()}"
+
+
+class ModuleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, module: Module) -> str:
+        return module.name
+
+
+class PageForm(forms.Form):
+    """Labels without Django's trailing colon (Pico puts labels above their inputs)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+def limit_field(label: str, help_text: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label,
+        required=False,
+        min_value=1,
+        max_value=services.MAX_LIMIT,
+        help_text=help_text,
+    )
+
+
+class LicenseRequestForm(PageForm):
+    """The fields of a request (DESIGN §2); both limits are here, the service says which."""
+
+    location = LocationChoiceField(queryset=Location.objects.none(), label=_("Location"))
+    distributor = forms.ModelChoiceField(
+        queryset=Distributor.objects.none(), label=_("Distributor")
+    )
+    years = forms.IntegerField(min_value=1, max_value=5, initial=1, label=_("Years"))
+    payment = forms.ChoiceField(choices=Payment.choices, initial=Payment.ANNUAL, label=_("Payment"))
+    aps = limit_field(_("APs limit"), _("Access points; for every sector but hospitality."))
+    rooms = limit_field(_("Rooms limit"), _("For hospitality locations (hotels)."))
+    modules = ModuleChoiceField(
+        queryset=Module.objects.filter(advanced=True),
+        to_field_name="code",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Advanced modules"),
+        help_text=_("The base modules come with every license."),
+    )
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = (
+            Location.objects.visible_to(user)
+            .select_related("organization")
+            .order_by("organization__name", "name", "id")
+        )
+        distributors = Distributor.objects.visible_to(user).order_by("name", "id")
+        self.fields["distributor"].queryset = distributors
+        if not self.is_bound and "distributor" not in self.initial:
+            only = list(distributors[:2])
+            if len(only) == 1:  # a partner with one distributor: nothing to choose
+                self.initial["distributor"] = only[0].pk
+
+    def chosen_location(self) -> Location | None:
+        """The location the form is about (posted or prefilled), if it is a visible one."""
+        if not hasattr(self, "_chosen_location"):
+            value = self["location"].value()
+            try:
+                chosen = self.fields["location"].to_python(value) if value else None
+            except forms.ValidationError:
+                chosen = None
+            self._chosen_location = chosen
+        return self._chosen_location
+
+    def limit_fields(self) -> list[tuple[forms.BoundField, bool]]:
+        """Both limit inputs, each with whether it is shown: the one the chosen location
+        takes, both while no location is chosen, and any holding a value or an error, so
+        nothing typed or to correct is hidden. The page's script re-decides on change."""
+        location = self.chosen_location()
+        wanted = None if location is None else limit_name(location)
+        fields = []
+        for name in ("aps", "rooms"):
+            bound = self[name]
+            shown = wanted in (None, name) or bool(bound.errors) or bound.value() not in (None, "")
+            fields.append((bound, shown))
+        return fields
+
+    def terms(self) -> services.Terms:
+        """The request's terms, built as the API's ``TermsSerializer.terms`` builds them."""
+        data = self.cleaned_data
+        return services.Terms(
+            location=data["location"],
+            distributor=data["distributor"],
+            years=data["years"],
+            payment=data["payment"],
+            aps=data.get("aps"),
+            rooms=data.get("rooms"),
+            modules=tuple(data.get("modules") or ()),
+        )
+
+
+class ApproveForm(PageForm):
+    """How the generated license starts (the API's ``StartSerializer``)."""
+
+    start_mode = forms.ChoiceField(
+        choices=StartMode.choices,
+        initial=StartMode.AUTOMATIC,
+        widget=forms.RadioSelect,
+        label=_("Start"),
+    )
+    fixed_start = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        label=_("Fixed start date"),
+        help_text=_("Only for a fixed start: the date the term begins, in the location's time."),
+    )
+
+
+class RejectForm(PageForm):
+    reason = forms.CharField(
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label=_("Reason"),
+        help_text=_("The partner reads it."),
+    )

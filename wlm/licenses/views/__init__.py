@@ -1,0 +1,1 @@
+"""The licensing pages: the dashboard, licenses (list, view, actions), license requests."""

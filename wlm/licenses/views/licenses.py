@@ -1,0 +1,258 @@
+"""The licenses pages: the list, the license view with its tabs, the certificate, and
+the confirmation page of each action (DESIGN §6). Reads go through the tenancy door,
+writes through the lifecycle and service functions, as in the API (wlm/licenses/api.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+
+from wlm.lib import clock
+from wlm.lib.problems import Conflict
+from wlm.lib.views import ScopedListView, apply_service
+from wlm.licenses import lifecycle
+from wlm.licenses.filters import LicenseFilterSet
+from wlm.licenses.forms.licenses import ACTION_FORMS
+from wlm.licenses.models import EventKind, License, LicenseStatus, Module
+from wlm.licenses.pdf import certificate_for
+from wlm.licenses.queries import assignments_with_counts, license_rows
+from wlm.notifications.api import license_notice_lines, license_notices_prefetch
+from wlm.notifications.filters import ShownState
+from wlm.notifications.models import Channel
+
+TAB_PANEL_TARGET = "tab-panel"
+DIALOG_TARGET = "dialog"
+TABS = (
+    ("general", _("General data")),
+    ("modules", _("Platform modules")),
+    ("upgrades", _("Upgrades")),
+    ("notifications", _("Notifications")),
+    ("assignments", _("Assignments")),
+)
+ACTION_LABELS = {
+    "upgrade": _("Upgrade"),
+    "renew": _("Renew"),
+    "deny": _("Deny"),
+    "restore": _("Restore"),
+    "cancel": _("Cancel"),
+    "assign": _("Assign a location"),
+    "unassign": _("Unassign a location"),
+}
+# after an action, the tab that shows its effect
+ACTION_TABS = {"assign": "assignments", "unassign": "assignments"}
+
+
+def _htmx_target(request) -> str | None:
+    htmx = getattr(request, "htmx", None)
+    return htmx.target if htmx else None
+
+
+class LicenseListView(ScopedListView):
+    """Licenses the user sees, with the API's FilterSet, ordering and CSV export."""
+
+    model = License
+    filterset_class = LicenseFilterSet
+    # the API's ordering fields (the CSV link passes ``ordering`` on); APs and Rooms
+    # both sort by the limit, Modules does not sort
+    ordering_fields = ("key", "organization__name", "status", "start_date", "end_date", "limit")
+    default_ordering = ("-created", "-id")
+    api_url_name = "api:license-list"
+    template_name = "licenses/license_list.html"
+    results_template_name = "licenses/includes/license_results.html"
+
+    def base_queryset(self):
+        return license_rows().select_related("organization")
+
+    def get_context_data(self, **kwargs) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        today = timezone.localdate(clock.now())
+        shortcuts = [
+            (
+                _("Ending in 30 days"),
+                {"end_after": today, "end_before": today + dt.timedelta(days=30)},
+            ),
+            (_("Ended"), {"end_before": today}),
+            (_("In use"), {"status": LicenseStatus.IN_USE}),
+            (_("Pending start"), {"status": LicenseStatus.PENDING_START}),
+            (_("Access denied"), {"status": LicenseStatus.ACCESS_DENIED}),
+        ]
+        # a shortcut replaces the filters (and keeps the order)
+        ordering = {"ordering": context["ordering"]} if context["ordering"] else {}
+        context["shortcuts"] = [
+            (label, f"?{urlencode({**params, **ordering})}") for label, params in shortcuts
+        ]
+        return context
+
+
+def _license_or_404(request, pk: int, *prefetch) -> License:
+    """The license if the user sees it (else 404), with what its pages show."""
+    rows = license_rows().select_related("organization", "location", "distributor", "partner")
+    return get_object_or_404(rows.prefetch_related(*prefetch).visible_to(request.user), pk=pk)
+
+
+def _notice_lines(license: License, user) -> list[dict]:
+    """The API's notice lines (recipients masked), with dates and labels for display."""
+    states, channels = dict(ShownState.choices), dict(Channel.choices)
+    lines = []
+    for line in license_notice_lines(license, user):
+        lines.append(
+            {
+                **line,
+                "due": parse_date(line["due"]) if line["due"] else None,
+                "sent_at": parse_datetime(line["sent_at"]) if line["sent_at"] else None,
+                "state_label": states.get(line["state"], line["state"]),
+                "channel_label": channels.get(line["channel"], "") if line["channel"] else "",
+            }
+        )
+    return lines
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "—"
+    return str(value)
+
+
+def _changes(event) -> list[tuple[str, str, str]]:
+    """(name, before, after) for each value an event names, as text."""
+    names = list(dict.fromkeys([*event.before, *event.after]))
+    return [(name, _shown(event.before.get(name)), _shown(event.after.get(name))) for name in names]
+
+
+def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
+    """Only what the shown tab needs, so each tab costs its own queries only."""
+    if tab == "general":
+        rows = list(assignments_with_counts(license))
+        return {
+            "aps_used": sum(row.access_point_count for row in rows),
+            "rooms_used": sum(row.room_count for row in rows),
+        }
+    if tab == "modules":
+        enabled = {module.code for module in license.modules.all()}
+        return {
+            "catalogue": [
+                (module, module.code in enabled) for module in Module.objects.order_by("code")
+            ]
+        }
+    if tab == "upgrades":
+        kinds = dict(EventKind.choices)
+        events = license.events.order_by("at", "id")
+        return {
+            "events": [
+                (event, kinds.get(event.kind, event.kind), _changes(event)) for event in events
+            ]
+        }
+    if tab == "notifications":
+        return {"notices": _notice_lines(license, user)}
+    return {"assignments": list(assignments_with_counts(license))}
+
+
+class LicenseDetailView(LoginRequiredMixin, View):
+    """The license view: header, actions by role, and one tab at a time (``?tab=``);
+    an htmx request for ``#tab-panel`` gets the panel and the tab bar only."""
+
+    def get(self, request, pk: int):
+        tab = request.GET.get("tab", "general")
+        if tab not in dict(TABS):
+            tab = "general"
+        # the notices and their deliveries in one query, as the API's license view
+        prefetch = [license_notices_prefetch()] if tab == "notifications" else []
+        license = _license_or_404(request, pk, *prefetch)
+        actions = lifecycle.available_actions(license, request.user)
+        context = {
+            "license": license,
+            "tab": tab,
+            "tabs": TABS,
+            "actions": [
+                (action, ACTION_LABELS[action], reverse(f"licenses:{action}", args=[license.pk]))
+                for action in actions
+                if action != "unassign"  # per location, in the Assignments tab
+            ],
+            "can_unassign": "unassign" in actions,
+            "can_assign": "assign" in actions,
+            **_tab_context(tab, license, request.user),
+        }
+        if _htmx_target(request) == TAB_PANEL_TARGET:
+            return render(request, "licenses/includes/tab_panel.html", context)
+        return render(request, "licenses/license_detail.html", context)
+
+
+class LicensePdfView(LoginRequiredMixin, View):
+    """The certificate, as the API's ``pdf`` action serves it."""
+
+    def get(self, request, pk: int):
+        license = _license_or_404(request, pk)
+        response = HttpResponse(certificate_for(license), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="license-{license.key}.pdf"'
+        return response
+
+
+class LicenseActionView(LoginRequiredMixin, View):
+    """GET: the confirmation form of one action; POST: apply it through its service.
+
+    A role that may not take the action gets the 403 page (also on GET); a status that
+    does not allow it shows the lifecycle's refusal on the form. An htmx GET aimed at
+    ``#dialog`` gets the form inside a ``<dialog>``; it posts like the plain page.
+    """
+
+    action = ""
+
+    def _prepare(self, request, pk: int):
+        if self.action not in ACTION_FORMS:
+            raise Http404
+        license = _license_or_404(request, pk)
+        try:  # the actor first: PermissionDenied is the 403 page
+            lifecycle.check(license, self.action, request.user)
+            refusal = None
+        except Conflict as error:
+            refusal = str(error.detail)
+        return license, refusal
+
+    def _form(self, license, data=None, initial=None):
+        return ACTION_FORMS[self.action](
+            data, license=license, user=self.request.user, initial=initial
+        )
+
+    def _render(self, request, license, form, refusal, status=200):
+        template = (
+            "licenses/includes/action_dialog.html"
+            if _htmx_target(request) == DIALOG_TARGET
+            else "licenses/license_action.html"
+        )
+        context = {
+            "license": license,
+            "form": form,
+            "action": self.action,
+            "refusal": refusal,
+        }
+        return render(request, template, context, status=status)
+
+    def get(self, request, pk: int):
+        license, refusal = self._prepare(request, pk)
+        initial = {}
+        if self.action == "unassign" and request.GET.get("location"):
+            initial["location"] = request.GET["location"]
+        return self._render(request, license, self._form(license, initial=initial), refusal)
+
+    def post(self, request, pk: int):
+        license, _refusal = self._prepare(request, pk)
+        form = self._form(license, data=request.POST)
+        if form.is_valid() and apply_service(form, form.act) is not None:
+            messages.success(request, form.done)
+            url = reverse("licenses:detail", args=[license.pk])
+            tab = ACTION_TABS.get(self.action)
+            return HttpResponseRedirect(f"{url}?tab={tab}" if tab else url)
+        return self._render(request, license, form, None, status=400)

@@ -1,0 +1,174 @@
+"""The license-request pages: the list (a distributor's queue, a partner's requests), the
+request form, and the distributor's approve / reject confirmations. The rules are in
+``wlm.licenses.services``; these views show forms and call it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from wlm.lib.views import ScopedListView, apply_service
+from wlm.licenses import services
+from wlm.licenses.filters import LicenseRequestFilterSet
+from wlm.licenses.forms.requests import ApproveForm, LicenseRequestForm, RejectForm
+from wlm.licenses.models import LicenseRequest, Module, RequestState
+from wlm.tenancy.models import TenantType
+from wlm.tenancy.scoping import actor_of
+
+
+def requests_with_related():
+    """Requests with what a row shows, in a fixed number of queries whatever the rows."""
+    return LicenseRequest.objects.select_related(
+        "location__organization", "partner", "distributor", "license"
+    ).prefetch_related(Prefetch("modules", Module.objects.order_by("code")))
+
+
+def may_decide(user) -> bool:
+    """Whether the user's role decides requests: a distributor's admins (the requests it
+    sees are its own) and staff admins. The service checks it again for each request."""
+    actor = actor_of(user)
+    return actor.is_admin and (actor.is_staff or actor.tenant_type == TenantType.DISTRIBUTOR)
+
+
+def may_request(user) -> bool:
+    """Partner admins and staff admins (``services.require_requester``)."""
+    try:
+        services.require_requester(user)
+    except PermissionDenied:
+        return False
+    return True
+
+
+class RequestListView(ScopedListView):
+    """The requests the user sees; a distributor lands on its queue (the pending ones)."""
+
+    model = LicenseRequest
+    filterset_class = LicenseRequestFilterSet
+    ordering_fields = ("created", "state", "years", "decided")  # the API's ordering_fields
+    default_ordering = ("-created", "-id")
+    api_url_name = "api:license-request-list"
+    template_name = "requests/list.html"
+    results_template_name = "requests/_results.html"
+
+    def base_queryset(self):
+        return requests_with_related()
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # A distributor's bare /requests/ is its queue: the pending ones, said in the URL
+        # so the filter panel, the sort links and the CSV all agree with what is shown.
+        if not request.GET and actor_of(request.user).tenant_type == TenantType.DISTRIBUTOR:
+            return redirect(f"{reverse('requests:list')}?state={RequestState.PENDING}")
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        selected = self.request.GET.getlist("state")
+        context.update(
+            state_choices=[
+                (value, label, value in selected) for value, label in RequestState.choices
+            ],
+            queue_url=f"{reverse('requests:list')}?state={RequestState.PENDING}",
+            all_url=f"{reverse('requests:list')}?q=",
+            may_decide=may_decide(self.request.user),
+            may_request=may_request(self.request.user),
+        )
+        return context
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_new(request: HttpRequest) -> HttpResponse:
+    """A partner (or staff) asks a distributor for a license for one location."""
+    services.require_requester(request.user)  # 403 for any other role, before reading
+    if not may_request(request.user):
+        raise PermissionDenied(_("Only partners and the platform operator request licenses."))
+    if request.method == "POST":
+        form = LicenseRequestForm(request.POST, user=request.user)
+        if form.is_valid():
+            created = apply_service(
+                form, lambda: services.create_request(request.user, form.terms())
+            )
+            if created is not None:
+                messages.success(
+                    request, _("Request sent to %(name)s.") % {"name": created.distributor.name}
+                )
+                return redirect("requests:list")
+        return render(request, "requests/new.html", {"form": form}, status=400)
+    form = LicenseRequestForm(initial=_prefill(request), user=request.user)
+    return render(request, "requests/new.html", {"form": form})
+
+
+def _prefill(request: HttpRequest) -> dict[str, Any]:
+    """``?location=<uuid>`` (the locations page links here); an invisible or malformed one
+    matches no option and is simply not chosen."""
+    return {"location": request.GET["location"]} if request.GET.get("location") else {}
+
+
+def _decidable(request: HttpRequest, pk: int) -> LicenseRequest:
+    """The request if the user sees it (else 404) and may decide it (else 403)."""
+    license_request = get_object_or_404(requests_with_related().visible_to(request.user), pk=pk)
+    if not LicenseRequest.objects.managed_by(request.user).filter(pk=pk).exists():
+        raise PermissionDenied(_("Only the request's distributor decides it."))
+    return license_request
+
+
+def _decision_page(
+    request: HttpRequest, template: str, license_request: LicenseRequest, form, status: int = 200
+) -> HttpResponse:
+    return render(
+        request, template, {"license_request": license_request, "form": form}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """The distributor approves: the license is generated and shown."""
+    license_request = _decidable(request, pk)
+    if request.method == "GET":
+        return _decision_page(request, "requests/approve.html", license_request, ApproveForm())
+    form = ApproveForm(request.POST)
+    if form.is_valid():
+        license = apply_service(
+            form,
+            lambda: services.approve_request(request.user, license_request.pk, **form.cleaned_data),
+        )
+        if license is not None:
+            messages.success(request, _("License generated: %(key)s") % {"key": license.key})
+            return redirect("licenses:detail", license.pk)
+    license_request = _decidable(request, pk)  # as it is now (another may have decided it)
+    return _decision_page(request, "requests/approve.html", license_request, form, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reject(request: HttpRequest, pk: int) -> HttpResponse:
+    """The distributor rejects, with the reason the partner reads."""
+    license_request = _decidable(request, pk)
+    if request.method == "GET":
+        return _decision_page(request, "requests/reject.html", license_request, RejectForm())
+    form = RejectForm(request.POST)
+    if form.is_valid():
+        rejected = apply_service(
+            form,
+            lambda: services.reject_request(
+                request.user, license_request.pk, form.cleaned_data["reason"]
+            ),
+        )
+        if rejected is not None:
+            messages.success(
+                request,
+                _("Request for %(location)s rejected.") % {"location": rejected.location.name},
+            )
+            return redirect("requests:list")
+    license_request = _decidable(request, pk)
+    return _decision_page(request, "requests/reject.html", license_request, form, status=400)

@@ -1,0 +1,166 @@
+"""The locations pages: the list with its search panel, and Send Key.
+
+Both read the API's queryset (``queries.with_license``) through the tenancy door; Send
+Key calls ``lifecycle.provision`` behind the API's own throttles, so a key cannot be
+probed faster from the page than from the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+
+from wlm.lib import clock
+from wlm.lib.views import ScopedListView, apply_service
+from wlm.licenses import lifecycle
+from wlm.licenses.api import ActivateView
+from wlm.licenses.models import License, LicenseStatus
+from wlm.locations.api import LocationViewSet
+from wlm.locations.filters import LocationFilterSet
+from wlm.locations.forms import SendKeyForm
+from wlm.locations.models import Location
+from wlm.locations.queries import with_license
+from wlm.tenancy.models import TenantType
+from wlm.tenancy.scoping import actor_of
+
+# One answer for an unknown, malformed or another organization's key: keys can't be probed.
+UNKNOWN_KEY = _("No license has this key.")
+ENDING_SOON_DAYS = 30
+
+
+def may_activate(user) -> bool:
+    """Whether ``user`` may try a key at all: the admins of the tenant types that
+    ``lifecycle.provision`` accepts (organization admins and staff)."""
+    actor = actor_of(user)
+    return actor.is_admin and actor.tenant_type in lifecycle.TRANSITIONS["provision"].actors
+
+
+def activation_wait(request: HttpRequest) -> float | None:
+    """Count one Send Key attempt against the API's throttles (per user and per address,
+    the same counters in the same cache); None if allowed, else the seconds to wait."""
+    waits = []
+    for throttle_class in ActivateView.throttle_classes:
+        throttle = throttle_class()
+        if not throttle.allow_request(request, None):
+            waits.append(throttle.wait() or 60)
+    return max(waits) if waits else None
+
+
+def ending_soon_range() -> tuple[dt.date, dt.date]:
+    """Today and today + 30 days: the "ending in 30 days" shortcut of the lists."""
+    today = timezone.localdate(clock.now())
+    return today, today + dt.timedelta(days=ENDING_SOON_DAYS)
+
+
+def _label_statuses(locations) -> None:
+    labels = dict(LicenseStatus.choices)
+    for location in locations:
+        location.license_status_label = labels.get(location.license_status, "")
+
+
+class LocationListView(ScopedListView):
+    """Locations with their license as the user sees it; the search panel filters with
+    the API's FilterSet and the CSV link exports the same rows."""
+
+    model = Location
+    filterset_class = LocationFilterSet
+    ordering_fields = tuple(LocationViewSet.ordering_fields)
+    default_ordering = ("name", "id")
+    api_url_name = "api:location-list"
+    template_name = "locations/list.html"
+    results_template_name = "locations/_results.html"
+
+    def base_queryset(self):
+        return with_license(self.request.user).select_related("organization")
+
+    def get_context_data(self, **kwargs) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        _label_statuses(context["object_list"])
+        start, end = ending_soon_range()
+        context.update(
+            may_activate=may_activate(self.request.user),
+            ending_soon_query=f"license_end_after={start}&license_end_before={end}",
+            # an organization's users see one organization: no choice to offer
+            show_organization_filter=(
+                actor_of(self.request.user).tenant_type != TenantType.ORGANIZATION
+            ),
+        )
+        return context
+
+
+def _provision(user, location: Location, key: str) -> License:
+    """``lifecycle.provision`` with its unknown-key answer as the form's error (shown like
+    the service's other refusals, in the form's alert)."""
+    try:
+        return lifecycle.provision(user, location, key)
+    except lifecycle.UnknownKey:
+        raise DjangoValidationError(UNKNOWN_KEY) from None
+
+
+class SendKeyView(LoginRequiredMixin, View):
+    """Send Key: activate a license key on one location (organization admins, staff).
+
+    Another organization's location is a 404; a role that may not activate gets 403
+    before anything is counted; every attempt then counts against the throttles.
+    """
+
+    template_name = "locations/send_key.html"
+
+    def location(self) -> Location:
+        user = self.request.user
+        rows = with_license(user).visible_to(user).select_related("organization")
+        location = get_object_or_404(rows, pk=self.kwargs["pk"])
+        _label_statuses([location])
+        return location
+
+    def require_activator(self) -> None:
+        if not may_activate(self.request.user):
+            raise PermissionDenied(
+                gettext("Only the organization's admins can activate a license key.")
+            )
+
+    def render_form(self, location: Location, form: SendKeyForm, status: int = 200):
+        context = {"location": location, "form": form}
+        return render(self.request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, pk) -> HttpResponse:
+        location = self.location()
+        self.require_activator()
+        return self.render_form(location, SendKeyForm())
+
+    def post(self, request: HttpRequest, pk) -> HttpResponse:
+        location = self.location()
+        self.require_activator()
+        form = SendKeyForm(request.POST)
+        wait = activation_wait(request)
+        if wait is not None:
+            form.is_valid()
+            form.add_error(
+                None,
+                gettext("Too many key attempts. Try again in %(seconds)d seconds.")
+                % {"seconds": max(1, round(wait))},
+            )
+            response = self.render_form(location, form, status=429)
+            response["Retry-After"] = str(max(1, round(wait)))
+            return response
+        if form.is_valid():
+            key = form.cleaned_data["key"]
+            license = apply_service(form, lambda: _provision(request.user, location, key))
+            if license is not None:
+                messages.success(
+                    request,
+                    gettext("Key activated: %(status)s") % {"status": license.get_status_display()},
+                )
+                return redirect("licenses:detail", pk=license.pk)
+        return self.render_form(location, form, status=400)
