@@ -10,11 +10,18 @@ WORKERS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 # `make run` serves a local HTTP site: no HTTPS-only cookies there.
 RUN_ENV := SECURE_SSL=0
+# Debian's Chromium: the browser tests drive it with Playwright (a browser download fails
+# on this network, so Playwright's own browsers are never installed).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	--no-install-recommends
 # The production server and its options (`make run`; `make bench` measures the same).
 SERVE := $(BIN)/granian --interface wsgi --host $(HOST) --workers $(WORKERS) \
 	--blocking-threads 1 --no-ws
 
-.PHONY: run serve install install-dev test lint test-sqlite test-postgres check-postgres bench lock fmt clean
+.PHONY: run serve install install-dev test lint test-sqlite test-postgres check-postgres bench \
+	screenshots lock fmt clean
 
 $(VENV)/.installed-run: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +34,10 @@ $(VENV)/.installed-dev: requirements-dev.lock
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.lock
 	@touch $@ $(VENV)/.installed-run
+
+$(CHROMIUM):
+	@echo "Installing Debian's chromium package for the browser tests"
+	$(APT_INSTALL) chromium || { $(SUDO) apt-get update -q && $(APT_INSTALL) chromium; }
 
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
@@ -51,22 +62,23 @@ run: install
 	trap 'kill $$NOTIFIER 2>/dev/null' EXIT; \
 	$(RUN_ENV) $(SERVE) --port $(PORT) wlm.wsgi:application
 
-## test: lint, migrations check, the whole suite on SQLite and then on PostgreSQL
-test: install-dev lint test-sqlite test-postgres
+## test: lint, migrations check, the whole suite (browser tests included) on SQLite and then
+## on PostgreSQL
+test: install-dev $(CHROMIUM) lint test-sqlite test-postgres
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-test-sqlite: install-dev
+test-sqlite: install-dev $(CHROMIUM)
 	@echo "=== test suite on SQLite ==="
 	DATABASE_URL=sqlite:///$(CURDIR)/data/test.sqlite3 $(BIN)/pytest $(PYTEST_ARGS)
 
 check-postgres: install-dev
 	@DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(PY) scripts/check_postgres.py
 
-test-postgres: check-postgres
+test-postgres: check-postgres $(CHROMIUM)
 	@echo "=== test suite on PostgreSQL ==="
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/pytest $(PYTEST_ARGS)
 
@@ -74,6 +86,11 @@ test-postgres: check-postgres
 ## BENCH_ARGS=--profile to see where the time goes. Writes bench/results/.
 bench: install-dev check-postgres
 	SERVE="$(SERVE)" PG_URL="$(PG_URL)" $(PY) bench/run.py $(BENCH) $(BENCH_ARGS)
+
+## screenshots: the pages of docs/screenshots/ (README), taken by the browser tests
+screenshots: install-dev $(CHROMIUM)
+	WLM_SCREENSHOTS=$(CURDIR)/docs/screenshots DATABASE_URL=sqlite:///$(CURDIR)/data/test.sqlite3 \
+		$(BIN)/pytest -q wlm/tests/browser/test_screenshots.py
 
 ## lock: re-resolve the pinned dependency tree from pyproject.toml
 lock:
