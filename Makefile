@@ -13,6 +13,8 @@ RUN_ENV := SECURE_SSL=0
 # Debian's Chromium: the browser tests drive it with Playwright (a browser download fails
 # on this network, so Playwright's own browsers are never installed).
 CHROMIUM ?= /usr/bin/chromium
+# Debian's wrk: the load generator of `make bench`.
+WRK ?= /usr/bin/wrk
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	--no-install-recommends
@@ -38,6 +40,10 @@ $(VENV)/.installed-dev: requirements-dev.lock
 $(CHROMIUM):
 	@echo "Installing Debian's chromium package for the browser tests"
 	$(APT_INSTALL) chromium || { $(SUDO) apt-get update -q && $(APT_INSTALL) chromium; }
+
+$(WRK):
+	@echo "Installing Debian's wrk package for the benchmarks"
+	$(APT_INSTALL) wrk || { $(SUDO) apt-get update -q && $(APT_INSTALL) wrk; }
 
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
@@ -82,9 +88,9 @@ test-postgres: check-postgres $(CHROMIUM)
 	@echo "=== test suite on PostgreSQL ==="
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/pytest $(PYTEST_ARGS)
 
-## bench: the benchmarks beside their ceilings (bench/run.py); BENCH=connections for one,
+## bench: the benchmarks beside their ceilings (bench/run.py); BENCH=entitlement for one,
 ## BENCH_ARGS=--profile to see where the time goes. Writes bench/results/.
-bench: install-dev check-postgres
+bench: install-dev check-postgres $(WRK)
 	SERVE="$(SERVE)" PG_URL="$(PG_URL)" $(PY) bench/run.py $(BENCH) $(BENCH_ARGS)
 
 ## screenshots: the pages of docs/screenshots/ (README), taken by the browser tests

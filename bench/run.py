@@ -94,11 +94,12 @@ def fresh_database(name: str) -> str:
 
 
 @contextmanager
-def server(app: str, database_url: str):
-    """The production server (``SERVE``) on ``PORT`` with ``app``, until the block ends."""
+def server(app: str, database_url: str, serve: list[str] | None = None):
+    """The production server (``SERVE``, or ``serve``) on ``PORT`` with ``app``, until the
+    block ends."""
     log_file = open(WORK / "server.log", "ab")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        [*SERVE, "--port", str(PORT), app],
+        [*(serve or SERVE), "--port", str(PORT), app],
         cwd=ROOT,
         env=environment(database_url),
         stdout=log_file,
@@ -454,7 +455,17 @@ def bench_notices(args) -> dict:
     }
 
 
-TARGETS = {"connections": bench_connections, "notices": bench_notices}
+def bench_entitlement(args) -> dict:
+    from entitlement import bench_entitlement  # bench/entitlement.py, beside this file
+
+    return bench_entitlement(args)
+
+
+TARGETS = {
+    "entitlement": bench_entitlement,
+    "connections": bench_connections,
+    "notices": bench_notices,
+}
 
 
 def write_report(result: dict) -> None:
@@ -513,6 +524,10 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="Sample the server with py-spy (slower)."
     )
+    parser.add_argument("--hot", type=int, default=5_000, help="entitlement: locations asked")
+    parser.add_argument("--seconds", type=int, default=10, help="entitlement: per wrk run")
+    parser.add_argument("--warm-up", type=int, default=10, help="entitlement: wrk warm-up")
+    parser.add_argument("--wrk-connections", type=int, default=64)
     args = parser.parse_args()
     unknown = set(args.targets) - set(TARGETS)
     if unknown:

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "wlm.licenses",
     "wlm.connections",
     "wlm.notifications",
+    "wlm.dataplane",
 ]
 
 MIDDLEWARE = [

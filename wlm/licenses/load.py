@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from psycopg import sql
 from rest_framework.authtoken.models import Token
 
+from wlm.dataplane import triggers
 from wlm.lib import clock
 from wlm.licenses.dates import add_years
 from wlm.licenses.keys import generate_key
@@ -244,58 +245,70 @@ def generate(
     by_status: dict[str, list[str]] = defaultdict(list)
     history_count = 0
     next_id = (License.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-    for first in range(0, locations, CHUNK):
-        with transaction.atomic():
-            count = min(CHUNK, locations - first)
-            # CHUNK is a multiple of LOCATIONS_PER_ORGANIZATION: a chunk's organizations are its own
-            organizations = Organization.objects.bulk_create(
-                Organization(partner=partner, name=f"Load organization {n:07d}")
-                for n in range(first, first + count, LOCATIONS_PER_ORGANIZATION)
-            )
-            places = []
-            for n in range(count):
-                zone = rng.choice(ZONES)
-                places.append(
-                    Location(
-                        id=uuid.UUID(int=rng.getrandbits(128), version=4),
-                        organization=organizations[n // LOCATIONS_PER_ORGANIZATION],
-                        name=f"Load location {first + n:07d}",
-                        sector=rng.choice(SECTORS),
-                        timezone=zone,
-                        country=COUNTRIES.get(zone, "NZ"),
-                        created=now,
+    # new rows that no server process has read: no change log (wlm.dataplane)
+    with triggers.paused():
+        for first in range(0, locations, CHUNK):
+            with transaction.atomic():
+                count = min(CHUNK, locations - first)
+                # CHUNK is a multiple of LOCATIONS_PER_ORGANIZATION: a chunk has its own
+                # organizations
+                organizations = Organization.objects.bulk_create(
+                    Organization(partner=partner, name=f"Load organization {n:07d}")
+                    for n in range(first, first + count, LOCATIONS_PER_ORGANIZATION)
+                )
+                places = []
+                for n in range(count):
+                    zone = rng.choice(ZONES)
+                    places.append(
+                        Location(
+                            id=uuid.UUID(int=rng.getrandbits(128), version=4),
+                            organization=organizations[n // LOCATIONS_PER_ORGANIZATION],
+                            name=f"Load location {first + n:07d}",
+                            sector=rng.choice(SECTORS),
+                            timezone=zone,
+                            country=COUNTRIES.get(zone, "NZ"),
+                            created=now,
+                        )
                     )
+                _write(Location, LOCATION_FIELDS, _values(places, LOCATION_FIELDS))
+                licenses = []
+                for place in places:
+                    current = _license(
+                        rng,
+                        _status(rng, pending_share, other_share),
+                        place,
+                        place.organization,
+                        ctx,
+                    )
+                    statuses[current.status] += 1
+                    by_status[current.status].append(str(place.pk))
+                    licenses.append(current)
+                    licenses.extend(_history(rng, current, history, ctx))
+                for license in licenses:
+                    license.pk, next_id = next_id, next_id + 1
+                _write(License, LICENSE_FIELDS, _values(licenses, LICENSE_FIELDS))
+                _write(
+                    Assignment,
+                    ASSIGNMENT_FIELDS,
+                    [
+                        (license.pk, license.location_id, license.provisioned)
+                        for license in licenses
+                        if license.status != LicenseStatus.PENDING_PROVISION
+                    ],
                 )
-            _write(Location, LOCATION_FIELDS, _values(places, LOCATION_FIELDS))
-            licenses = []
-            for place in places:
-                current = _license(
-                    rng, _status(rng, pending_share, other_share), place, place.organization, ctx
+                _write(
+                    Notice,
+                    NOTICE_FIELDS,
+                    [
+                        row
+                        for license in licenses
+                        if license.end_date
+                        for row in _notices(license, now)
+                    ],
                 )
-                statuses[current.status] += 1
-                by_status[current.status].append(str(place.pk))
-                licenses.append(current)
-                licenses.extend(_history(rng, current, history, ctx))
-            for license in licenses:
-                license.pk, next_id = next_id, next_id + 1
-            _write(License, LICENSE_FIELDS, _values(licenses, LICENSE_FIELDS))
-            _write(
-                Assignment,
-                ASSIGNMENT_FIELDS,
-                [
-                    (license.pk, license.location_id, license.provisioned)
-                    for license in licenses
-                    if license.status != LicenseStatus.PENDING_PROVISION
-                ],
-            )
-            _write(
-                Notice,
-                NOTICE_FIELDS,
-                [row for license in licenses if license.end_date for row in _notices(license, now)],
-            )
-            history_count += len(licenses) - len(places)
-        if progress:
-            progress(first + count)
+                history_count += len(licenses) - len(places)
+            if progress:
+                progress(first + count)
     with connection.cursor() as cursor:
         for statement in connection.ops.sequence_reset_sql(no_style(), [License]):
             cursor.execute(statement)

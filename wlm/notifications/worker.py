@@ -30,6 +30,7 @@ from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F
 
+from wlm.dataplane.services import prune_changes
 from wlm.lib import clock
 from wlm.licenses import lifecycle
 from wlm.licenses.dates import has_ended
@@ -89,6 +90,7 @@ def run_pass(stop: Callable[[], bool] = lambda: False) -> PassResult:
         pass
     while not stop() and deliver_due(result):
         pass
+    prune_changes()  # the data plane's change log (wlm.dataplane)
     return result
 
 

@@ -1,0 +1,156 @@
+"""Per-process entitlement facts, read once and dropped when the change log names them.
+
+``Entitlements.facts(location_id)`` answers from memory; a location not in memory is
+read with the same function as the Django view (``entitlement.facts_for``). The rule is
+applied at call time by the caller (``Facts.at(now)``), so the cut-off stays exact to the
+second whatever the cache holds.
+
+Every ``refresh_every`` seconds (0.25) a call first reads the change log
+(``dataplane_change``, written by triggers) for rows it has not seen and drops the
+locations they touch: a deny, restore, renewal, upgrade, assignment or a new access point
+is seen by every process within that interval plus one request. What "not seen" means:
+
+- SQLite serialises writers, so row ids commit in order: rows with ``id`` above the
+  largest seen.
+- PostgreSQL commits in any order, so ids are not enough. Each row carries its writer's
+  transaction id; a refresh first reads the oldest transaction still running
+  (``pg_snapshot_xmin``) and then the rows of transactions from the previous refresh's
+  oldest on: a transaction that commits later has an id at or above that mark, whatever
+  its row id. A row may be read twice (dropping twice is harmless); none is missed.
+
+A process that has not refreshed for ``stale_after`` seconds (the log keeps an hour)
+forgets everything. The memory stays bounded: past ``max_entries`` the oldest entries
+go first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+
+from django.db import connection
+
+from wlm.lib.prepared import PreparedQuery
+from wlm.licenses.entitlement import Facts, facts_for
+from wlm.licenses.models import Assignment, License
+from wlm.locations.models import Location
+
+_LOCATION = PreparedQuery(
+    lambda pk: Location.objects.filter(pk=pk).values_list("pk"),
+    Location._meta.pk,
+    uuid.UUID("00000000-0000-4000-8000-00000000c0de"),
+)
+# past this many changed rows in one refresh, forgetting everything is cheaper
+MAX_CHANGES = 5_000
+
+
+class Entitlements:
+    def __init__(
+        self,
+        *,
+        refresh_every: float = 0.25,
+        stale_after: float = 60.0,
+        max_entries: int = 200_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.refresh_every = refresh_every
+        self.stale_after = stale_after
+        self.max_entries = max_entries
+        self.monotonic = monotonic  # tests move it; time-machine does not
+        self._facts: dict[str, Facts] = {}
+        self._mark: int | None = None  # None: the log has not been read yet
+        self._refreshed = float("-inf")
+        self._lock = threading.Lock()
+
+    def facts(self, location_id: uuid.UUID) -> Facts | None:
+        """The location's facts; None if there is no such location."""
+        key = str(location_id)
+        with self._lock:
+            self._refresh_if_due()
+            found = self._facts.get(key)
+            if found is None:
+                if not _LOCATION.rows(location_id):
+                    return None
+                found = facts_for(location_id)
+                if len(self._facts) >= self.max_entries:
+                    del self._facts[next(iter(self._facts))]
+                self._facts[key] = found
+            return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._facts.clear()
+            self._mark = None
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    # --- the change log ------------------------------------------------------------
+
+    def _refresh_if_due(self) -> None:
+        now = self.monotonic()
+        if now - self._refreshed < self.refresh_every:
+            return
+        if now - self._refreshed > self.stale_after:
+            self._facts.clear()
+            self._mark = None
+        self._refreshed = now
+        changes, self._mark = self._read_log(self._mark)
+        if changes is None:  # first read, or too many to sort out
+            self._facts.clear()
+        elif changes:
+            for key in self._touched(changes):
+                self._facts.pop(key, None)
+
+    def _read_log(self, mark: int | None) -> tuple[list | None, int]:
+        """(changes since ``mark``, the next mark); changes is None when everything must
+        be forgotten."""
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                (next_mark,) = cursor.fetchone()
+                where = "xid >= %s"
+            else:
+                cursor.execute("SELECT COALESCE(MAX(id), 0) FROM dataplane_change")
+                (next_mark,) = cursor.fetchone()
+                where = "id > %s"
+            if mark is None:
+                return None, next_mark
+            cursor.execute(
+                f"SELECT license_id, location_id FROM dataplane_change WHERE {where} LIMIT %s",  # noqa: S608 (constant)
+                [mark, MAX_CHANGES + 1],
+            )
+            rows = cursor.fetchall()
+        if len(rows) > MAX_CHANGES:
+            return None, next_mark
+        return rows, next_mark
+
+    def _touched(self, changes: Iterable[tuple]) -> set[str]:
+        """The locations whose entitlement a change may alter: those it names, those of
+        the licenses it names, and every location sharing a license with those (the
+        access points and rooms "used" count over all of a license's locations)."""
+        field = Location._meta.pk
+        licenses = {license for license, _location in changes if license is not None}
+        locations = {
+            field.to_python(location) for _license, location in changes if location is not None
+        }
+        if locations:
+            licenses |= set(
+                Assignment.objects.filter(location__in=locations).values_list(
+                    "license_id", flat=True
+                )
+            )
+        if licenses:
+            locations |= set(
+                Assignment.objects.filter(license__in=licenses).values_list(
+                    "location_id", flat=True
+                )
+            )
+            locations |= set(
+                License.objects.filter(pk__in=licenses, location__isnull=False).values_list(
+                    "location_id", flat=True
+                )
+            )
+        return {str(location) for location in locations}

@@ -1,0 +1,172 @@
+"""The data plane's lean path: a WSGI front that answers the entitlement check before
+Django and hands every other request to Django (docs/dataplane.md).
+
+``GET /api/v1/locations/{id}/entitlement/`` from the gateway or staff (the callers who
+see every location) is answered from the process's ``Entitlements`` with the same rule,
+the same JSON and the same headers as the Django view. Anything else — another caller,
+a cookie, a query string, another ``Accept`` or ``Accept-Language``, an unknown
+location, a host Django would refuse, a database error — goes to Django unchanged, so
+the lean path only ever gives the answers the full path gives.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http.request import split_domain_port, validate_host
+from rest_framework.authtoken.models import Token
+from rest_framework.renderers import JSONRenderer
+
+from wlm.dataplane.cache import Entitlements
+from wlm.lib import clock
+from wlm.tenancy.scoping import actor_of
+
+ENTITLEMENT_PATH = re.compile(r"/api/v1/locations/([0-9a-fA-F-]{36})/entitlement/")
+ACCEPTED = ("", "*/*", "application/json")
+TOKEN_SECONDS = 1.0  # a revoked token or a changed role is seen within this
+
+
+class Tokens:
+    """Whether a token belongs to an active gateway or staff user, for one second."""
+
+    def __init__(
+        self, seconds: float = TOKEN_SECONDS, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self.monotonic = monotonic
+        self._known: dict[str, tuple[bool, float]] = {}
+        self._lock = threading.Lock()
+
+    def sees_every_location(self, key: str) -> bool:
+        now = self.monotonic()
+        known = self._known.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
+        token = Token.objects.select_related("user").filter(key=key).first()
+        allowed = False
+        if token is not None and token.user.is_active:
+            actor = actor_of(token.user)
+            allowed = actor.is_staff or actor.is_gateway
+        with self._lock:
+            if len(self._known) > 10_000:
+                self._known.clear()
+            self._known[key] = (allowed, now + self.seconds)
+        return allowed
+
+
+def _headers(secure: bool) -> list[tuple[str, str]]:
+    """The headers Django's middleware gives the view's answer, but Content-Length (a
+    test compares them)."""
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Vary", "Accept, Accept-Language"),
+        ("Allow", "GET, HEAD, OPTIONS"),
+        ("X-Frame-Options", settings.X_FRAME_OPTIONS),
+        ("Content-Language", settings.LANGUAGE_CODE),
+    ]
+    if settings.SECURE_HSTS_SECONDS and secure:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        headers.append(("Strict-Transport-Security", hsts))
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append(("X-Content-Type-Options", "nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        headers.append(("Referrer-Policy", settings.SECURE_REFERRER_POLICY))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+    return headers
+
+
+class DataPlaneFront:
+    def __init__(self, django_app, entitlements: Entitlements | None = None) -> None:
+        self.django = django_app
+        self.entitlements = Entitlements() if entitlements is None else entitlements
+        self.tokens = Tokens(monotonic=self.entitlements.monotonic)
+        self._hosts: dict[str, bool] = {}
+        self._bodies: dict[tuple, bytes] = {}
+        self._render = JSONRenderer().render
+        from wlm.licenses.api import EntitlementSerializer  # the Django view's serializer
+
+        self._serializer = EntitlementSerializer()  # its fields are built once
+        # read once: the settings do not change while the process serves
+        self._headers = {secure: _headers(secure) for secure in (False, True)}
+        self._proxy_header = settings.SECURE_PROXY_SSL_HEADER or (None, None)
+        self._ssl_redirect = settings.SECURE_SSL_REDIRECT
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] == "GET":
+            match = ENTITLEMENT_PATH.fullmatch(environ.get("PATH_INFO", ""))
+            if match is not None:
+                answer = self._entitlement(environ, match.group(1))
+                if answer is not None:
+                    headers = [*self._headers[self._secure(environ)]]
+                    headers.append(("Content-Length", str(len(answer))))
+                    start_response("200 OK", headers)
+                    return [answer]
+        return self.django(environ, start_response)
+
+    def _entitlement(self, environ, location: str) -> bytes | None:
+        """The answer's body, or None when Django must answer."""
+        if (
+            environ.get("QUERY_STRING")
+            or environ.get("HTTP_COOKIE")
+            or environ.get("HTTP_ACCEPT_LANGUAGE")
+            or environ.get("HTTP_ACCEPT", "") not in ACCEPTED
+            or not self._host_allowed(environ)
+            or (self._ssl_redirect and not self._secure(environ))
+        ):
+            return None
+        scheme, _, key = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "token" or not key or " " in key:
+            return None
+        try:
+            location_id = uuid.UUID(location)
+        except ValueError:
+            return None
+        try:
+            if not self.tokens.sees_every_location(key):
+                return None
+            facts = self.entitlements.facts(location_id)
+        except DatabaseError:
+            connection.close()  # Django's path opens a new one and reports the error
+            return None
+        if facts is None:
+            return None
+        # the body depends on the moment only through the reason: rendered once for each
+        now = clock.now()
+        key = (facts, facts.reason_at(now))
+        body = self._bodies.get(key)
+        if body is None:
+            body = self._render(self._serializer.to_representation(facts.at(now)))
+            if len(self._bodies) >= 2 * self.entitlements.max_entries:
+                self._bodies.clear()
+            self._bodies[key] = body
+        return body
+
+    def _secure(self, environ) -> bool:
+        if environ.get("wsgi.url_scheme") == "https":
+            return True
+        header, value = self._proxy_header
+        return bool(header) and environ.get(header, "").split(",")[0].strip() == value
+
+    def _host_allowed(self, environ) -> bool:
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        allowed = self._hosts.get(host)
+        if allowed is None:
+            domain, _port = split_domain_port(host)
+            hosts = settings.ALLOWED_HOSTS
+            if settings.DEBUG and not hosts:
+                hosts = [".localhost", "127.0.0.1", "[::1]"]
+            allowed = bool(domain) and validate_host(domain, hosts)
+            if len(self._hosts) < 1_000:
+                self._hosts[host] = allowed
+        return allowed
