@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from wlm.licenses import services
 from wlm.licenses.models import License, LicenseEvent, LicenseRequest, Module, RequestState
+from wlm.licenses.tests.conftest import ask
 from wlm.locations.models import Location
 
 pytestmark = pytest.mark.django_db
@@ -18,20 +19,6 @@ LIST = "/requests/"
 NEW = "/requests/new/"
 NOW = dt.datetime(2027, 3, 10, 12, tzinfo=dt.UTC)
 ROW = re.compile(r'<tr data-id="(\d+)"')
-
-
-def ask(user, location, distributor, *, years=1, payment="annual", modules=(), **limit):
-    return services.create_request(
-        user,
-        services.Terms(
-            location=location,
-            distributor=distributor,
-            years=years,
-            payment=payment,
-            modules=tuple(modules),
-            **limit,
-        ),
-    )
 
 
 def row_ids(response) -> list[int]:
@@ -45,20 +32,6 @@ def stored() -> tuple:
         list(LicenseRequest.objects.order_by("pk").values_list("pk", "state", "reason")),
         License.objects.count(),
         LicenseEvent.objects.count(),
-    )
-
-
-@pytest.fixture
-def pending(world):
-    """The partner's pending request for the hotel, addressed to ``dist``."""
-    return ask(
-        world.partner_admin,
-        world.hotel,
-        world.dist,
-        years=2,
-        payment="monthly",
-        rooms=20,
-        modules=Module.objects.filter(code="pms"),
     )
 
 

@@ -18,9 +18,9 @@ from wlm.licenses.models import (
     License,
     LicenseEvent,
     LicenseRequest,
-    Module,
     RequestState,
 )
+from wlm.licenses.tests.conftest import ask
 
 pytestmark = pytest.mark.django_db
 
@@ -95,35 +95,6 @@ def assert_field_errors(response, fields: set[str]) -> dict:
 def ids(response) -> list[int]:
     assert response.status_code == 200, response.content
     return [row["id"] for row in response.json()["results"]]
-
-
-def ask(user, location, distributor, *, years=1, payment="annual", modules=(), **limit):
-    """A request made through the service (the queue's fixtures)."""
-    return services.create_request(
-        user,
-        services.Terms(
-            location=location,
-            distributor=distributor,
-            years=years,
-            payment=payment,
-            modules=tuple(modules),
-            **limit,
-        ),
-    )
-
-
-@pytest.fixture
-def pending(world):
-    """A pending request of the partner for the hotel, addressed to ``dist``."""
-    return ask(
-        world.partner_admin,
-        world.hotel,
-        world.dist,
-        years=2,
-        payment="monthly",
-        rooms=20,
-        modules=Module.objects.filter(code="pms"),
-    )
 
 
 def approve(api, user, request_id, body=None):
