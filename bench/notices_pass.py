@@ -13,6 +13,7 @@ until then, so some licenses also skip older notices.
 import argparse
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -92,6 +93,8 @@ def main() -> None:
                 "smtp_messages": smtp_messages,
                 "decide_seconds": decided - began,
                 "deliver_seconds": delivered - decided,
+                # the notifier's peak resident memory (its own process, as in production)
+                "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             }
         )
     )

@@ -451,6 +451,16 @@ def bench_notices(args) -> dict:
                 "pass": measured["decide_seconds"] < measured["deliver_seconds"],
                 "detail": measured,
             },
+            {
+                "benchmark": f"notifier memory: peak after both passes ({licenses:,} licenses)",
+                "figure": measured["max_rss_mb"],
+                "ceiling": None,
+                "unit": "MB RSS",
+                "ratio": None,
+                "goal": "< 150 MB",
+                "pass": measured["max_rss_mb"] < 150,
+                "detail": {"max_rss_mb": measured["max_rss_mb"]},
+            },
         ],
     }
 
