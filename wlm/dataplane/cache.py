@@ -1,7 +1,7 @@
 """Per-process entitlement facts, read once and dropped when the change log names them.
 
 ``Entitlements.facts(location_id)`` answers from memory; a location not in memory is
-read with the same function as the Django view (``entitlement.facts_for``). The rule is
+read with the same function as the Django view (``entitlement.facts_of``). The rule is
 applied at call time by the caller (``Facts.at(now)``), so the cut-off stays exact to the
 second whatever the cache holds.
 
@@ -32,16 +32,10 @@ from collections.abc import Callable, Iterable
 
 from django.db import connection
 
-from wlm.lib.prepared import PreparedQuery
-from wlm.licenses.entitlement import Facts, facts_for
+from wlm.licenses.entitlement import Facts, facts_of
 from wlm.licenses.models import Assignment, License
 from wlm.locations.models import Location
 
-_LOCATION = PreparedQuery(
-    lambda pk: Location.objects.filter(pk=pk).values_list("pk"),
-    Location._meta.pk,
-    uuid.UUID("00000000-0000-4000-8000-00000000c0de"),
-)
 # past this many changed rows in one refresh, forgetting everything is cheaper
 MAX_CHANGES = 5_000
 
@@ -71,9 +65,9 @@ class Entitlements:
             self._refresh_if_due()
             found = self._facts.get(key)
             if found is None:
-                if not _LOCATION.rows(location_id):
+                found = facts_of(location_id)
+                if found is None:
                     return None
-                found = facts_for(location_id)
                 if len(self._facts) >= self.max_entries:
                     del self._facts[next(iter(self._facts))]
                 self._facts[key] = found

@@ -2,8 +2,8 @@
 
 ``decide`` is the rule, a pure function of a license's status and end date and the
 moment of the question: it never trusts a stored status that time has overtaken, so a
-late or stopped worker never extends service. ``facts_for`` reads what the rule needs in
-three queries; ``Facts.at(now)`` applies the rule. The Django view and the data plane's
+late or stopped worker never extends service. ``facts_of`` reads what the rule needs in
+two or three queries; ``Facts.at(now)`` applies the rule. The Django view and the data plane's
 lean path (wlm.dataplane, which keeps the facts per process) give the same answer.
 """
 
@@ -99,7 +99,7 @@ class Facts:
         )
 
 
-# The reads of ``facts_for``, compiled once (wlm.lib.prepared): building these querysets
+# The reads of ``facts_of``, compiled once (wlm.lib.prepared): building these querysets
 # costs fifty times more than running them, and the data plane reads them on every miss.
 _LOCATION_MARK = uuid.UUID("00000000-0000-4000-8000-0000000e117e")
 _LICENSE_MARK = 2**62 + 117
@@ -129,6 +129,11 @@ _PENDING = PreparedQuery(
     Location._meta.pk,
     _LOCATION_MARK,
 )
+_LOCATION = PreparedQuery(
+    lambda location: Location.objects.filter(pk=location).values_list("pk"),
+    Location._meta.pk,
+    _LOCATION_MARK,
+)
 _MODULES = PreparedQuery(
     lambda license: License.modules.through.objects.filter(license=license).values_list(
         "module_id"
@@ -138,13 +143,14 @@ _MODULES = PreparedQuery(
 )
 
 
-def facts_for(location) -> Facts:
-    """The facts of a location (a row or its id, already scoped by the caller)."""
-    location_id = getattr(location, "pk", location)
+def facts_of(location_id) -> Facts | None:
+    """The facts of the location with this id, or None if there is no such location;
+    as few queries as the case needs (the data plane's misses)."""
     chosen = _CHOSEN.rows(location_id)
     if not chosen:
-        pending = bool(_PENDING.rows(location_id))
-        return Facts(str(location_id), S.PENDING_PROVISION if pending else None)
+        if _PENDING.rows(location_id):
+            return Facts(str(location_id), S.PENDING_PROVISION)
+        return Facts(str(location_id), None) if _LOCATION.rows(location_id) else None
     pk, key, status, end_date, zone, license_type, limit, aps_used, rooms_used = chosen[0]
     if isinstance(end_date, str):  # SQLite returns the text
         end_date = dt.date.fromisoformat(end_date)
@@ -159,6 +165,11 @@ def facts_for(location) -> Facts:
         aps=(None if rooms_license else limit, aps_used),
         rooms=(limit if rooms_license else None, rooms_used),
     )
+
+
+def facts_for(location) -> Facts:
+    """The facts of a location (a row, already read and scoped by the caller)."""
+    return facts_of(location.pk)
 
 
 def entitlement_for(location, now: dt.datetime) -> Entitlement:
