@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from lists import bench_lists  # bench/lists.py, beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 WORK = Path(os.environ.get("BENCH_DIR", "/tmp/wlm-bench"))
@@ -475,6 +477,7 @@ TARGETS = {
     "entitlement": bench_entitlement,
     "connections": bench_connections,
     "notices": bench_notices,
+    "lists": bench_lists,
 }
 
 

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # GinIndex(OpClass(...)) of the lists' trigram indexes; inert on SQLite
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -98,7 +100,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000;"
         ),
     }
-elif _db["ENGINE"] != "django.db.backends.postgresql":
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT: it compiles plans whose cost is estimated high (a LIMIT over a filter on a
+    # correlated subquery, as the locations list's license_status) for ~300 ms, ten
+    # times what running them takes (docs/api.md, "Lists at scale").
+    _db.setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+else:
     raise ImproperlyConfigured(f"Unsupported DATABASE_URL engine: {_db['ENGINE']}")
 # Persistent connections on both: no connect (and no PRAGMAs) per request.
 _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)

@@ -18,6 +18,8 @@ from django.urls import reverse
 from django_filters.views import FilterView
 from rest_framework.exceptions import APIException
 
+from wlm.lib.pagination import CappedPaginator
+
 PAGE_SIZE = 25
 HTMX_RESULTS_TARGET = "results"
 
@@ -34,6 +36,7 @@ class ScopedListView(LoginRequiredMixin, FilterView):
     ordering_fields: tuple[str, ...] = ()
     default_ordering: tuple[str, ...] = ()
     paginate_by = PAGE_SIZE
+    paginator_class = CappedPaginator  # counts stop at COUNT_LIMIT rows, as in the API
     api_url_name: str | None = None  # the API list whose ``?format=csv`` exports the rows
     results_template_name: str | None = None
 

@@ -29,8 +29,12 @@ _DATE = forms.DateInput(attrs={"type": "date"})  # the browser's date picker on 
 class LicenseFilterSet(SearchFilterSet):
     # The widgets are for the page's filter panel; they read the query string exactly as
     # the API's default widgets do (repeated values, ISO dates).
+    # a column of the row: no join, so no DISTINCT (it would sort every matching row)
     status = django_filters.MultipleChoiceFilter(
-        choices=LicenseStatus.choices, label=_("Status"), widget=forms.CheckboxSelectMultiple
+        choices=LicenseStatus.choices,
+        label=_("Status"),
+        widget=forms.CheckboxSelectMultiple,
+        distinct=False,
     )
     key = django_filters.CharFilter(method="filter_key", max_length=100, label=_("License key"))
     organization_name = django_filters.CharFilter(
@@ -108,7 +112,7 @@ class LicenseFilterSet(SearchFilterSet):
 
 class LicenseRequestFilterSet(SearchFilterSet):
     state = django_filters.MultipleChoiceFilter(
-        choices=LicenseRequest._meta.get_field("state").choices, label=_("State")
+        choices=LicenseRequest._meta.get_field("state").choices, label=_("State"), distinct=False
     )
 
     class Meta:

@@ -1,9 +1,11 @@
 """The module catalogue, license requests, licenses, assignments and their history."""
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast, Upper
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib import clock
@@ -290,6 +292,11 @@ class License(models.Model):
             models.Index(fields=["distributor", "status"], name="license_distributor_idx"),
             models.Index(fields=["partner", "status"], name="license_partner_idx"),
             models.Index(fields=["organization", "status"], name="license_organization_idx"),
+            # ``q`` (``UPPER(key::text) LIKE``): a trigram index, PostgreSQL only
+            GinIndex(
+                OpClass(Upper(Cast("key", TextField())), name="gin_trgm_ops"),
+                name="license_key_trgm",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -320,6 +327,11 @@ class Assignment(models.Model):
         ordering = ["created", "id"]
         constraints = [
             models.UniqueConstraint(fields=["license", "location"], name="assignment_unique")
+        ]
+        # a location's license (``queries.assigned_first``): its assignments, latest
+        # first, without reading the table
+        indexes = [
+            models.Index(fields=["location", "created", "license"], name="assignment_location_idx")
         ]
 
     def __str__(self) -> str:

@@ -18,7 +18,10 @@ class LocationFilterSet(SearchFilterSet):
     caller sees it. The widgets are the page's (checkboxes, date inputs)."""
 
     sector = django_filters.MultipleChoiceFilter(
-        choices=Sector.choices, label=_("Sector"), widget=forms.CheckboxSelectMultiple
+        choices=Sector.choices,
+        label=_("Sector"),
+        widget=forms.CheckboxSelectMultiple,
+        distinct=False,  # a column of the row: no DISTINCT over the annotated rows
     )
     license_status = django_filters.MultipleChoiceFilter(
         choices=[*LicenseStatus.choices, (NO_LICENSE, _("No license"))],

@@ -8,8 +8,10 @@ membership with the ``gateway`` role.
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast, Upper
 from django.utils.translation import gettext_lazy as _
 
 from wlm.tenancy.scoping import ScopedQuerySet
@@ -166,6 +168,13 @@ class Organization(Tenant):
         verbose_name_plural = _("organizations")
         constraints = [
             models.UniqueConstraint(fields=["partner", "name"], name="organization_name_unique")
+        ]
+        indexes = [
+            # ``q`` of the licenses and locations lists: a trigram index, PostgreSQL only
+            GinIndex(
+                OpClass(Upper(Cast("name", TextField())), name="gin_trgm_ops"),
+                name="organization_name_trgm",
+            ),
         ]
 
 

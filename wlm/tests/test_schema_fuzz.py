@@ -207,7 +207,8 @@ def _aim_at_real_rows(case, rows: dict[str, list]) -> None:
 
     def aim(container: dict) -> None:
         pools = {name: rows[collection] for name, collection in REFERENCES.items()}
-        tenant = TENANT_COLLECTIONS.get(container.get("tenant_type"))
+        tenant_type = container.get("tenant_type")  # anything, in a generated body
+        tenant = TENANT_COLLECTIONS.get(tenant_type) if isinstance(tenant_type, str) else None
         if tenant is not None:
             pools["tenant_id"] = rows[tenant]
         for name, pool in {**pools, **PLAUSIBLE}.items():

@@ -1,0 +1,337 @@
+"""``make bench BENCH=lists``: the licenses and locations lists at platform scale.
+
+On PostgreSQL with 1,000,000 licenses (``generate_load --locations 200000 --history 4``,
+``LISTS_LOCATIONS`` locations, in the database ``lists_bench``, dropped and created
+again; ``LISTS_DATABASE_URL`` measures an existing database instead), one tenth of the customers
+moved to a second partner and distributor (so a partner or distributor user sees a
+share of the rows, not everything), measures:
+
+- the licenses list filtered by status, end-date range and ``q``, sorted, page 1;
+- the locations list with ``license_status``, page 1;
+
+each as the p95 of ``LISTS_CALLS`` calls (100) in process (Django's test client: the
+whole middleware and view stack, no socket) and over HTTP through the production server
+(``bench/run.py``'s ``server()``), as a staff user and as the second distributor's and
+partner's users (goal < 50 ms); and the peak Python memory (tracemalloc) of streaming
+the CSV export of 10,000 and of 100,000 licenses (goal: flat, the 100,000-row export
+needs no more than 1.5 times the 10,000-row one).
+
+``bench_lists(args)`` is the target of bench/run.py; this file, run as a script, is the
+in-process part (``prepare``, ``measure``) and runs in its own process with Django set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "lists_bench"
+GOAL_MS = 50
+SHARE = 10  # one organization in SHARE moves to the second partner and distributor
+CSV_ROWS = (10_000, 100_000)
+MEMORY_RATIO = 1.5
+USERS = ("staff", "distributor", "partner")
+# LISTS_LOCATIONS: locations generated, with 5 licenses each (1,000,000 licenses)
+LOCATIONS = int(os.environ.get("LISTS_LOCATIONS", "200000"))
+CALLS = int(os.environ.get("LISTS_CALLS", "100"))  # calls of each list, each way
+
+
+# --- In process: Django set up on the benchmark database ------------------------------
+
+
+def _django():
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wlm.settings")
+    import django
+
+    django.setup()
+
+
+def prepare() -> dict:
+    """The benchmark's users and scope on generated data (``generate_load``): a second
+    partner and distributor own one organization in ``SHARE`` and its licenses; the list
+    URLs, the users' tokens and the CSV filters that select 10,000 and 100,000 rows."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.db.models import F
+    from rest_framework.authtoken.models import Token
+
+    from wlm.lib import clock
+    from wlm.licenses import load
+    from wlm.licenses.models import License, LicenseStatus
+    from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role
+
+    partner = Partner.objects.get(name=load.PARTNER)
+    second_distributor, _ = Distributor.objects.get_or_create(
+        name="Lists Distribution B", defaults={"email": "b@lists.example"}
+    )
+    second_partner, created = Partner.objects.get_or_create(
+        name="Lists Partner B", defaults={"email": "b@lists-partner.example"}
+    )
+    if created:
+        second_partner.distributors.add(second_distributor)
+        moved = Organization.objects.alias(share=F("id") % SHARE).filter(partner=partner, share=0)
+        moved.update(partner=second_partner)
+        License.objects.filter(location__organization__partner=second_partner).update(
+            partner=second_partner, distributor=second_distributor
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    tokens = {}
+    tenants = {
+        "staff": {"tenant_type": "staff"},
+        "distributor": {"tenant_type": "distributor", "distributor": second_distributor},
+        "partner": {"tenant_type": "partner", "partner": second_partner},
+    }
+    for name, membership in tenants.items():
+        user, _ = get_user_model().objects.get_or_create(
+            username=f"lists-{name}", defaults={"email": f"{name}@lists.example"}
+        )
+        Membership.objects.get_or_create(user=user, defaults={**membership, "role": Role.ADMIN})
+        tokens[name] = Token.objects.get_or_create(user=user)[0].key
+
+    today = clock.now().date()
+    licenses = {
+        "status": [LicenseStatus.IN_USE, LicenseStatus.PENDING_START],
+        "end_after": today.isoformat(),
+        "end_before": (today + dt.timedelta(days=365)).isoformat(),
+        "q": "0123",
+        "ordering": "end_date",
+    }
+    lists = {
+        "licenses": f"/api/v1/licenses/?{urlencode(licenses, doseq=True)}",
+        "locations": "/api/v1/locations/?license_status=in_use",
+    }
+    # CSV exports of N finalized licenses: those ending up to the N-th end date
+    ends = License.objects.filter(status=LicenseStatus.CONTRACT_FINALIZED).order_by("end_date")
+    exports = {}
+    for rows in CSV_ROWS:
+        last = ends.values_list("end_date", flat=True)[rows - 1]
+        query = {"status": LicenseStatus.CONTRACT_FINALIZED, "end_before": last, "format": "csv"}
+        exports[str(rows)] = f"/api/v1/licenses/?{urlencode(query)}"
+    return {
+        "tokens": tokens,
+        "lists": lists,
+        "exports": exports,
+        "licenses": License.objects.count(),
+    }
+
+
+def _p95(times: list[float]) -> float:
+    return statistics.quantiles(times, n=20, method="inclusive")[18]
+
+
+def _timed(call, calls: int) -> dict:
+    call()  # warm up: connection, caches, plans
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "p95_ms": round(_p95(times), 1),
+        "median_ms": round(statistics.median(times), 1),
+        "max_ms": round(max(times), 1),
+    }
+
+
+def measure(setup: dict, calls: int) -> dict:
+    """In process: p95 of ``calls`` calls of each list by each user (Django's test client
+    with the user's token), the count and rows of page 1, and the CSV exports' memory."""
+    from django.test import Client
+
+    results: dict = {"lists": {}, "exports": {}}
+    for user in USERS:
+        client = Client(HTTP_AUTHORIZATION=f"Token {setup['tokens'][user]}")
+        for name, url in setup["lists"].items():
+
+            def call(url=url, client=client):
+                response = client.get(url)
+                if response.status_code != 200:
+                    raise SystemExit(f"{url}: {response.status_code} {response.content[:300]!r}")
+                return response
+
+            page = json.loads(call().content)
+            results["lists"][f"{name}/{user}"] = {
+                **_timed(call, calls),
+                "count": page["count"],
+                "count_capped": page.get("count_capped"),
+                "rows": len(page["results"]),
+            }
+    client = Client(HTTP_AUTHORIZATION=f"Token {setup['tokens']['staff']}")
+    for rows, url in setup["exports"].items():
+        tracemalloc.start()
+        start = time.perf_counter()
+        response = client.get(url)
+        lines = 0
+        size = 0
+        for chunk in response.streaming_content:
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+        seconds = time.perf_counter() - start
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        results["exports"][rows] = {
+            "rows": lines - 1,
+            "bytes": size,
+            "seconds": round(seconds, 2),
+            "peak_mib": round(peak / 2**20, 1),
+        }
+    return results
+
+
+# --- Over HTTP, from bench/run.py's process -------------------------------------------
+
+
+def measure_http(setup: dict, calls: int, port: int) -> dict:
+    results = {}
+    for user in USERS:
+        headers = {"Authorization": f"Token {setup['tokens'][user]}"}
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for name, url in setup["lists"].items():
+
+            def call(url=url, headers=headers, connection=connection):
+                connection.request("GET", url, headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    raise SystemExit(f"{url}: {response.status} {body[:300]!r}")
+
+            results[f"{name}/{user}"] = _timed(call, calls)
+        connection.close()
+    return results
+
+
+def _script(database_url: str, *args: str) -> dict:
+    from run import WORK, environment
+
+    with open(WORK / "server.log", "ab") as errors:
+        output = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), *args],
+            cwd=ROOT,
+            env=environment(database_url),
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def fresh_database() -> str:
+    """The URL of PostgreSQL's ``lists_bench``, dropped and created again."""
+    import psycopg
+    from run import PG_URL, WORK
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    with psycopg.connect(PG_URL, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DATABASE}")
+    return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{DATABASE}"))
+
+
+def bench_lists(args) -> dict:
+    """The target ``lists`` of bench/run.py (see the module's docstring)."""
+    import psycopg
+    from run import PORT, log, manage, server
+
+    url = os.environ.get("LISTS_DATABASE_URL") or ""
+    if not url:  # LISTS_DATABASE_URL: measure an existing database instead (iterating)
+        url = fresh_database()
+        manage(url, "migrate", "--noinput", "-v0")
+        manage(url, "createcachetable")
+        locations = LOCATIONS
+        log(f"lists: generating {locations * 5:,} licenses (a few minutes)")
+        manage(url, "generate_load", "--locations", str(locations), "--history", "4")
+    setup = _script(url, "prepare")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("VACUUM (ANALYZE)")
+        connection.execute("CHECKPOINT")
+    calls = str(CALLS)
+    log(f"lists: {setup['licenses']:,} licenses; {calls} calls of each list, in process")
+    measured = _script(url, "measure", "--calls", calls, "--setup", json.dumps(setup))
+    log("lists: over HTTP")
+    with server("wlm.wsgi:application", url):
+        over_http = measure_http(setup, CALLS, PORT)
+
+    licenses = setup["licenses"]
+    rows = []
+    for key, in_process in measured["lists"].items():
+        name, user = key.split("/")
+        http_figures = over_http[key]
+        figure = max(in_process["p95_ms"], http_figures["p95_ms"])
+        what = (
+            "licenses: status + end range + q, by end date"
+            if name == "licenses"
+            else "locations: license_status"
+        )
+        rows.append(
+            {
+                "benchmark": f"lists: {what}, page 1, {user} ({licenses:,} licenses)",
+                "figure": figure,
+                "ceiling": None,
+                "unit": "ms (p95)",
+                "ratio": None,
+                "goal": f"< {GOAL_MS} ms p95 in process and over HTTP",
+                "pass": figure < GOAL_MS,
+                "detail": {
+                    "url": setup["lists"][name],
+                    "in_process": in_process,
+                    "http": http_figures,
+                },
+            }
+        )
+    small, large = (measured["exports"][str(n)] for n in CSV_ROWS)
+    rows.append(
+        {
+            "benchmark": f"lists: CSV export of {large['rows']:,} licenses, peak memory",
+            "figure": large["peak_mib"],
+            "ceiling": None,
+            "unit": "MiB",
+            "ratio": None,
+            "goal": f"flat: <= {MEMORY_RATIO} x the {small['rows']:,}-row export "
+            f"({small['peak_mib']} MiB)",
+            "pass": large["peak_mib"] <= MEMORY_RATIO * small["peak_mib"],
+            "detail": {"urls": setup["exports"], **measured["exports"]},
+        }
+    )
+    log("lists: " + "; ".join(f"{row['benchmark']}: {row['figure']} {row['unit']}" for row in rows))
+    return {
+        "target": "lists",
+        "parameters": {
+            "licenses": licenses,
+            "calls": CALLS,
+            "share": f"1 organization in {SHARE} with the second partner and distributor",
+            "figures": "the larger p95 of in process and over HTTP",
+        },
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The in-process part of the lists benchmark.")
+    parser.add_argument("step", choices=["prepare", "measure"])
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--setup", help="prepare's JSON (measure)")
+    args = parser.parse_args()
+    _django()
+    if args.step == "prepare":
+        print(json.dumps(prepare()))
+    else:
+        setup = json.loads(args.setup) if args.setup else prepare()
+        print(json.dumps(measure(setup, args.calls)))
+
+
+if __name__ == "__main__":
+    main()
