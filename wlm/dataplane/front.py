@@ -143,13 +143,13 @@ class DataPlaneFront:
             return None
         # the body depends on the moment only through the reason: rendered once for each
         now = clock.now()
-        key = (facts, facts.reason_at(now))
-        body = self._bodies.get(key)
+        answer = (facts, facts.reason_at(now))
+        body = self._bodies.get(answer)
         if body is None:
             body = self._render(self._serializer.to_representation(facts.at(now)))
             if len(self._bodies) >= 2 * self.entitlements.max_entries:
                 self._bodies.clear()
-            self._bodies[key] = body
+            self._bodies[answer] = body
         return body
 
     def _secure(self, environ) -> bool:
