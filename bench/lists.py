@@ -28,12 +28,11 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "lists_bench"
@@ -213,54 +212,28 @@ def measure_http(setup: dict, calls: int, port: int) -> dict:
     return results
 
 
-def _script(database_url: str, *args: str) -> dict:
-    from run import WORK, environment
-
-    with open(WORK / "server.log", "ab") as errors:
-        output = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), *args],
-            cwd=ROOT,
-            env=environment(database_url),
-            check=True,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-        ).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def fresh_database() -> str:
-    """The URL of PostgreSQL's ``lists_bench``, dropped and created again."""
-    import psycopg
-    from run import PG_URL, WORK
-
-    WORK.mkdir(parents=True, exist_ok=True)
-    with psycopg.connect(PG_URL, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {DATABASE}")
-    return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{DATABASE}"))
-
-
 def bench_lists(args) -> dict:
     """The target ``lists`` of bench/run.py (see the module's docstring)."""
     import psycopg
-    from run import PORT, log, manage, server
+    from run import PORT, fresh_database, log, manage, script_result, server
 
     url = os.environ.get("LISTS_DATABASE_URL") or ""
     if not url:  # LISTS_DATABASE_URL: measure an existing database instead (iterating)
-        url = fresh_database()
+        url = fresh_database("postgres", DATABASE)
         manage(url, "migrate", "--noinput", "-v0")
         manage(url, "createcachetable")
         locations = LOCATIONS
         log(f"lists: generating {locations * 5:,} licenses (a few minutes)")
         manage(url, "generate_load", "--locations", str(locations), "--history", "4")
-    setup = _script(url, "prepare")
+    setup = script_result(url, Path(__file__).resolve(), "prepare")
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("VACUUM (ANALYZE)")
         connection.execute("CHECKPOINT")
     calls = str(CALLS)
     log(f"lists: {setup['licenses']:,} licenses; {calls} calls of each list, in process")
-    measured = _script(url, "measure", "--calls", calls, "--setup", json.dumps(setup))
+    measured = script_result(
+        url, Path(__file__).resolve(), "measure", "--calls", calls, "--setup", json.dumps(setup)
+    )
     log("lists: over HTTP")
     with server("wlm.wsgi:application", url):
         over_http = measure_http(setup, CALLS, PORT)

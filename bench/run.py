@@ -79,8 +79,8 @@ def manage(database_url: str, *args: str) -> None:
         raise SystemExit(f"manage.py {' '.join(args)} failed: see {WORK / 'server.log'}")
 
 
-def fresh_database(name: str) -> str:
-    """The URL of an empty database: a new SQLite file, or PostgreSQL's ``wlm_bench``."""
+def fresh_database(name: str, pg_database: str = "wlm_bench") -> str:
+    """The URL of an empty database: a new SQLite file, or PostgreSQL's ``pg_database``."""
     WORK.mkdir(parents=True, exist_ok=True)
     if name == "sqlite":
         path = WORK / "bench.sqlite3"
@@ -90,9 +90,25 @@ def fresh_database(name: str) -> str:
     import psycopg
 
     with psycopg.connect(PG_URL, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS wlm_bench WITH (FORCE)")
-        connection.execute("CREATE DATABASE wlm_bench")
-    return urlunsplit(urlsplit(PG_URL)._replace(path="/wlm_bench"))
+        connection.execute(f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {pg_database}")
+    return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{pg_database}"))
+
+
+def script_result(database_url: str, script: Path, *args: str) -> dict:
+    """Run a bench script in its own process on ``database_url``: the JSON object its
+    last line prints (its errors go to the server log)."""
+    with open(WORK / "server.log", "ab") as errors:
+        output = subprocess.run(
+            [PYTHON, str(script), *args],
+            cwd=ROOT,
+            env=environment(database_url),
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        ).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
 @contextmanager
@@ -409,17 +425,7 @@ def bench_notices(args) -> dict:
         licenses = connection.execute("SELECT count(*) FROM licenses_license").fetchone()[0]
     due = licenses // 100
     log(f"notices: {licenses:,} licenses; passes with nothing due, then with {due:,} due")
-    with open(WORK / "server.log", "ab") as errors:
-        output = subprocess.run(
-            [PYTHON, str(ROOT / "bench" / "notices_pass.py"), "--due", str(due)],
-            cwd=ROOT,
-            env=environment(url),
-            check=True,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-        ).stdout
-    measured = json.loads(output.strip().splitlines()[-1])
+    measured = script_result(url, ROOT / "bench" / "notices_pass.py", "--due", str(due))
     if measured["smtp_messages"] != measured["delivered"] or measured["failed_or_retried"]:
         raise SystemExit(f"notices: deliveries lost or failed: {measured}")
     empty = measured["empty_pass_median_seconds"]
