@@ -68,9 +68,12 @@ run: install
 	trap 'kill $$NOTIFIER 2>/dev/null' EXIT; \
 	$(RUN_ENV) $(SERVE) --port $(PORT) wlm.wsgi:application
 
-## test: lint, migrations check, the whole suite (browser tests included) on SQLite and then
-## on PostgreSQL
-test: install-dev $(CHROMIUM) lint test-sqlite test-postgres
+## test: lint, migrations check, the whole suite (browser tests included) on SQLite and on
+## PostgreSQL, the two passes side by side (one per core); each prints its output when it
+## ends, and make fails if either does
+test: install-dev $(CHROMIUM) lint check-postgres
+	@echo "=== the suite on SQLite and on PostgreSQL, in parallel (output at the end of each) ==="
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 lint: install-dev
 	$(BIN)/ruff check .

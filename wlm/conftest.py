@@ -174,3 +174,19 @@ def smtp(settings):
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     yield handler
     controller.stop()
+
+
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After every test that wrote to the database: each location's stored license
+    (``CurrentLicense``) is still the rule's answer, whatever path the test took."""
+    result = yield
+    if item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(item.fixturenames):
+        from wlm.licenses import current
+
+        stale = current.stale()
+        assert not stale, f"stored licenses differ from the rule (location, rule, stored): {stale}"
+    return result

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
+from wlm.licenses import current
 from wlm.licenses.dates import add_years, has_ended, renewal_term
 from wlm.licenses.keys import InvalidKey, normalize_key
 from wlm.licenses.limits import elements_in_use, require_within_limit
@@ -196,6 +197,9 @@ def apply_change(
         unchanged = [f.name for f in license._meta.concrete_fields if f.name not in changes]
         license.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
         license.save(update_fields=list(changes))
+        if "status" in changes:  # which license a location shows ranks active ones first
+            locations = license.assignments.values_list("location_id", flat=True)
+            current.refresh([license.location_id, *locations])
         if "end_date" in changes:  # a start or a renewal: the notices of the new cycle
             cycle.plan(license, replacing=before["end_date"] is not None)
     after = {name: _serialise(value) for name, value in changes.items()}
@@ -366,6 +370,7 @@ def provision(user, location, key_text: str) -> License:
         timezone=location.timezone,
     )
     Assignment.objects.create(license=license, location=location, created=clock.now())
+    current.refresh([location])
     if _fixed_start_reached(license):
         license = start(license.pk, license.fixed_start)
     return license
@@ -434,6 +439,7 @@ def assign(user, license_id: int, location: Location) -> License:
     require_within_limit(license, elements_in_use(license, [location]))
     license = apply_change(license, "assign", user, extra={"location": str(location.pk)})
     Assignment.objects.create(license=license, location=location, created=clock.now())
+    current.refresh([location])
     return license
 
 
@@ -449,6 +455,7 @@ def unassign(user, license_id: int, location: Location) -> License:
         raise Conflict(_("A license keeps at least one location."))
     license = apply_change(license, "unassign", user, was={"location": str(location.pk)})
     assignment.delete()
+    current.refresh([location])
     return license
 
 

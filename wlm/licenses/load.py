@@ -29,6 +29,7 @@ from rest_framework.authtoken.models import Token
 
 from wlm.dataplane import triggers
 from wlm.lib import clock
+from wlm.licenses.current import refresh as refresh_current_licenses
 from wlm.licenses.dates import add_years
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import Assignment, License, LicenseStatus, LicenseType, Payment
@@ -306,6 +307,7 @@ def generate(
                         for row in _notices(license, now)
                     ],
                 )
+                refresh_current_licenses(places)
                 history_count += len(licenses) - len(places)
             if progress:
                 progress(first + count)

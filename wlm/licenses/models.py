@@ -338,6 +338,27 @@ class Assignment(models.Model):
         return f"{self.license_id} @ {self.location_id}"
 
 
+class CurrentLicense(models.Model):
+    """ "The location's license" (``queries.current_license_id``), stored: one row per
+    location that has had one, so that the locations list filters and sorts by its
+    status and end date with a join instead of computing it for every location.
+
+    Written only by ``wlm.licenses.current.refresh``, in the transaction of every change
+    that can move it (docs/performance.md); the rule itself stays the query's.
+    """
+
+    location = models.OneToOneField(
+        "locations.Location", primary_key=True, on_delete=models.CASCADE, related_name="current"
+    )
+    license = models.ForeignKey(License, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("current license")
+
+    def __str__(self) -> str:
+        return f"{self.location_id}: {self.license_id}"
+
+
 class EventKind(models.TextChoices):
     CREATED = "created", _("Created")
     PROVISIONED = "provisioned", _("Provisioned (Send Key)")

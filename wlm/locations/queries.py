@@ -1,14 +1,14 @@
 """The locations list's queryset, shared by the API, the page and the CSV export.
 
-Each location carries its license as the caller sees it and its element counts, all as
-columns of the list's one SELECT (correlated subqueries): no query per row.
+Each location carries its license as the caller sees it (a join to the stored
+``CurrentLicense``) and its element counts (correlated subqueries), all as columns of
+the list's one SELECT: no query per row.
 """
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 
 from wlm.licenses.models import License
-from wlm.licenses.queries import current_license_id
 from wlm.locations.models import AccessPoint, Location, Room
 
 
@@ -25,16 +25,17 @@ def element_count(model):
 
 
 def license_annotations(user) -> dict:
-    """The location's license (``current_license_id``), masked to what ``user`` sees.
+    """The location's license (stored: ``CurrentLicense``), masked to what ``user`` sees.
 
     ``license_pk``, ``license_key``, ``license_status`` and ``license_end`` are NULL when
     the location has no license or its license is not visible to the user, so neither
-    the rows nor the filters reveal another tenant's license.
+    the rows nor the filters reveal another tenant's license. One join, no subquery: a
+    filter on them walks the list's order and stops at the page.
     """
-    visible = License.objects.visible_to(user).filter(pk=OuterRef("current_license")).order_by()
+    shown = License.objects.visible_through("current__license", user)
 
     def column(name):
-        return Subquery(visible.values(name)[:1])
+        return Case(When(shown, then=F(f"current__license__{name}")))
 
     return {
         "license_pk": column("pk"),
@@ -52,8 +53,6 @@ def with_license(user, locations: QuerySet | None = None) -> QuerySet:
     """
     if locations is None:
         locations = Location.objects.all()
-    return (
-        locations.alias(current_license=current_license_id())
-        .annotate(access_point_count=element_count(AccessPoint), room_count=element_count(Room))
-        .annotate(**license_annotations(user))
-    )
+    return locations.annotate(
+        access_point_count=element_count(AccessPoint), room_count=element_count(Room)
+    ).annotate(**license_annotations(user))

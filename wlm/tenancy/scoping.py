@@ -85,6 +85,22 @@ class ScopedQuerySet(models.QuerySet):
         condition = self._visible_filter(actor)
         return self.filter(condition) if condition is not None else self.none()
 
+    def visible_through(self, path: str, user) -> Q:
+        """``visible_to(user)`` as a condition on rows of another model that reach a row
+        of this one through ``path`` (``"current__license"``): true when that row exists
+        and the user sees it. For masking a joined row in the one query of a list,
+        instead of a subquery per row."""
+        actor = actor_of(user)
+        reached = Q(**{f"{path}__isnull": False})
+        if actor.is_staff:
+            return reached
+        condition = None
+        if actor.tenant_type is not None and not actor.is_gateway:
+            condition = self._visible_filter(actor)
+        if condition is None:
+            return Q(pk__in=[])  # nothing: an always-false condition
+        return reached & _through(path, condition)
+
     def managed_by(self, user) -> ScopedQuerySet:
         """Rows an admin of the user's tenant may create under or change."""
         actor = actor_of(user)
@@ -126,6 +142,15 @@ class ChildScopedQuerySet(ScopedQuerySet):
 
     def _managed_filter(self, actor: Actor) -> Q | None:
         return self._through_parent("_managed_filter", actor)
+
+
+def _through(path: str, condition: Q) -> Q:
+    """``condition`` on a model, rewritten for rows that reach it through ``path``."""
+    children = [
+        _through(path, child) if isinstance(child, Q) else (f"{path}__{child[0]}", child[1])
+        for child in condition.children
+    ]
+    return Q.create(children, connector=condition.connector, negated=condition.negated)
 
 
 def require_managed(user, obj) -> None:

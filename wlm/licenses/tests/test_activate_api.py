@@ -13,7 +13,7 @@ from django.core.cache import cache
 
 from wlm.conftest import make_user
 from wlm.licenses import api as licenses_api
-from wlm.licenses import lifecycle
+from wlm.licenses import current, lifecycle
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import Assignment, License, LicenseEvent, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
@@ -51,6 +51,7 @@ def unsent(world, key=None, location=None):
         fields.update(location=location, timezone=location.timezone)
     if fields:
         License.objects.filter(pk=license.pk).update(**fields)
+        current.refresh([world.hotel, location])  # test data moved past the services
         license.refresh_from_db()
     return license
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from wlm.licenses import services
+from wlm.licenses import current, services
 from wlm.licenses.models import License, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
 from wlm.notifications import worker
@@ -56,6 +56,7 @@ def foreign_license(world, status) -> License:
         organization=world.other_org if status != S.PENDING_PROVISION else None,
     )
     license.assignments.update(location=world.other_office)
+    current.refresh([world.hotel, world.other_office])  # test data moved past the services
     return license
 
 

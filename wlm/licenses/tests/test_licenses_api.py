@@ -12,7 +12,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from wlm.licenses import lifecycle
+from wlm.licenses import current, lifecycle
 from wlm.licenses.models import Assignment, License, LicenseEvent, LicenseStatus, Module
 from wlm.licenses.tests.test_lifecycle import make_license
 from wlm.locations.models import AccessPoint, Location, Room
@@ -63,6 +63,7 @@ def aps_license(world, status, *, limit=5, location=None, **kwargs):
         license_type="aps", limit=limit, location=location, timezone=location.timezone
     )
     Assignment.objects.filter(license=license).update(location=location)
+    current.refresh([world.hotel, location])  # test data moved past the services
     license.refresh_from_db()
     return license
 
@@ -271,6 +272,7 @@ def catalogue(world):
         License.objects.filter(pk=license.pk).update(
             created=dt.datetime(2027, 1, day, tzinfo=dt.UTC), years=1 + day % 3
         )
+    current.refresh([world.hotel, world.shop, world.other_office])  # data past the services
     for license in rows.values():
         license.refresh_from_db()
     return rows

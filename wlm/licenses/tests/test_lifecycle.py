@@ -7,7 +7,7 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from wlm.lib.problems import Conflict
-from wlm.licenses import lifecycle
+from wlm.licenses import current, lifecycle
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import Assignment, License, LicenseEvent, LicenseStatus
 
@@ -41,6 +41,7 @@ def make_license(world, status, *, start=dt.date(2026, 1, 15), years=2, before_d
     )
     if provisioned:
         Assignment.objects.create(license=license, location=world.hotel)
+    current.refresh([world.hotel])  # what the services do after such a change
     return license
 
 

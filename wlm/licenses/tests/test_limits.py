@@ -2,6 +2,7 @@
 
 import pytest
 
+from wlm.licenses import current
 from wlm.licenses.models import Assignment, License, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
 from wlm.locations.models import AccessPoint, Room
@@ -28,6 +29,7 @@ def test_limit_counts_every_assigned_location(world, api):
     license = make_license(world, LicenseStatus.IN_USE)
     License.objects.filter(pk=license.pk).update(license_type="aps", limit=2)
     Assignment.objects.create(license=license, location=world.shop)
+    current.refresh([world.shop])
     client = api(world.org_admin)
     # the hotel has 1 access point already: one more fits, at either location
     assert (

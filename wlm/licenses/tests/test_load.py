@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from wlm.connections.models import LocationDay
-from wlm.licenses import entitlement, load
+from wlm.licenses import current, entitlement, load
 from wlm.licenses.models import Assignment, License, LicenseStatus, LicenseType, StartMode
 from wlm.locations.models import Location
 
@@ -111,6 +111,7 @@ def test_history_and_notices_are_as_the_notifier_would_leave_them(world):
     with time_machine.travel(NOW, tick=False):
         summary = load.generate(50, seed=3, history=2)
         assert summary.history == 100
+        assert current.stale() == []  # each location's license, stored in bulk
         assert License.objects.filter(location__name__startswith="Load").count() == 150
         for location in Location.objects.filter(name__startswith="Load")[:20]:
             terms = sorted(
@@ -135,3 +136,4 @@ def test_history_and_notices_are_as_the_notifier_would_leave_them(world):
             limit=1,
             timezone="UTC",
         ).pk > max(License.objects.exclude(key__startswith="00000").values_list("pk", flat=True))
+        current.refresh([world.shop])  # test data written past the services

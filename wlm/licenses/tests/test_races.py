@@ -4,19 +4,21 @@ PostgreSQL only (row locks): SQLite's test database is in memory, shared by thre
 where writers fail with "table is locked" instead of queueing as they do on a file.
 """
 
+import datetime as dt
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from rest_framework.authtoken.models import Token
 
 from wlm.lib.problems import Conflict
-from wlm.licenses import lifecycle
+from wlm.licenses import current, lifecycle
 from wlm.licenses import services as license_services
-from wlm.licenses.models import Assignment, License, LicenseStatus
+from wlm.licenses.models import Assignment, CurrentLicense, License, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
 from wlm.locations import services
 from wlm.locations.models import Room
@@ -75,6 +77,7 @@ def test_parallel_rooms_over_two_locations_of_one_license(world):
     type(second_hotel).objects.filter(pk=second_hotel.pk).update(sector="hospitality")
     second_hotel.refresh_from_db()
     Assignment.objects.create(license=license, location=second_hotel)
+    current.refresh([second_hotel])
     Room.objects.bulk_create(Room(location=world.hotel, number=f"3{i:02d}") for i in range(8))
     arguments = [
         (world.org_admin, world.hotel if i % 2 else second_hotel, f"8{i:02d}")
@@ -142,3 +145,58 @@ def test_parallel_http_requests_at_the_last_free_slot_exactly_one_wins(world, li
     refused = [body for status, body in outcomes if status == 409]
     assert all("allows 10 rooms; 11 would be in use" in body["detail"] for body in refused)
     assert Room.objects.filter(location=world.hotel).count() == license.limit
+
+
+def wait_for_a_lock_wait(timeout: float = 30.0) -> None:
+    """Until another session waits for a row lock (polls PostgreSQL's pg_locks)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no session waited for a lock")
+
+
+def test_two_changes_at_one_location_store_the_license_of_both(world):
+    """Two finalized licenses of the hotel are renewed at once. Both in use, the rule
+    picks the later assignment (``later``); ``earlier``'s renewal, waiting for the
+    stored row's lock, computes after ``later``'s commit and stores ``later`` too.
+    (Computed in the statement that waited, it would read the snapshot from before
+    that commit and store ``earlier``.)"""
+    earlier = make_license(world, LicenseStatus.CONTRACT_FINALIZED, start=dt.date(2024, 1, 15))
+    later = make_license(world, LicenseStatus.CONTRACT_FINALIZED, start=dt.date(2024, 2, 15))
+    assert CurrentLicense.objects.get(location=world.hotel).license_id == later.pk
+    renewed, commit = threading.Event(), threading.Event()
+
+    def renew_later_and_hold():
+        try:
+            with transaction.atomic():
+                lifecycle.renew(world.staff, later.pk, 1)
+                renewed.set()
+                commit.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=renew_later_and_hold)
+    holder.start()
+    assert renewed.wait(timeout=30)
+    outcomes = []
+
+    def renew_earlier():
+        try:
+            outcomes.append(lifecycle.renew(world.staff, earlier.pk, 1))
+        finally:
+            connection.close()
+
+    waiter = threading.Thread(target=renew_earlier)
+    waiter.start()
+    wait_for_a_lock_wait()  # the stored row, locked by the holder's refresh
+    commit.set()
+    holder.join(timeout=30)
+    waiter.join(timeout=30)
+    assert [license.pk for license in outcomes] == [earlier.pk]
+    License.objects.filter(status=LicenseStatus.IN_USE).get(pk=earlier.pk)
+    License.objects.filter(status=LicenseStatus.IN_USE).get(pk=later.pk)
+    assert CurrentLicense.objects.get(location=world.hotel).license_id == later.pk

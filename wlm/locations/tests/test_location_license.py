@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from wlm.licenses import current
 from wlm.licenses.entitlement import entitlement_for
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import Assignment, License, LicenseStatus
@@ -60,6 +61,7 @@ def make_license(
     )
     if provisioned:
         Assignment.objects.create(license=license, location=location, created=assigned_at or T0)
+    current.refresh([location])  # what the services do after such a change
     return license
 
 
@@ -288,3 +290,35 @@ def test_csv_export_filtered_by_license(world, api, licensed):
     empty = api(world.staff).get(f"{URL}?format=csv&license_status=pending_start")
     header = b"".join(empty.streaming_content).decode().strip().split(",")
     assert header[7:11] == ["license_id", "license_key", "license_status", "license_end_date"]
+
+
+USERS = [
+    "staff",
+    "staff_viewer",
+    "gateway",
+    "dist_admin",
+    "other_dist_admin",
+    "partner_admin",
+    "other_partner_admin",
+    "org_admin",
+    "other_org_admin",
+]
+
+
+@pytest.mark.parametrize("username", USERS)
+def test_the_lists_mask_is_visible_to(world, username):
+    """``visible_through`` (the list's one join) shows a location's license exactly when
+    ``visible_to`` (the door of the licenses' own list) would show that license."""
+    make_license(world, world.hotel, S.IN_USE, end=dt.date(2028, 1, 15))
+    make_license(world, world.shop, S.PENDING_PROVISION)
+    make_license(world, world.other_office, S.ACCESS_DENIED, end=dt.date(2027, 6, 1))
+    user = getattr(world, username)
+    visible = set(License.objects.visible_to(user).values_list("pk", flat=True))
+    expected = {
+        location.pk
+        for location in Location.objects.select_related("current")
+        if location.current.license_id in visible
+    }
+    masked = Location.objects.filter(License.objects.visible_through("current__license", user))
+    assert set(masked.values_list("pk", flat=True)) == expected
+    assert expected or username in ("gateway",)  # every other user sees some license
