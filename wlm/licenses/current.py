@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
@@ -31,12 +32,13 @@ def refresh(location_ids: Iterable) -> None:
     ids = sorted({getattr(location, "pk", location) for location in location_ids} - {None})
     if not ids:
         return
-    CurrentLicense.objects.bulk_create(
-        [CurrentLicense(location_id=location_id) for location_id in ids], ignore_conflicts=True
-    )
-    rows = CurrentLicense.objects.filter(location_id__in=ids)
-    list(rows.select_for_update().order_by("location_id").values_list("pk", flat=True))
-    rows.update(license=current_license_id("location"))
+    with transaction.atomic(savepoint=False):  # the caller's transaction, or its own
+        CurrentLicense.objects.bulk_create(
+            [CurrentLicense(location_id=location_id) for location_id in ids], ignore_conflicts=True
+        )
+        rows = CurrentLicense.objects.filter(location_id__in=ids)
+        list(rows.select_for_update().order_by("location_id").values_list("pk", flat=True))
+        rows.update(license=current_license_id("location"))
 
 
 def refresh_all() -> None:

@@ -8,14 +8,15 @@ from django.utils.translation import gettext_lazy as _
 from wlm.lib.filters import SearchFilterSet
 from wlm.licenses.models import LicenseStatus
 from wlm.locations.models import Location, Sector
+from wlm.locations.queries import license_condition
 
 NO_LICENSE = "none"
 
 
 class LocationFilterSet(SearchFilterSet):
-    """The ``license_*`` filters read the annotations of ``queries.with_license``
-    (``license_pk``, ``license_status``, ``license_end``): the location's license as the
-    caller sees it. The widgets are the page's (checkboxes, date inputs)."""
+    """The ``license_*`` filters select on the location's license as the caller sees it
+    (``queries.license_condition``: the rows whose ``with_license`` annotations match).
+    The widgets are the page's (checkboxes, date inputs)."""
 
     sector = django_filters.MultipleChoiceFilter(
         choices=Sector.choices,
@@ -36,6 +37,7 @@ class LocationFilterSet(SearchFilterSet):
     license_end_after = django_filters.DateFilter(
         field_name="license_end",
         lookup_expr="gte",
+        method="filter_license_end_after",
         label=_("License ends on or after"),
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("End date of the location's license on or after this date (inclusive)."),
@@ -43,6 +45,7 @@ class LocationFilterSet(SearchFilterSet):
     license_end_before = django_filters.DateFilter(
         field_name="license_end",
         lookup_expr="lte",
+        method="filter_license_end_before",
         label=_("License ends on or before"),
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("End date of the location's license on or before this date (inclusive)."),
@@ -53,11 +56,20 @@ class LocationFilterSet(SearchFilterSet):
         fields = ["organization", "sector", "country"]
         search_fields = ("name", "address", "timezone", "organization__name")
 
+    def _user(self):
+        return getattr(self.request, "user", None)
+
     def filter_license_status(self, queryset, name, values):
         statuses = [value for value in values if value != NO_LICENSE]
         condition = Q()
         if statuses:
-            condition |= Q(license_status__in=statuses)
+            condition |= license_condition(self._user(), status__in=statuses)
         if NO_LICENSE in values:
             condition |= Q(license_pk__isnull=True)
         return queryset.filter(condition)
+
+    def filter_license_end_after(self, queryset, name, value):
+        return queryset.filter(license_condition(self._user(), end_date__gte=value))
+
+    def filter_license_end_before(self, queryset, name, value):
+        return queryset.filter(license_condition(self._user(), end_date__lte=value))

@@ -5,7 +5,7 @@ Each location carries its license as the caller sees it (a join to the stored
 the list's one SELECT: no query per row.
 """
 
-from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, When
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 
 from wlm.licenses.models import License
@@ -24,6 +24,18 @@ def element_count(model):
     return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
+LICENSE = "current__license"  # the location's license: CurrentLicense, joined
+
+
+def license_condition(user, **lookups) -> Q:
+    """Locations whose license ``user`` sees and that matches ``lookups`` on its own
+    columns (``status__in=…``, ``end_date__gte=…``): the rows that a filter on the
+    masked ``license_*`` annotations selects, but written on plain columns, which
+    PostgreSQL can estimate (a CASE it cannot: it then joins every location)."""
+    matching = Q(**{f"{LICENSE}__{lookup}": value for lookup, value in lookups.items()})
+    return matching & License.objects.visible_through(LICENSE, user)
+
+
 def license_annotations(user) -> dict:
     """The location's license (stored: ``CurrentLicense``), masked to what ``user`` sees.
 
@@ -32,10 +44,10 @@ def license_annotations(user) -> dict:
     the rows nor the filters reveal another tenant's license. One join, no subquery: a
     filter on them walks the list's order and stops at the page.
     """
-    shown = License.objects.visible_through("current__license", user)
+    shown = License.objects.visible_through(LICENSE, user)
 
     def column(name):
-        return Case(When(shown, then=F(f"current__license__{name}")))
+        return Case(When(shown, then=F(f"{LICENSE}__{name}")))
 
     return {
         "license_pk": column("pk"),
