@@ -42,7 +42,7 @@ def refresh(location_ids: Iterable) -> None:
 
 
 def refresh_all() -> None:
-    """Every location (a migration, and ``generate_load``'s data written in bulk)."""
+    """Every location (the migration that added the table, on an existing database)."""
     missing = Location.objects.filter(current__isnull=True).values_list("pk", flat=True)
     CurrentLicense.objects.bulk_create(
         [CurrentLicense(location_id=location_id) for location_id in missing.iterator()],

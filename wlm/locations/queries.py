@@ -41,8 +41,8 @@ def license_annotations(user) -> dict:
 
     ``license_pk``, ``license_key``, ``license_status`` and ``license_end`` are NULL when
     the location has no license or its license is not visible to the user, so neither
-    the rows nor the filters reveal another tenant's license. One join, no subquery: a
-    filter on them walks the list's order and stops at the page.
+    the rows nor the filters reveal another tenant's license. One join, no subquery per
+    row; filters go through ``license_condition``.
     """
     shown = License.objects.visible_through(LICENSE, user)
 
