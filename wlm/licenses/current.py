@@ -5,7 +5,7 @@ license a location shows depends on its assignments and on their licenses' statu
 and, with none assigned, on the licenses intended for it. ``refresh`` recomputes it, with
 that query, for the locations a change touches, in the change's own transaction: the
 lifecycle calls it when a status or an assignment changes, the services when a license
-is generated, ``generate_load`` after each chunk.
+is generated; ``refresh_all`` stores every location's (``generate_load``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def refresh(location_ids: Iterable) -> None:
 
 
 def refresh_all() -> None:
-    """Every location (the migration that added the table, on an existing database)."""
+    """Every location: the migration that added the table, and ``generate_load``'s
+    rows (written in bulk, past the services)."""
     missing = Location.objects.filter(current__isnull=True).values_list("pk", flat=True)
     CurrentLicense.objects.bulk_create(
         [CurrentLicense(location_id=location_id) for location_id in missing.iterator()],

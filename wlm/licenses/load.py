@@ -29,7 +29,7 @@ from rest_framework.authtoken.models import Token
 
 from wlm.dataplane import triggers
 from wlm.lib import clock
-from wlm.licenses.current import refresh as refresh_current_licenses
+from wlm.licenses.current import refresh_all as store_current_licenses
 from wlm.licenses.dates import add_years
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import Assignment, License, LicenseStatus, LicenseType, Payment
@@ -307,13 +307,16 @@ def generate(
                         for row in _notices(license, now)
                     ],
                 )
-                refresh_current_licenses(places)
                 history_count += len(licenses) - len(places)
             if progress:
                 progress(first + count)
     with connection.cursor() as cursor:
         for statement in connection.ops.sequence_reset_sql(no_style(), [License]):
             cursor.execute(statement)
-        # planner statistics, as a production database's autovacuum keeps them
+        # planner statistics, as a production database's autovacuum keeps them (and the
+        # rule's query below needs them: without, its subqueries scan whole tables)
+        cursor.execute("ANALYZE")
+    store_current_licenses()  # each location's license, by the rule, in one statement
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return Summary(statuses, _gateway_token(), dict(by_status), history_count)
