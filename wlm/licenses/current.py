@@ -10,35 +10,51 @@ is generated; ``refresh_all`` stores every location's (``generate_load``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
+from wlm.lib.prepared import PreparedQuery
 from wlm.licenses.models import CurrentLicense
 from wlm.licenses.queries import current_license_id
 from wlm.locations.models import Location
+
+# The rule for one location, compiled once: building that queryset costs ~1.4 ms, running
+# it ~0.04 ms (SQLite), and the connection intake starts licenses by the thousand.
+_RULE = PreparedQuery(
+    lambda location: Location.objects.filter(pk=location).values_list(current_license_id("pk")),
+    Location._meta.pk,
+    uuid.UUID(int=0),
+)
 
 
 def refresh(location_ids: Iterable) -> None:
     """Store the license of each location of ``location_ids`` (ids or rows).
 
     The rows are locked in id order first (no deadlock between two refreshes), and the
-    license is then computed by a new statement: on PostgreSQL that statement sees
+    license is then computed by new statements: on PostgreSQL that statement sees
     whatever a concurrent change of another license of the same location committed
     while this one waited for the lock, so the last writer stores the right answer.
     """
     ids = sorted({getattr(location, "pk", location) for location in location_ids} - {None})
     if not ids:
         return
+    rows = CurrentLicense.objects.filter(location_id__in=ids)
+    locking = rows.select_for_update().order_by("location_id").values_list("pk", flat=True)
     with transaction.atomic(savepoint=False):  # the caller's transaction, or its own
-        CurrentLicense.objects.bulk_create(
-            [CurrentLicense(location_id=location_id) for location_id in ids], ignore_conflicts=True
-        )
-        rows = CurrentLicense.objects.filter(location_id__in=ids)
-        list(rows.select_for_update().order_by("location_id").values_list("pk", flat=True))
-        rows.update(license=current_license_id("location"))
+        missing = set(ids) - set(locking)
+        if missing:  # a location's first license: its row, then its lock
+            CurrentLicense.objects.bulk_create(
+                [CurrentLicense(location_id=location_id) for location_id in sorted(missing)],
+                ignore_conflicts=True,  # written meanwhile by another transaction: its row
+            )
+            list(locking.filter(location_id__in=missing))
+        for location_id in ids:
+            [(license_id,)] = _RULE.rows(location_id)
+            rows.filter(location_id=location_id).update(license_id=license_id)
 
 
 def refresh_all() -> None:
