@@ -33,6 +33,7 @@ from wlm.licenses.models import (
     StartMode,
 )
 from wlm.licenses.models import LicenseStatus as S
+from wlm.licenses.queries import status_rank
 from wlm.locations.models import Location
 from wlm.notifications import cycle
 from wlm.tenancy.scoping import actor_of
@@ -197,7 +198,8 @@ def apply_change(
         unchanged = [f.name for f in license._meta.concrete_fields if f.name not in changes]
         license.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
         license.save(update_fields=list(changes))
-        if "status" in changes:  # which license a location shows ranks active ones first
+        if "status" in changes and status_rank(before["status"]) != status_rank(license.status):
+            # the license may move up or down among its locations' licenses
             locations = license.assignments.values_list("location_id", flat=True)
             current.refresh([license.location_id, *locations])
         if "end_date" in changes:  # a start or a renewal: the notices of the new cycle

@@ -56,6 +56,13 @@ def current_license_id(location_ref="pk"):
     return Coalesce(Subquery(assigned), Subquery(pending))
 
 
+def status_rank(status: str) -> tuple[bool, bool]:
+    """All that ``current_license_id`` reads of a license's status: whether it is active
+    (``ACTIVE_STATUSES``) and whether it is ``pending_provision``. A status change that
+    keeps both (a start, a denial, most restores) changes no location's license."""
+    return status in ACTIVE_STATUSES, status == LicenseStatus.PENDING_PROVISION
+
+
 def assigned_first(location) -> QuerySet:
     """Licenses assigned to ``location`` (a row, an id or an ``OuterRef``), the one that
     counts first: an active one, then the latest assignment. The one ranking used by the
