@@ -31,7 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    # GinIndex(OpClass(...)) of the lists' trigram indexes; inert on SQLite
+    # OpClass of the lists' trigram indexes (wlm.lib.migrations); inert on SQLite
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
@@ -101,9 +101,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # No JIT: it compiles plans whose cost is estimated high (a LIMIT over a filter on a
-    # correlated subquery, as the locations list's license_status) for ~300 ms, ten
-    # times what running them takes (docs/api.md, "Lists at scale").
+    # No JIT: it compiled the lists' plans whose cost is estimated high (a LIMIT over
+    # filters on a million rows) for ~300 ms, ten times what running them takes
+    # (docs/performance.md).
     _db.setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 else:
     raise ImproperlyConfigured(f"Unsupported DATABASE_URL engine: {_db['ENGINE']}")

@@ -1,37 +1,44 @@
-"""Migration operations that only touch PostgreSQL: its trigram (``pg_trgm``) and
-covering indexes. SQLite keeps the same migration history and skips them."""
+"""PostgreSQL-only indexes: the trigram (``pg_trgm``) index of ``q`` as models declare
+it, and the migration operations that build such indexes on PostgreSQL only. SQLite
+keeps the same migration history and skips them."""
 
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import migrations
+from django.db.models import TextField
+from django.db.models.functions import Cast, Upper
+
+
+def trigram_index(field: str, name: str) -> GinIndex:
+    """A trigram index on ``UPPER(field::text)``, the expression Django's ``icontains``
+    compares on PostgreSQL: ``q`` reads it instead of scanning the table. Declared in
+    ``Meta.indexes``, built by ``AddIndexOnPostgreSQL``."""
+    return GinIndex(OpClass(Upper(Cast(field, TextField())), name="gin_trgm_ops"), name=name)
 
 
 def _on_postgresql(schema_editor) -> bool:
     return schema_editor.connection.vendor == "postgresql"
 
 
-class AddIndexOnPostgreSQL(migrations.AddIndex):
+class _OnPostgreSQLOnly:
+    """The operation runs on PostgreSQL and is skipped elsewhere, both ways."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if _on_postgresql(schema_editor):
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if _on_postgresql(schema_editor):
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class AddIndexOnPostgreSQL(_OnPostgreSQLOnly, migrations.AddIndex):
     """``AddIndex`` of an index only PostgreSQL can build (GIN with ``gin_trgm_ops``).
 
     The model state has the index on every database, so ``makemigrations`` sees the
     model's ``Meta.indexes`` as migrated; only PostgreSQL builds it.
     """
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if _on_postgresql(schema_editor):
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
 
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if _on_postgresql(schema_editor):
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
-
-class RunSQLOnPostgreSQL(migrations.RunSQL):
+class RunSQLOnPostgreSQL(_OnPostgreSQLOnly, migrations.RunSQL):
     """SQL for PostgreSQL only (e.g. an index with ``INCLUDE`` columns, which Django's
     model checks would flag on SQLite); no model state."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if _on_postgresql(schema_editor):
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if _on_postgresql(schema_editor):
-            super().database_backwards(app_label, schema_editor, from_state, to_state)

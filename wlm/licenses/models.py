@@ -1,14 +1,13 @@
 """The module catalogue, license requests, licenses, assignments and their history."""
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast, Upper
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib import clock
+from wlm.lib.migrations import trigram_index
 from wlm.tenancy.models import TenantType
 from wlm.tenancy.scoping import Actor, ScopedQuerySet
 
@@ -293,10 +292,7 @@ class License(models.Model):
             models.Index(fields=["partner", "status"], name="license_partner_idx"),
             models.Index(fields=["organization", "status"], name="license_organization_idx"),
             # ``q`` (``UPPER(key::text) LIKE``): a trigram index, PostgreSQL only
-            GinIndex(
-                OpClass(Upper(Cast("key", TextField())), name="gin_trgm_ops"),
-                name="license_key_trgm",
-            ),
+            trigram_index("key", "license_key_trgm"),
         ]
 
     def __str__(self) -> str:

@@ -2,13 +2,11 @@
 
 import uuid
 
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import TextField
-from django.db.models.functions import Cast, Upper
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
+from wlm.lib.migrations import trigram_index
 from wlm.lib.validators import validate_time_zone
 from wlm.tenancy.models import Organization
 from wlm.tenancy.scoping import ChildScopedQuerySet
@@ -57,10 +55,7 @@ class Location(models.Model):
             # the list's order: page 1 reads the first rows that pass the filters
             models.Index(fields=["name", "id"], name="location_name_idx"),
             # ``q``: a trigram index, PostgreSQL only
-            GinIndex(
-                OpClass(Upper(Cast("name", TextField())), name="gin_trgm_ops"),
-                name="location_name_trgm",
-            ),
+            trigram_index("name", "location_name_trgm"),
         ]
 
     def __str__(self) -> str:

@@ -8,12 +8,11 @@ membership with the ``gateway`` role.
 import secrets
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast, Upper
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from wlm.lib.migrations import trigram_index
 from wlm.tenancy.scoping import ScopedQuerySet
 
 
@@ -171,10 +170,7 @@ class Organization(Tenant):
         ]
         indexes = [
             # ``q`` of the licenses and locations lists: a trigram index, PostgreSQL only
-            GinIndex(
-                OpClass(Upper(Cast("name", TextField())), name="gin_trgm_ops"),
-                name="organization_name_trgm",
-            ),
+            trigram_index("name", "organization_name_trgm"),
         ]
 
 
