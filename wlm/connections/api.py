@@ -1,7 +1,12 @@
 """``POST /api/v1/connections/``: the data plane reports the devices it sees (gateway role)."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -10,6 +15,8 @@ from rest_framework.views import APIView
 from wlm.connections import services
 from wlm.lib.parsers import FastJSONParser
 from wlm.tenancy.scoping import actor_of
+
+REPLAYED = "Idempotent-Replayed"
 
 
 class EventSerializer(serializers.Serializer):
@@ -41,10 +48,44 @@ class ConnectionsView(APIView):
     gateway_access = True
     parser_classes = [FastJSONParser]
 
-    @extend_schema(request=BatchSerializer, responses={200: ResultSerializer})
+    @extend_schema(
+        request=BatchSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+                OpenApiParameter.HEADER,
+                description=_(
+                    "Makes a retry safe: the same key with the same body within 24 hours "
+                    "is answered with the first answer and counted once; with another "
+                    "body it is a 422. 1-255 printable ASCII characters, chosen by the "
+                    "gateway (e.g. a UUID per batch)."
+                ),
+            ),
+            OpenApiParameter(
+                REPLAYED,
+                {"type": "string", "enum": ["true"]},
+                OpenApiParameter.HEADER,
+                response=[200],
+                description=_("Present when the answer is the stored one of an earlier call."),
+            ),
+        ],
+        responses={
+            200: ResultSerializer,
+            (422, "application/problem+json"): OpenApiResponse(
+                {"$ref": "#/components/schemas/Problem"},  # wlm.lib.schema adds it
+                description=_("The Idempotency-Key was sent before with another body."),
+            ),
+        },
+    )
     def post(self, request):
         if not actor_of(request.user).is_gateway:
             raise PermissionDenied(_("Only the data plane's gateway accounts report connections."))
+        key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+        if key is not None and not services.IDEMPOTENCY_KEY.fullmatch(key):
+            raise ValidationError(
+                {"Idempotency-Key": [_("Send 1 to 255 printable ASCII characters.")]}
+            )
         data = request.data
         events = data.get("events") if isinstance(data, dict) else None
         if not isinstance(events, list):
@@ -58,12 +99,8 @@ class ConnectionsView(APIView):
                     ]
                 }
             )
-        result = services.ingest(events)
-        return Response(
-            {
-                "accepted": result.accepted,
-                "duplicates": result.duplicates,
-                "rejected": result.rejected,
-                "started": result.started,
-            }
-        )
+        if key is None:
+            return Response(services.ingest(events).answer())
+        # A batch refused as a whole (above) keeps no key: the same body is refused again.
+        answer, replayed = services.ingest_once(request.user, key, data)
+        return Response(answer, headers={REPLAYED: "true"} if replayed else None)

@@ -6,6 +6,7 @@ locations. They are deleted when the license starts. Everywhere else the intake 
 one aggregate row per location and local day, so storage does not grow per event.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -46,3 +47,29 @@ class LocationDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location_id} {self.day}: {self.events}"
+
+
+class IntakeKey(models.Model):
+    """An ``Idempotency-Key`` a gateway sent with a batch, and the answer it got: a
+    retry of the batch (same key, same body) is answered again instead of counted again.
+
+    Kept ``services.KEY_LIFETIME`` (24 h); the notifier's pass deletes older ones. The
+    answer is the JSON text as first sent (PostgreSQL's jsonb would reorder its keys).
+    """
+
+    # the unique (user, key) index serves the user's rows: no index of its own
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    key = models.CharField(_("idempotency key"), max_length=255)
+    body_hash = models.CharField(_("SHA-256 of the body"), max_length=64)
+    answer = models.TextField(_("answer (JSON)"), blank=True)  # written with the batch
+    created = models.DateTimeField(_("created"))
+
+    class Meta:
+        verbose_name = _("idempotency key of the intake")
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="intake_key_unique")]
+        indexes = [models.Index(fields=["created"], name="intake_key_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} of user {self.user_id}"

@@ -9,25 +9,32 @@ The start date is the local date of the event that reached the threshold *ordere
 ``seen_at``*: each device keeps the earliest time it was seen, and the threshold-th
 earliest device decides, so late and out-of-order batches give the result of ordered
 ones. Exactly one start under concurrency: the license row is locked before counting.
+
+``ingest_once`` takes a batch at most once per gateway and ``Idempotency-Key`` (24 h):
+a retry gets the stored answer instead of being counted again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from rest_framework.exceptions import APIException
 
-from wlm.connections.models import LocationDay, PendingDevice
+from wlm.connections.models import IntakeKey, LocationDay, PendingDevice
 from wlm.lib import clock
 from wlm.lib.validators import normalize_mac
 from wlm.licenses import lifecycle
@@ -35,7 +42,15 @@ from wlm.licenses.dates import local_date
 from wlm.licenses.models import Assignment, License, LicenseStatus, StartMode
 from wlm.locations.models import Location
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
 MAX_EVENTS = 10_000
+# A retry with the same Idempotency-Key within this time is answered, not counted again.
+KEY_LIFETIME = dt.timedelta(hours=24)
+# 1-255 printable ASCII characters (space included; quotes too, for keys sent as an RFC
+# 8941 string): what fits the column and is the same bytes in every header encoding.
+IDEMPOTENCY_KEY = re.compile(r"[ -~]{1,255}")
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 UPSERT_ROWS = 1_000  # rows per statement: 3,000 parameters, far below SQLite's limit
 PAST_LIMIT = dt.timedelta(days=366)  # a gateway's buffer, not history (and no year-1 dates)
@@ -55,6 +70,27 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[dict] = field(default_factory=list)
     started: list[int] = field(default_factory=list)
+
+    def answer(self) -> dict:
+        """The API's answer (``POST /api/v1/connections/``)."""
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "started": self.started,
+        }
+
+
+class KeyReused(APIException):
+    """422: an ``Idempotency-Key`` that came with another body (a client's bug: a key
+    names one batch)."""
+
+    status_code = 422
+    default_detail = _lazy(
+        "This Idempotency-Key was sent before with another body: a key names one batch. "
+        "Send a new batch with a new key."
+    )
+    default_code = "idempotency_key_reused"
 
 
 def device_key(device: str, secret: bytes | None = None) -> str:
@@ -164,8 +200,99 @@ def ingest(raw_events: list, now: dt.datetime | None = None) -> IngestResult:
     """Take one batch of connection events (already checked to be a list of at most
     ``MAX_EVENTS``); refuse bad ones by index, keep the rest, start what reaches the
     threshold."""
+    batch = _read(raw_events, now or clock.now())
+    if batch.result.accepted:
+        with transaction.atomic():
+            _write(batch)
+    return batch.result
+
+
+def ingest_once(
+    user: AbstractBaseUser, key: str, body: dict, now: dt.datetime | None = None
+) -> tuple[dict, bool]:
+    """``ingest(body["events"])`` at most once per (gateway, ``key``) in
+    ``KEY_LIFETIME``: the answer, and whether it is the stored answer of an
+    earlier call with the same key and body (then nothing is counted again). The same
+    key with another body raises ``KeyReused``.
+
+    The key is claimed in the transaction that writes the batch, before its writes: a
+    concurrent retry waits for that transaction (PostgreSQL: on the unique index;
+    SQLite: for the one writer), then finds the key taken and replays its answer.
+    """
     now = now or clock.now()
+    digest = body_hash(body)
+    # the reads happen before the write transaction, as in ``ingest``; a replay drops them
+    batch = _read(body["events"], now)
+    with transaction.atomic():
+        claimed = _claim_key(user.pk, key, digest, now)
+        if claimed is None:
+            stored_hash, answer = (
+                IntakeKey.objects.filter(user=user, key=key)
+                .values_list("body_hash", "answer")
+                .get()
+            )
+            if stored_hash != digest:
+                raise KeyReused()
+            return orjson.loads(answer), True  # a dict in the first answer's key order
+        if batch.result.accepted:
+            _write(batch)
+        answer = batch.result.answer()
+        IntakeKey.objects.filter(pk=claimed).update(answer=orjson.dumps(answer).decode())
+    return answer, False
+
+
+def body_hash(body) -> str:
+    """SHA-256 of the body as JSON with sorted keys: a retry serialised again (other key
+    order or spacing) is the same batch."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _claim_key(user_id: int, key: str, digest: str, now: dt.datetime) -> int | None:
+    """Insert the key's row (or take over an expired one, as if it had never been seen);
+    its id, or None when a live row holds the key. One statement: ``INSERT … ON CONFLICT
+    DO UPDATE … WHERE expired RETURNING id``. On PostgreSQL a concurrent insert of the
+    same key waits for the first transaction, then finds its row."""
+    db = connections[DEFAULT_DB_ALIAS]
+    opts, quote = IntakeKey._meta, db.ops.quote_name
+    table = quote(opts.db_table)
+    user, key_column, hash_column, answer, created = (
+        quote(opts.get_field(name).column)
+        for name in ("user", "key", "body_hash", "answer", "created")
+    )
+    stamp = opts.get_field("created").get_db_prep_value
+    # names from the model's metadata; values are parameters
+    sql = (
+        f"INSERT INTO {table} ({user}, {key_column}, {hash_column}, {answer}, {created}) "  # noqa: S608
+        f"VALUES (%s, %s, %s, '', %s) ON CONFLICT ({user}, {key_column}) DO UPDATE SET "
+        f"{hash_column} = excluded.{hash_column}, {answer} = '', {created} = excluded.{created} "
+        f"WHERE {table}.{created} <= %s RETURNING {quote(opts.pk.column)}"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, [user_id, key, digest, stamp(now, db), stamp(now - KEY_LIFETIME, db)])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def prune_intake_keys() -> int:
+    """Delete the idempotency keys older than ``KEY_LIFETIME`` (the notifier's pass):
+    past it they are ignored anyway. How many."""
+    deleted, _by_model = IntakeKey.objects.filter(created__lte=clock.now() - KEY_LIFETIME).delete()
+    return deleted
+
+
+@dataclass
+class _Batch:
+    """What ``_read`` found out before the write transaction, and what ``_write`` writes."""
+
+    result: IngestResult
+    days: list[tuple] = field(default_factory=list)
+    devices: list[tuple] = field(default_factory=list)
+
+
+def _read(raw_events: list, now: dt.datetime) -> _Batch:
+    """Validate the events and read what the writes need (outside any transaction)."""
     result = IngestResult()
+    batch = _Batch(result)
     parsed = _parse(raw_events, now, result)
     zones = {
         str(pk): zone
@@ -182,35 +309,38 @@ def ingest(raw_events: list, now: dt.datetime | None = None) -> IngestResult:
     result.rejected.sort(key=lambda row: row["index"])
     result.accepted = len(events)
     if not events:
-        return result
+        return batch
     # Reads and computing first, outside the write transaction (SQLite has one writer at
     # a time); what they read may be stale by the time it is written, and the writes
     # are made to be right anyway (upserts, a conditional update, checks under locks).
-    days = _daily_counts(events, zones)
-    known, devices = _pending_devices(events)
+    batch.days = _daily_counts(events, zones)
+    known, batch.devices = _pending_devices(events)
     repeats = len(events) - len({(event.location, event.device) for event in events})
     result.duplicates = repeats + known
-    with transaction.atomic():
-        _upsert(
-            LocationDay,
-            ("location", "day", "events"),
-            days,
-            conflict=("location", "day"),
-            action="DO UPDATE SET events = {table}.events + excluded.events",
-        )
-        # New devices, and earlier times for known ones: the conditional update keeps
-        # the earliest time whatever concurrent intakes do. Rows in (license, device)
-        # order so that concurrent intakes cannot deadlock on the unique index.
-        _upsert(
-            PendingDevice,
-            ("license", "device", "location", "first_seen"),
-            devices,
-            conflict=("license", "device"),
-            action="DO UPDATE SET first_seen = excluded.first_seen, "
-            "location_id = excluded.location_id WHERE excluded.first_seen < {table}.first_seen",
-        )
-        result.started = _start_due({license_id for license_id, *_rest in devices})
-    return result
+    return batch
+
+
+def _write(batch: _Batch) -> None:
+    """The batch's writes, inside the caller's transaction; sets ``result.started``."""
+    _upsert(
+        LocationDay,
+        ("location", "day", "events"),
+        batch.days,
+        conflict=("location", "day"),
+        action="DO UPDATE SET events = {table}.events + excluded.events",
+    )
+    # New devices, and earlier times for known ones: the conditional update keeps the
+    # earliest time whatever concurrent intakes do. Rows in (license, device) order so
+    # that concurrent intakes cannot deadlock on the unique index.
+    _upsert(
+        PendingDevice,
+        ("license", "device", "location", "first_seen"),
+        batch.devices,
+        conflict=("license", "device"),
+        action="DO UPDATE SET first_seen = excluded.first_seen, "
+        "location_id = excluded.location_id WHERE excluded.first_seen < {table}.first_seen",
+    )
+    batch.result.started = _start_due({license_id for license_id, *_rest in batch.devices})
 
 
 def _daily_counts(events: list[_Event], zones: dict) -> list[tuple]:

@@ -30,6 +30,7 @@ from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F
 
+from wlm.connections.services import prune_intake_keys
 from wlm.dataplane.services import prune_changes
 from wlm.lib import clock
 from wlm.licenses import lifecycle
@@ -91,6 +92,7 @@ def run_pass(stop: Callable[[], bool] = lambda: False) -> PassResult:
     while not stop() and deliver_due(result):
         pass
     prune_changes()  # the data plane's change log (wlm.dataplane)
+    prune_intake_keys()  # the intake's idempotency keys past 24 h (wlm.connections)
     return result
 
 
