@@ -37,6 +37,7 @@ from wlm.notifications.models import (
 )
 from wlm.tenancy.models import TenantType
 from wlm.tenancy.scoping import Actor, actor_of
+from wlm.tenancy.services import webhook_credentials_shown
 
 # --- Recipients: shown to their own tenant and to staff ------------------------------
 
@@ -52,8 +53,12 @@ def _actor(context: dict) -> Actor:
     return actor_of(getattr(request, "user", None))
 
 
-def shows_recipient(actor: Actor, tenant_type: str, tenant_id: int | None) -> bool:
-    """Staff see every recipient; a tenant's users see their own tenant's."""
+def shows_recipient(actor: Actor, tenant_type: str, tenant_id: int | None, channel: str) -> bool:
+    """Staff see every recipient; a tenant's users see their own tenant's. A webhook URL
+    (often with credentials in it) only as the tenant row shows it: to its admins and
+    staff admins."""
+    if channel == Channel.WEBHOOK:
+        return webhook_credentials_shown(actor, tenant_type, tenant_id)
     if actor.is_staff:
         return True
     return bool(tenant_type) and actor.tenant_type == tenant_type and actor.tenant_id == tenant_id
@@ -118,7 +123,9 @@ class DeliverySerializer(serializers.Serializer):
 
     def to_representation(self, delivery):
         data = super().to_representation(delivery)
-        if not shows_recipient(_actor(self.context), delivery.tenant_type, delivery.tenant_id):
+        if not shows_recipient(
+            _actor(self.context), delivery.tenant_type, delivery.tenant_id, delivery.channel
+        ):
             label = recipient_label(delivery.tenant_type)
             data["recipient"] = label
             data["last_error"] = _scrub(data["last_error"], delivery.recipient, label)
@@ -226,7 +233,9 @@ def license_notice_lines(license, user) -> list[dict]:
             lines.append(_line(row, state, None, None, None))
             continue
         recipient = row.delivery_recipient
-        if not shows_recipient(actor, row.delivery_tenant_type, row.delivery_tenant_id):
+        if not shows_recipient(
+            actor, row.delivery_tenant_type, row.delivery_tenant_id, row.delivery_channel
+        ):
             recipient = recipient_label(row.delivery_tenant_type)
         lines.append(
             _line(row, row.delivery_state, row.delivery_sent_at, row.delivery_channel, recipient)
@@ -264,20 +273,39 @@ class InboxItemSerializer(serializers.ModelSerializer):
     key = serializers.CharField(source="notice.license.key")
     number = serializers.IntegerField(source="notice.number")
     due = serializers.DateField(source="notice.due")
-    subject = serializers.SerializerMethodField()
-    text = serializers.SerializerMethodField()
+    subject = serializers.SerializerMethodField(help_text=_("As it was sent."))
+    text = serializers.SerializerMethodField(
+        help_text=_("As it was sent: plain text (escape it to show it in HTML).")
+    )
+    superseded = serializers.BooleanField(
+        source="notice.is_superseded",
+        help_text=_(
+            "The license was renewed since: its end date is no longer the one this notice spoke of."
+        ),
+    )
     created = serializers.DateTimeField(
         source="notice.decided_at", help_text=_("When the notice was sent.")
     )
 
     class Meta:
         model = Delivery
-        fields = ["id", "license", "key", "number", "due", "subject", "text", "read_at", "created"]
+        fields = [
+            "id",
+            "license",
+            "key",
+            "number",
+            "due",
+            "subject",
+            "text",
+            "superseded",
+            "read_at",
+            "created",
+        ]
         read_only_fields = fields
 
     def _message(self, delivery) -> messages.Message:
         if not hasattr(delivery, "_message"):
-            delivery._message = messages.render(delivery.notice, delivery.language)
+            delivery._message = messages.stored(delivery)
         return delivery._message
 
     def get_subject(self, delivery) -> str:

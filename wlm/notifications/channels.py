@@ -11,25 +11,27 @@ payload``) POSTed with
 - ``WLM-Event: license.notice``.
 
 Any 2xx answer is success; anything else, a redirect, a time-out or a refused
-connection is a failed attempt, retried with backoff by the worker.
+connection is a failed attempt, retried with backoff by the worker. Requests go through
+``wlm.lib.outbound``: public addresses only (checked again at connect time, the checked
+address used for the connection), one deadline (``WEBHOOK_TIMEOUT``) for the whole
+request, and attempt details that hold no byte of what the server sent.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
-import http.client
 import json
 import smtplib
-import urllib.error
-import urllib.parse
-import urllib.request
+import ssl
+from dataclasses import dataclass
 from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
-from wlm.lib import clock
+from wlm.lib import clock, outbound
 from wlm.notifications import messages
 from wlm.notifications.models import Channel
 from wlm.tenancy.services import TENANT_MODELS
@@ -61,7 +63,7 @@ def message_id(delivery) -> str:
 
 
 def _email(delivery, connection=None) -> str:
-    message = messages.render(delivery.notice, delivery.language)
+    message = messages.stored(delivery)  # as written when the notice was decided
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=message.text,
@@ -84,45 +86,89 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a redirect is an answer that is not 2xx: a failed attempt
+class TimedOut(DeliveryError):
+    """The receiver did not answer within the deadline: the next delivery to the same
+    URL would most likely wait as long in vain."""
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a webhook send needs, read from the database beforehand, so that the send
+    itself (``post_webhook``) touches no database and can run in a thread."""
+
+    url: str
+    body: bytes
+    secret: str
+    key: str
 
 
-def _webhook(delivery) -> str:
-    # a URLField also accepts ftp:// (and urllib would follow it): a webhook is HTTP
-    if urllib.parse.urlsplit(delivery.recipient).scheme.lower() not in ("http", "https"):
-        raise DeliveryError("the webhook URL is not http:// or https://")
+def webhook_request(delivery) -> WebhookRequest:
+    """The body and the signing secret of a webhook delivery (database reads)."""
     model = TENANT_MODELS.get(delivery.tenant_type)
     tenant = model.objects.filter(pk=delivery.tenant_id).first() if model else None
     if tenant is None:
         raise DeliveryError("the tenant of this webhook no longer exists")
     body = json.dumps(messages.payload(delivery), separators=(",", ":")).encode()
+    return WebhookRequest(delivery.recipient, body, tenant.webhook_secret, str(delivery.key))
+
+
+# Attempt details are fixed texts: nothing the remote server sent (a banner, a reason
+# phrase, an error page) is stored or shown, so the attempt log reveals no more than
+# "answered with this status" or "did not answer, and how".
+_REFUSED = {
+    outbound.SCHEME: "the webhook URL is not http:// or https://",
+    outbound.HOST: "the webhook URL has no valid host",
+    outbound.NOT_FOUND: "webhook not reached: host not found",
+    outbound.PRIVATE: "destination not allowed (private address)",
+}
+_NETWORK_ERRORS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection closed without an answer",
+    errno.EPIPE: "connection closed without an answer",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+}
+
+
+def post_webhook(request: WebhookRequest, *, timeout: float, allow_private: bool) -> str:
+    """POST a signed webhook; ``HTTP <status>`` for a 2xx answer, ``DeliveryError`` (a
+    fixed text) otherwise. At most ``timeout`` seconds in all; only public destinations
+    unless ``allow_private`` (``wlm.lib.outbound``)."""
     timestamp = int(clock.now().timestamp())
-    signed = signature(tenant.webhook_secret, timestamp, body)
-    request = urllib.request.Request(  # noqa: S310 (a tenant's https/http URL, validated)
-        delivery.recipient,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "WLM-Signature": f"t={timestamp},v1={signed}",
-            "Idempotency-Key": str(delivery.key),
-            "WLM-Event": "license.notice",
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "WLM-Signature": f"t={timestamp},v1={signature(request.secret, timestamp, request.body)}",
+        "Idempotency-Key": request.key,
+        "WLM-Event": "license.notice",
+    }
     try:
-        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT) as response:
-            return f"HTTP {response.status}"
-    except urllib.error.HTTPError as error:
-        error.close()
-        raise DeliveryError(f"HTTP {error.code}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
+        status = outbound.post(
+            request.url, request.body, headers, timeout=timeout, allow_private=allow_private
+        )
+    except outbound.Refused as refused:
+        raise DeliveryError(_REFUSED[refused.reason]) from None
+    except TimeoutError:
+        raise TimedOut("webhook not reached: timed out") from None
+    except ssl.SSLCertVerificationError:
+        raise DeliveryError("webhook not reached: TLS certificate not valid") from None
+    except ssl.SSLError:
+        raise DeliveryError("webhook not reached: TLS failed") from None
+    except OSError as error:
+        reason = _NETWORK_ERRORS.get(error.errno, "connection failed")
+        if isinstance(error, ConnectionResetError):
+            reason = "connection closed without an answer"
         raise DeliveryError(f"webhook not reached: {reason}") from None
-    except http.client.HTTPException as error:  # e.g. a URL whose server speaks no HTTP
-        raise DeliveryError(f"webhook answer is not HTTP: {str(error).strip()}") from None
+    except outbound.NotHTTP:
+        raise DeliveryError("webhook answer is not HTTP") from None
+    if 200 <= status < 300:
+        return f"HTTP {status}"
+    raise DeliveryError(f"HTTP {status}")  # a redirect too: it is not followed
+
+
+def _webhook(delivery) -> str:
+    return post_webhook(
+        webhook_request(delivery),
+        timeout=settings.WEBHOOK_TIMEOUT,
+        allow_private=settings.WEBHOOK_ALLOW_PRIVATE,
+    )

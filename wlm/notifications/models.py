@@ -72,6 +72,14 @@ class Notice(models.Model):
     def __str__(self) -> str:
         return f"notice {self.number} of license {self.license_id} ({self.end_date})"
 
+    @property
+    def is_superseded(self) -> bool:
+        """The license's end date is no longer the one this notice spoke of (a renewal
+        moved it; nothing else changes an end date once set): what the notice said was
+        true when it was sent, not now."""
+        end_date = self.license.end_date
+        return end_date is not None and end_date != self.end_date
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", _("E-mail")
@@ -90,10 +98,14 @@ class DeliveryQuerySet(ChildScopedQuerySet):
 
 
 class Delivery(models.Model):
-    """One notice to one recipient on one channel: the outbox row.
+    """One notice to one recipient of one tenant on one channel: the outbox row.
 
     ``key`` is the idempotency key (the e-mail's Message-ID, the webhook's
     ``Idempotency-Key``): a delivery retried after a crash carries the same key.
+    ``subject``, ``text`` and ``html`` are the message as it was written when the notice
+    was decided (what the channel uses of it: the webhook only the subject, the inbox no
+    HTML); rows written before messages were stored have them empty
+    (``messages.stored`` renders those when read).
     """
 
     notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
@@ -119,6 +131,9 @@ class Delivery(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)  # inbox only
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    html = models.TextField(_("HTML"), blank=True)  # e-mail only
 
     objects = DeliveryQuerySet.as_manager()
 
@@ -127,8 +142,10 @@ class Delivery(models.Model):
         verbose_name_plural = _("deliveries")
         ordering = ["id"]
         constraints = [
+            # per tenant: two tenants with the same address each get their own delivery
             models.UniqueConstraint(
-                fields=["notice", "channel", "recipient"], name="delivery_once_per_recipient"
+                fields=["notice", "tenant_type", "tenant_id", "channel", "recipient"],
+                name="delivery_once_per_tenant_recipient",
             ),
         ]
         indexes = [

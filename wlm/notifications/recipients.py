@@ -4,8 +4,13 @@
 - the partner's and the distributor's admins: their in-app inbox;
 - each of the three tenants' notice contacts: its notice e-mail and its webhook URL.
 
-The same address twice on one channel gets one delivery. Each recipient has the
-language its notices are written in (the user's, or the tenant's for its contacts).
+Recipients are told apart per tenant, never merged across tenants: the same address
+twice on one channel *of one tenant* (an admin's e-mail that is also the organization's
+notice e-mail) gets one delivery, but when two tenants name the same address (another
+letter case or not) each gets its own — a customer that sets its partner's webhook URL
+takes nothing from the partner, whose delivery is still signed with its own secret.
+Each recipient has the language its notices are written in (the user's, or the tenant's
+for its contacts).
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def _recipients(license, admins: dict) -> list[Recipient]:
                     Channel.WEBHOOK, tenant.webhook_url, tenant.language, None, kind, tenant.pk
                 )
             )
-    unique: dict[tuple[str, str], Recipient] = {}
-    for recipient in found:
-        unique.setdefault((recipient.channel, recipient.address.lower()), recipient)
+    unique: dict[tuple, Recipient] = {}
+    for to in found:
+        unique.setdefault((to.tenant_type, to.tenant_id, to.channel, to.address.lower()), to)
     return list(unique.values())

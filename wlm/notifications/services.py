@@ -11,10 +11,12 @@ from wlm.notifications.models import Channel, Delivery
 def inbox_of(user) -> QuerySet:
     """``user``'s own in-app notices, each with ``created`` (when the notice was sent).
 
-    Everyone reads only their own, staff too. Related rows are loaded for the message
-    (``messages.render`` names the license's organization, partner, distributor and
-    locations), so a page of items costs the same queries as one item. Callers still
-    go through ``visible_to(user)``.
+    Everyone reads only their own, staff too. Each item carries its message as sent;
+    related rows are loaded for the rows written before messages were stored
+    (``messages.stored`` renders those, naming the license's organization, partner,
+    distributor and locations) and for the license's end date (superseded or not), so a
+    page of items costs the same queries as one item. Callers still go through
+    ``visible_to(user)``.
     """
     return (
         Delivery.objects.filter(channel=Channel.INBOX, user=user)

@@ -21,9 +21,10 @@ from wlm.notifications.models import Delivery
 
 
 def _with_messages(items) -> None:
-    """Each item's subject and text in the user's language (the API's ``subject``/``text``)."""
+    """Each item's subject and text as they were sent (the API's ``subject``/``text``):
+    plain text, which the template escapes."""
     for item in items:
-        message = notice_messages.render(item.notice, item.language)
+        message = notice_messages.stored(item)
         item.subject, item.text = message.subject, message.text
 
 

@@ -10,7 +10,10 @@
    next attempt pushed past the lease) in one transaction, sent outside it, then marked
    ``sent``, retried later with exponential backoff, or ``failed`` after the last
    attempt. A notifier killed between the claim and the mark leaves the delivery to be
-   retried when the lease ends, with the same idempotency key.
+   retried when the lease ends, with the same idempotency key. Webhooks go out in
+   parallel, one lane per receiver, so that a slow receiver delays only its own
+   deliveries; 1 and 2 run again after each claim, so that a backlog of deliveries does
+   not hold back starts and cut-offs.
 
 Every read of "now" is ``wlm.lib.clock.now()``.
 """
@@ -20,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import queue
 import smtplib
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -36,7 +41,7 @@ from wlm.lib import clock
 from wlm.licenses import lifecycle
 from wlm.licenses.dates import has_ended
 from wlm.licenses.models import License, LicenseStatus
-from wlm.notifications import channels, recipients
+from wlm.notifications import channels, messages, recipients
 from wlm.notifications.models import (
     Attempt,
     Channel,
@@ -52,8 +57,12 @@ LICENSES_PER_TRANSACTION = 100
 DELIVERIES_PER_CLAIM = 50
 LEASE = dt.timedelta(minutes=5)  # a claim's deliveries are this notifier's for so long
 # a send starts only with this much of the lease left: longer than one send can take
-# (connect, send and answer, each bounded by WEBHOOK_TIMEOUT or EMAIL_TIMEOUT)
+# (an e-mail's steps are each bounded by EMAIL_TIMEOUT; a webhook's whole request by
+# WEBHOOK_TIMEOUT, and never beyond the lease less LEASE_SAFETY: ``webhook_budget``)
 SEND_MARGIN = dt.timedelta(minutes=1)
+LEASE_SAFETY = dt.timedelta(seconds=5)
+WEBHOOK_LANES = 8  # webhook receivers sent to at the same time, one thread each
+NOT_TRIED_AFTER_TIME_OUT = "not sent: this webhook timed out on an earlier delivery just now"
 
 
 @dataclass
@@ -85,15 +94,21 @@ def run_pass(stop: Callable[[], bool] = lambda: False) -> PassResult:
     (the notifier's SIGTERM): every batch is its own transaction, so stopping there
     leaves nothing half-done."""
     result = PassResult()
-    result.started = len(lifecycle.start_fixed_due())
     poisoned: set[int] = set()
-    while not stop() and decide_due(result, poisoned):
-        pass
+    _decide(result, poisoned, stop)
     while not stop() and deliver_due(result):
-        pass
+        _decide(result, poisoned, stop)  # what came due while a claim was being sent
     prune_changes()  # the data plane's change log (wlm.dataplane)
     prune_intake_keys()  # the intake's idempotency keys past 24 h (wlm.connections)
     return result
+
+
+def _decide(result: PassResult, poisoned: set[int], stop: Callable[[], bool]) -> None:
+    """Fixed starts and due notices (with their cut-offs): cheap when nothing is due, so
+    a pass does it again between delivery claims."""
+    result.started += len(lifecycle.start_fixed_due())
+    while not stop() and decide_due(result, poisoned):
+        pass
 
 
 def decide_due(result: PassResult, poisoned: set[int]) -> bool:
@@ -113,6 +128,7 @@ def decide_due(result: PassResult, poisoned: set[int]) -> bool:
         licenses = list(
             License.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("organization", "partner", "distributor")
+            .prefetch_related("assignments__location")  # named by the messages
             .filter(pk__in=wanted)
             .order_by("pk")
         )
@@ -137,6 +153,7 @@ def decide_due(result: PassResult, poisoned: set[int]) -> bool:
             *missed, latest = due[license.pk]
             skipped.extend(missed)
             sent.append(latest)
+            latest.license = license  # the locked row, its tenants and locations loaded
             deliveries.extend(_deliveries(latest, audience[license.pk], now))
         Notice.objects.filter(pk__in=[n.pk for n in skipped]).update(
             state=NoticeState.SKIPPED, decided_at=now
@@ -160,8 +177,11 @@ def _cut_off_if_ended(license: License, now: dt.datetime, result: PassResult) ->
 
 
 def _deliveries(notice: Notice, audience: list, now: dt.datetime) -> list[Delivery]:
-    """The outbox rows of a decided notice: the inbox is delivered by being written; the
-    others are due at once."""
+    """The outbox rows of a decided notice, each with its message as of ``now`` (rendered
+    once per language, kept as sent): the inbox is delivered by being written; the others
+    are due at once."""
+    languages = {to.language for to in audience}
+    rendered = {language: messages.render(notice, language, now) for language in languages}
     return [
         Delivery(
             notice=notice,
@@ -174,6 +194,7 @@ def _deliveries(notice: Notice, audience: list, now: dt.datetime) -> list[Delive
             state=DeliveryState.SENT if to.channel == Channel.INBOX else DeliveryState.PENDING,
             sent_at=now if to.channel == Channel.INBOX else None,
             next_attempt_at=None if to.channel == Channel.INBOX else now,
+            **messages.for_delivery(rendered[to.language], to.channel),
         )
         for to in audience
     ]
@@ -214,14 +235,19 @@ def _claim() -> tuple[list[Delivery], dt.datetime]:
 def deliver_due(result: PassResult) -> bool:
     """Send up to ``DELIVERIES_PER_CLAIM`` due deliveries; False when none was due.
 
-    E-mails of one claim share one SMTP connection. A send starts only while the lease
-    has more than ``SEND_MARGIN`` left, so that it ends before another notifier may take
-    the delivery; what a slow claim could not send goes back, as not attempted."""
+    The claim's webhooks go out in parallel (``_WebhookLanes``) while its e-mails go out
+    here, over one SMTP connection. A send starts only while the lease has more than
+    ``SEND_MARGIN`` left, so that it ends before another notifier may take the delivery;
+    what a slow claim could not send goes back, as not attempted."""
     claimed, lease_until = _claim()
-    with _Mail() as mail:
-        for index, delivery in enumerate(claimed):
+    webhooks = [d for d in claimed if d.channel == Channel.WEBHOOK]
+    emails = [d for d in claimed if d.channel != Channel.WEBHOOK]
+    with _WebhookLanes(lease_until, result) as lanes, _Mail() as mail:
+        lanes.start(webhooks)
+        for index, delivery in enumerate(emails):
+            lanes.record_finished()
             if clock.now() >= lease_until - SEND_MARGIN:
-                _release(claimed[index:], lease_until)
+                _release(emails[index:], lease_until)
                 break
             try:
                 detail = channels.send(delivery, mail.connection)
@@ -234,7 +260,117 @@ def deliver_due(result: PassResult) -> bool:
                 detail, ok = f"{type(error).__name__}: {error}", False
                 mail.reset()
             _record(delivery, ok, detail, result)
+        lanes.wait()
     return bool(claimed)
+
+
+def webhook_budget(lease_until: dt.datetime, timeout: float) -> float | None:
+    """Seconds a webhook send starting now may take: its whole deadline (``timeout``),
+    cut so that it ends inside the lease (less ``LEASE_SAFETY``); None when no more than
+    ``SEND_MARGIN`` of the lease is left and the send must not start."""
+    left = lease_until - clock.now()
+    if left <= SEND_MARGIN:  # as for e-mails
+        return None
+    return min(timeout, (left - LEASE_SAFETY).total_seconds())
+
+
+_LANE_DONE = object()
+
+
+class _WebhookLanes:
+    """A claim's webhooks, sent in parallel: one lane per receiver (tenant and URL),
+    at most ``WEBHOOK_LANES`` at a time, so that a slow receiver holds up only its own
+    deliveries. A lane's deliveries go one after the other; after a time-out the rest of
+    that lane are failed attempts without a request (the receiver would most likely
+    keep them waiting as long), retried with the backoff.
+
+    The lanes read and write no database: the requests are prepared before they start,
+    and their outcomes come back through a queue to be recorded by the calling thread."""
+
+    def __init__(self, lease_until: dt.datetime, result: PassResult):
+        self._lease_until, self._result = lease_until, result
+        self._outcomes: queue.SimpleQueue = queue.SimpleQueue()
+        self._running = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self, deliveries: list[Delivery]) -> None:
+        lanes: dict[tuple, list] = defaultdict(list)
+        for delivery in deliveries:
+            try:
+                request = channels.webhook_request(delivery)
+            except channels.DeliveryError as error:
+                _record(delivery, False, str(error), self._result)
+                continue
+            except Exception as error:  # one bad delivery must not stop the rest
+                log.exception("delivery %s failed", delivery.pk)
+                _record(delivery, False, f"{type(error).__name__}: {error}", self._result)
+                continue
+            receiver = (delivery.tenant_type, delivery.tenant_id, delivery.recipient)
+            lanes[receiver].append((delivery, request))
+        if not lanes:
+            return
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(WEBHOOK_LANES, len(lanes)), thread_name_prefix="webhook"
+        )
+        timeout, allow_private = settings.WEBHOOK_TIMEOUT, settings.WEBHOOK_ALLOW_PRIVATE
+        for lane in lanes.values():
+            self._running += 1
+            self._pool.submit(self._send, lane, timeout, allow_private)
+
+    def _send(self, lane: list, timeout: float, allow_private: bool) -> None:
+        """One receiver's deliveries, in a pool thread: network only."""
+        put = self._outcomes.put
+        try:
+            for index, (delivery, request) in enumerate(lane):
+                budget = webhook_budget(self._lease_until, timeout)
+                if budget is None:
+                    put(("release", [later for later, _ in lane[index:]]))
+                    return
+                try:
+                    detail = channels.post_webhook(
+                        request, timeout=budget, allow_private=allow_private
+                    )
+                    put(("record", delivery, True, detail))
+                except channels.TimedOut as error:
+                    put(("record", delivery, False, str(error)))
+                    for later, _ in lane[index + 1 :]:
+                        put(("record", later, False, NOT_TRIED_AFTER_TIME_OUT))
+                    return
+                except channels.DeliveryError as error:
+                    put(("record", delivery, False, str(error)))
+                except Exception as error:  # logged; its text may come from the remote
+                    log.exception("webhook delivery %s failed", delivery.pk)
+                    put(("record", delivery, False, f"webhook failed: {type(error).__name__}"))
+        finally:
+            put(_LANE_DONE)
+
+    def _apply(self, outcome) -> None:
+        if outcome is _LANE_DONE:
+            self._running -= 1
+        elif outcome[0] == "release":
+            _release(outcome[1], self._lease_until)
+        else:
+            _record(*outcome[1:], self._result)
+
+    def record_finished(self) -> None:
+        """Record what the lanes have sent so far, without waiting."""
+        while self._running:
+            try:
+                self._apply(self._outcomes.get_nowait())
+            except queue.Empty:
+                return
+
+    def wait(self) -> None:
+        """Record everything, as it comes, until every lane has ended."""
+        while self._running:
+            self._apply(self._outcomes.get())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)  # each send ends within its deadline
 
 
 def _release(deliveries: list[Delivery], lease_until: dt.datetime) -> None:

@@ -128,7 +128,7 @@ def test_recent_notices_come_from_the_users_inbox(client, world, noticed):
     with time_machine.travel(local_midnight(DUE_DAYS[1]) + dt.timedelta(hours=1), tick=False):
         block = section(html_of(client, world.org_admin), "recent-notices")
     assert 'data-source="inbox"' in block
-    assert f"Your Wi-Fi license {noticed.key} ends on 2027-07-01 (in one month)" in block
+    assert f"Your Wi-Fi license {noticed.key} ends on 2027-07-01 (in 30 days)" in block
     assert reverse("notifications:inbox") in block
 
 

@@ -74,7 +74,7 @@ def _recent_notices(user) -> dict:
     items = list(inbox_of(user).visible_to(user).order_by("-created", "-id")[:RECENT_NOTICES])
     if items:
         for item in items:
-            item.subject = messages.render(item.notice, item.language).subject
+            item.subject = messages.stored(item).subject  # as it was sent
         return {"source": "inbox", "items": items}
     notices = with_shown_state(
         Notice.objects.visible_to(user).filter(decided_at__isnull=False).select_related("license")

@@ -116,8 +116,15 @@ class _HookServer(ThreadingHTTPServer):
 
 
 @pytest.fixture
-def hooks():
-    """A real HTTP server on 127.0.0.1 that records every request it gets."""
+def private_webhooks(settings):
+    """Webhooks to 127.0.0.1 (the test servers): refused unless explicitly allowed."""
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+
+
+@pytest.fixture
+def hooks(private_webhooks):
+    """A real HTTP server on 127.0.0.1 that records every request it gets (webhooks to
+    private addresses allowed)."""
     server = _HookServer(("127.0.0.1", 0), _HookHandler)
     server.recorder = HookRecorder(port=server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
@@ -255,12 +262,16 @@ def test_each_recipient_reads_the_notice_in_its_language(world, in_use, smtp, ru
             mail.part("text/html"),
         )
         if address in ("org_admin@example.com", "partner@example.com"):
-            assert subject == f"Su licencia Wi-Fi {in_use.key} termina el {END} (dentro de un mes)"
+            # (folded as non-ASCII: the parser keeps the space of the fold)
+            assert (
+                subject.strip()
+                == f"Su licencia Wi-Fi {in_use.key} termina el {END} (dentro de 30 días)"
+            )
             assert text.startswith("Hola:")
             assert "dentro de 30 días" in text and "Qué ocurrirá:" in text
             assert '<html lang="es">' in html and "Qué ocurrirá:" in html
         else:
-            assert subject == f"Your Wi-Fi license {in_use.key} ends on {END} (in one month)"
+            assert subject == f"Your Wi-Fi license {in_use.key} ends on {END} (in 30 days)"
             assert text.startswith("Hello,")
             assert "in 30 days" in text and "What happens next:" in text
             assert '<html lang="en">' in html
@@ -367,7 +378,7 @@ def test_a_webhook_body_is_the_documented_payload(world, in_use, hooks, run_at):
             "distributor": "Dist",
             "partner": "Partner",
         },
-        "subject": f"Your Wi-Fi license {in_use.key} ends on 2027-07-01 (in one month)",
+        "subject": f"Your Wi-Fi license {in_use.key} ends on 2027-07-01 (in 30 days)",
         "language": "en",
     }
 
@@ -468,19 +479,21 @@ def test_a_redirect_is_a_failure_and_its_target_is_not_called(world, in_use, hoo
     assert attempts(delivery) == [(False, "HTTP 302")]
 
 
-def test_a_refused_connection_is_a_failure_with_a_readable_error(world, in_use, dead_port, run_at):
+def test_a_refused_connection_is_a_failure_with_a_readable_error(
+    world, in_use, dead_port, run_at, private_webhooks
+):
     world.dist.webhook_url = f"http://127.0.0.1:{dead_port}/hooks"
     world.dist.save(update_fields=["webhook_url"])
     assert run_at(T0).retried == 1
     delivery = webhook()
     assert delivery.state == DeliveryState.PENDING
     assert delivery.next_attempt_at == T0 + worker.backoff(1)
-    ((ok, detail),) = attempts(delivery)
-    assert not ok
-    assert detail.startswith("webhook not reached: ") and "Connection refused" in detail
+    assert attempts(delivery) == [(False, "webhook not reached: connection refused")]
 
 
-def test_a_url_that_does_not_answer_http_is_a_failed_attempt(world, in_use, smtp, run_at):
+def test_a_url_that_does_not_answer_http_is_a_failed_attempt(
+    world, in_use, smtp, run_at, private_webhooks
+):
     world.dist.webhook_url = f"http://127.0.0.1:{smtp.port}/hooks"  # an SMTP server: "220 …"
     world.dist.save(update_fields=["webhook_url"])
     result = run_at(T0)
@@ -488,13 +501,12 @@ def test_a_url_that_does_not_answer_http_is_a_failed_attempt(world, in_use, smtp
     delivery = webhook()
     assert delivery.state == DeliveryState.PENDING
     assert delivery.next_attempt_at == T0 + worker.backoff(1)
-    ((ok, detail),) = attempts(delivery)
-    assert not ok and detail.startswith("webhook answer is not HTTP: ")
-    assert "220" in detail
+    # nothing of what the server sent ("220 … ESMTP …") is kept or shown
+    assert attempts(delivery) == [(False, "webhook answer is not HTTP")]
 
 
 def test_a_webhook_that_does_not_answer_in_time_is_a_failed_attempt(
-    settings, world, in_use, run_at
+    settings, world, in_use, run_at, private_webhooks
 ):
     settings.WEBHOOK_TIMEOUT = 0.2
     with socket.socket() as silent:  # accepts connections (the backlog), never answers
