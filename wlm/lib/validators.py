@@ -1,6 +1,8 @@
-"""Validators and normalisers of plain values (time zones, MAC addresses)."""
+"""Validators and normalisers of plain values (time zones, MAC addresses, names and
+addresses)."""
 
 import re
+import unicodedata
 import zoneinfo
 from functools import cache
 
@@ -40,3 +42,39 @@ def normalize_mac(value: str) -> str:
             _("Enter a MAC address such as AA:BB:CC:DD:EE:FF."), code="invalid_mac"
         )
     return bytes.fromhex(raw.replace(":", "").replace("-", "").replace(".", "")).hex(":").upper()
+
+
+# What breaks a line or controls a terminal: C0/C1 controls (tab, CR, LF, ESC, NEL…) and
+# the Unicode line and paragraph separators.
+_NOT_PRINTED = frozenset({"Cc", "Zl", "Zp"})
+ADDRESS_MAX_LINES = 5
+
+
+def _printable(value: str) -> bool:
+    return not any(unicodedata.category(char) in _NOT_PRINTED for char in value)
+
+
+def validate_one_line(value: str) -> None:
+    """A name: one line of printable text, so it shows the same in a list, a page, a
+    CSV cell and the certificate (a name of ninety lines broke the PDF)."""
+    if not _printable(value):
+        raise ValidationError(
+            _("Use one line of text, without line breaks, tabs or control characters."),
+            code="not_one_line",
+        )
+
+
+def validate_address(value: str) -> None:
+    """A postal address: at most ``ADDRESS_MAX_LINES`` lines (LF or CRLF, as a browser
+    sends a text area), each one of printable text."""
+    lines = value.replace("\r\n", "\n").split("\n")
+    if len(lines) > ADDRESS_MAX_LINES:
+        raise ValidationError(
+            _("Use at most %(max)d lines."),
+            code="too_many_lines",
+            params={"max": ADDRESS_MAX_LINES},
+        )
+    if not all(_printable(line) for line in lines):
+        raise ValidationError(
+            _("Use lines of text, without tabs or control characters."), code="not_printable"
+        )

@@ -18,7 +18,7 @@ from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.filters import SearchFilterSet
 from wlm.licenses import lifecycle, services
-from wlm.licenses.entitlement import entitlement_for
+from wlm.licenses.entitlement import entitlement_seen_by
 from wlm.licenses.filters import LicenseFilterSet, LicenseRequestFilterSet
 from wlm.licenses.models import (
     License,
@@ -121,7 +121,8 @@ class EntitlementSerializer(serializers.Serializer):
 class EntitlementView(APIView):
     """May this location be served, with which modules? The data plane's hot path.
 
-    Computed from the dates at the moment of the call (wlm.licenses.entitlement).
+    Computed from the dates at the moment of the call (wlm.licenses.entitlement). A
+    tenant reads the locations it sees, and their license only if it sees that license.
     """
 
     gateway_access = True
@@ -131,7 +132,7 @@ class EntitlementView(APIView):
         location = get_object_or_404(
             Location.objects.visible_to(request.user, data_plane=True), pk=location_pk
         )
-        result = entitlement_for(location, clock.now())
+        result = entitlement_seen_by(request.user, location, clock.now())
         return Response(EntitlementSerializer(result).data)
 
 
@@ -145,8 +146,18 @@ LIMIT_FIELD = {
 }
 
 
+class ModuleCodeField(serializers.SlugRelatedField):
+    """A module by its code. A code PostgreSQL cannot even compare (a NUL character) is
+    "no such module" like any other unknown code, not a database error."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 def _module_codes(**kwargs):
-    return serializers.SlugRelatedField(
+    return ModuleCodeField(
         slug_field="code", queryset=Module.objects.all(), many=True, required=False, **kwargs
     )
 

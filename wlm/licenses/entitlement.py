@@ -5,6 +5,7 @@ moment of the question: it never trusts a stored status that time has overtaken,
 late or stopped worker never extends service. ``facts_of`` reads what the rule needs in
 two or three queries; ``Facts.at(now)`` applies the rule. The Django view and the data plane's
 lean path (wlm.dataplane, which keeps the facts per process) give the same answer.
+``entitlement_seen_by`` is what a tenant reads: only a license it sees.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from wlm.licenses.dates import has_ended
 from wlm.licenses.models import License, LicenseStatus, LicenseType
 from wlm.licenses.queries import assigned_first
 from wlm.locations.models import AccessPoint, Location, Room
+from wlm.tenancy.scoping import actor_of
 
 S = LicenseStatus
 NO_LICENSE = "no_license"
@@ -78,6 +80,7 @@ class Facts:
     modules: tuple[str, ...] = ()
     aps: tuple[int | None, int] = (None, 0)  # (max, used)
     rooms: tuple[int | None, int] = (None, 0)
+    license_id: int | None = None  # the row of the license the facts are about (masking)
 
     def reason_at(self, now: dt.datetime) -> str:
         if self.license is None:  # nothing assigned: pending provision, or no license
@@ -148,8 +151,9 @@ def facts_of(location_id) -> Facts | None:
     as few queries as the case needs (the data plane's misses)."""
     chosen = _CHOSEN.rows(location_id)
     if not chosen:
-        if _PENDING.rows(location_id):
-            return Facts(str(location_id), S.PENDING_PROVISION)
+        pending = _PENDING.rows(location_id)
+        if pending:
+            return Facts(str(location_id), S.PENDING_PROVISION, license_id=pending[0][0])
         return Facts(str(location_id), None) if _LOCATION.rows(location_id) else None
     pk, key, status, end_date, zone, license_type, limit, aps_used, rooms_used = chosen[0]
     if isinstance(end_date, str):  # SQLite returns the text
@@ -164,6 +168,7 @@ def facts_of(location_id) -> Facts | None:
         modules=tuple(sorted(code for (code,) in _MODULES.rows(pk))),
         aps=(None if rooms_license else limit, aps_used),
         rooms=(limit if rooms_license else None, rooms_used),
+        license_id=pk,
     )
 
 
@@ -175,3 +180,17 @@ def facts_for(location) -> Facts:
 def entitlement_for(location, now: dt.datetime) -> Entitlement:
     """The entitlement of a location (already read and scoped by the caller) at ``now``."""
     return facts_for(location).at(now)
+
+
+def entitlement_seen_by(user, location, now: dt.datetime) -> Entitlement:
+    """The entitlement of ``location`` (already scoped by the caller) as ``user`` may read
+    it. The gateway and staff read every license; a tenant only one it sees
+    (``License.objects.visible_to``): another tenant's license answers exactly like no
+    license, as the locations list masks it (``License.objects.visible_through``)."""
+    facts = facts_for(location)
+    actor = actor_of(user)
+    reads_all = actor.is_staff or actor.is_gateway
+    if facts.license_id is not None and not reads_all:
+        shown = License.objects.visible_to(user).filter(pk=facts.license_id).exists()
+        facts = facts if shown else Facts(facts.location)
+    return facts.at(now)

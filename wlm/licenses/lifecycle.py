@@ -21,7 +21,7 @@ from wlm.lib.problems import Conflict
 from wlm.licenses import current
 from wlm.licenses.dates import add_years, has_ended, renewal_term
 from wlm.licenses.keys import InvalidKey, normalize_key
-from wlm.licenses.limits import elements_in_use, require_within_limit
+from wlm.licenses.limits import elements_in_use, require_not_over_limit, require_within_limit
 from wlm.licenses.models import (
     ACTIVE_STATUSES,
     Assignment,
@@ -289,13 +289,21 @@ def deny(user, license_id: int, reason: str) -> License:
     )
 
 
+def _upgradable(license: License) -> bool:
+    return license.status in TRANSITIONS["upgrade"].sources
+
+
 @transaction.atomic
 def restore(user, license_id: int, reason: str = "") -> License:
-    """Back to the status before the denial, or finalized if the end date has passed."""
+    """Back to the status before the denial, or finalized if the end date has passed.
+    Not while its locations hold more elements than it allows."""
     license = lock(license_id)
+    check(license, "restore", user)
     previous = license.status_before_denial or S.PENDING_START
     if has_ended(license.end_date, license.timezone, clock.now()):
         previous = S.CONTRACT_FINALIZED
+    if previous in ACTIVE:
+        require_not_over_limit(license, upgradable=_upgradable(license))
     return apply_change(
         license, "restore", user, reason=reason, status=previous, status_before_denial=""
     )
@@ -312,7 +320,9 @@ def cancel(user, license_id: int, reason: str) -> License:
 @transaction.atomic
 def renew(user, license_id: int, years: int, reason: str = "") -> License:
     """Before the end the end date moves by N years (a denial stays); after it, a new
-    term of N years runs from today and the license is in use again."""
+    term of N years runs from today and the license is in use again. Not while its
+    locations hold more elements than it allows (they may have grown while it was
+    finalized and limited nothing)."""
     license = lock(license_id)
     check(license, "renew", user)
     if license.end_date is None:
@@ -320,6 +330,7 @@ def renew(user, license_id: int, years: int, reason: str = "") -> License:
             _("Only a license that has started can be renewed; this one is %(status)s.")
             % {"status": S(license.status).label}
         )
+    require_not_over_limit(license, upgradable=_upgradable(license))
     today = clock.today_in(license.timezone)
     ended = has_ended(license.end_date, license.timezone, clock.now())
     start_date, end_date = renewal_term(license.end_date, today, years)

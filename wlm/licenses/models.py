@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from wlm.lib import clock
 from wlm.lib.migrations import trigram_index
+from wlm.lib.validators import validate_one_line
 from wlm.tenancy.models import TenantType
 from wlm.tenancy.scoping import Actor, ScopedQuerySet
 
@@ -33,7 +34,7 @@ class Module(models.Model):
             RegexValidator(r"^[a-z][a-z0-9_]*$", _("Use lowercase letters, digits and _."))
         ],
     )
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=100, validators=[validate_one_line])
     description = models.TextField(_("description"), blank=True)
     advanced = models.BooleanField(
         _("advanced"), default=True, help_text=_("Advanced modules are bought on top of the base.")

@@ -5,13 +5,19 @@ The caller (the license service or a view) copies what the certificate shows int
 bytes for the same data: reportlab's invariant mode drops the build time and random
 document id, and the PDF's creation date is the date of issue.
 
+Whatever is stored prints: names become one line and addresses a few (``_printable``),
+cut with an ellipsis where a cell would not fit on a page (reportlab cannot lay out a
+table row taller than its frame), and every text is escaped for reportlab's markup.
+
 Fonts are reportlab's built-in Helvetica and Courier (no font files to ship). They
 cover Windows-1252 — all of Latin-1, so Spanish, French, German, Portuguese… names
 ("Málaga", "Ñandú") print — but not e.g. Polish "Ł", Greek or CJK, which would print
 as boxes; supporting those means registering and embedding a TrueType font here.
 """
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
@@ -44,6 +50,18 @@ KEY_BACKGROUND = colors.HexColor("#EEF3F8")
 LEFT_MARGIN = RIGHT_MARGIN = 20 * mm
 CONTENT_WIDTH = A4[0] - LEFT_MARGIN - RIGHT_MARGIN
 LABEL_WIDTH = 45 * mm
+
+# What one cell holds, whatever is stored (rows written before the models' limits, or
+# straight to the database): in the worst case (every letter a "W") each bound keeps a
+# row well under a page's height.
+NAME_CHARS = 200  # the longest name the models accept
+ADDRESS_LINES = 5
+ADDRESS_CHARS = 300
+MODULE_CHARS = 100
+MODULE_LINES = 12
+ELLIPSIS = "…"
+# line and paragraph breaks and control characters: a name prints on one line
+_NOT_PRINTED = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -92,8 +110,47 @@ def qr_png(key: str) -> bytes:
     return buffer.getvalue()
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def _one_line(text: str, limit: int = NAME_CHARS) -> str:
+    """``text`` on one line: breaks and control characters become spaces; at most
+    ``limit`` characters."""
+    return _cut(" ".join(_NOT_PRINTED.sub(" ", text).split()), limit)
+
+
+def _few_lines(text: str, lines: int = ADDRESS_LINES, limit: int = ADDRESS_CHARS) -> str:
+    """``text``'s non-empty lines, at most ``lines`` (the rest joins the last one) and
+    ``limit`` characters in all."""
+    kept = [line for line in (_one_line(part, limit) for part in text.splitlines()) if line]
+    if len(kept) > lines:
+        kept[lines - 1 :] = [", ".join(kept[lines - 1 :])]
+    return _cut("\n".join(kept), limit)
+
+
+def _printable(data: CertificateData) -> CertificateData:
+    """``data`` as a certificate can show it, whatever was stored."""
+    names = (
+        "key",
+        "location_id",
+        "location_name",
+        "location_country",
+        "organization_name",
+        "partner_name",
+        "distributor_name",
+    )
+    return dataclasses.replace(
+        data,
+        **{name: _one_line(getattr(data, name)) for name in names},
+        location_address=_few_lines(data.location_address),
+        modules=[(code, _one_line(name, MODULE_CHARS)) for code, name in data.modules],
+    )
+
+
 def render_certificate(data: CertificateData) -> bytes:
     """Render the license certificate of `data` as the bytes of an A4 PDF."""
+    data = _printable(data)
     buffer = BytesIO()
     title = gettext("License certificate")
     document = SimpleDocTemplate(
@@ -210,7 +267,13 @@ def _license_rows(data: CertificateData) -> list[tuple[str, str]]:
         start = gettext("Fixed: the term starts on %(date)s") % {"date": _date(data.fixed_start)}
     else:
         start = gettext("Automatic: the term starts when devices first connect")
-    modules = "\n".join(name for _code, name in data.modules) or gettext("None")
+    names = [name for _code, name in data.modules]
+    if len(names) > MODULE_LINES:  # a longer list would not fit on a page
+        more = len(names) - (MODULE_LINES - 1)
+        names[MODULE_LINES - 1 :] = [
+            ngettext("… and %(count)d more", "… and %(count)d more", more) % {"count": more}
+        ]
+    modules = "\n".join(names) or gettext("None")
     return [
         (gettext("Type and limit"), limit),
         (gettext("Modules"), modules),

@@ -49,7 +49,9 @@ def create_module(user, *, code: str, **fields) -> Module:
         with transaction.atomic():
             return Module.objects.create(code=code, **fields)
     except IntegrityError:
-        raise Conflict(_("A module with the code %(code)s exists.") % {"code": code}) from None
+        raise Conflict(
+            _("A module with the code %(code)s exists.") % {"code": code}, fields=["code"]
+        ) from None
 
 
 def update_module(user, module: Module, **fields) -> Module:

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from wlm.lib.migrations import trigram_index
-from wlm.lib.validators import validate_time_zone
+from wlm.lib.validators import validate_address, validate_one_line, validate_time_zone
 from wlm.tenancy.models import Organization
 from wlm.tenancy.scoping import ChildScopedQuerySet
 
@@ -35,10 +35,12 @@ class Location(models.Model):
         related_name="locations",
         verbose_name=_("organization"),
     )
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(_("name"), max_length=200, validators=[validate_one_line])
     sector = models.CharField(_("sector"), max_length=20, choices=Sector.choices)
     timezone = models.CharField(_("time zone"), max_length=64, validators=[validate_time_zone])
-    address = models.CharField(_("address"), max_length=300, blank=True)
+    address = models.CharField(
+        _("address"), max_length=300, blank=True, validators=[validate_address]
+    )
     country = CountryField(_("country"))
     created = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -78,7 +80,7 @@ class AccessPoint(models.Model):
         verbose_name=_("location"),
     )
     mac = models.CharField(_("MAC address"), max_length=17)
-    name = models.CharField(_("name"), max_length=200, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True, validators=[validate_one_line])
     created = models.DateTimeField(_("created"), auto_now_add=True)
 
     objects = AccessPointQuerySet.as_manager()

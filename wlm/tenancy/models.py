@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.migrations import trigram_index
+from wlm.lib.outbound import validate_public_http_url
+from wlm.lib.validators import validate_one_line
 from wlm.tenancy.scoping import ScopedQuerySet
 
 
@@ -40,12 +42,15 @@ def new_webhook_secret() -> str:
 class Tenant(models.Model):
     """What every tenant has: a name and its notice contacts."""
 
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(_("name"), max_length=200, validators=[validate_one_line])
     email = models.EmailField(
         _("notice e-mail"), blank=True, help_text=_("Expiry notices are sent to this address.")
     )
     webhook_url = models.URLField(
-        _("webhook URL"), blank=True, help_text=_("Receives signed notice webhooks.")
+        _("webhook URL"),
+        blank=True,
+        validators=[validate_public_http_url],  # http(s) to a public address (SSRF)
+        help_text=_("Receives signed notice webhooks (http or https, a public address)."),
     )
     webhook_secret = models.CharField(
         _("webhook signing secret"),

@@ -114,3 +114,75 @@ def test_only_a_running_license_before_its_end_is_served(status, end_date, now, 
     running = status in (S.PENDING_START, S.IN_USE)
     before_end = end_date is None or local_today < end_date
     assert (reason == "ok") == (running and before_end)
+
+
+# --- What a tenant reads: only the licenses it sees -------------------------------------
+
+
+def unlicensed_answer(location) -> dict:
+    """The body for a location without any license: what a masked license looks like."""
+    return {
+        "location": str(location.pk),
+        "service": "unavailable",
+        "reason": "no_license",
+        "license": None,
+        "status": None,
+        "modules": [],
+        "aps": {"max": None, "used": 0},
+        "rooms": {"max": None, "used": 0},
+        "end_date": None,
+    }
+
+
+@pytest.fixture
+def competitor(world):
+    """The partner works with both distributors; ``other_dist`` (and its viewer) see the
+    hotel, whose license in use is ``dist``'s."""
+    from wlm.conftest import make_user
+    from wlm.tenancy.models import Role, TenantType
+
+    world.partner.distributors.add(world.other_dist)
+    world.other_dist_viewer = make_user(
+        "other_dist_viewer", TenantType.DISTRIBUTOR, world.other_dist, Role.VIEWER
+    )
+    license = make_license(world, S.IN_USE, start=dt.date(2026, 6, 1))
+    license.modules.set(Module.objects.filter(code__in=["guest", "pms"]))
+    return license
+
+
+@pytest.mark.parametrize("person", ["other_dist_admin", "other_dist_viewer"])
+@time_machine.travel(NOW, tick=False)
+def test_another_distributors_license_is_masked_as_the_locations_list_masks_it(
+    world, api, competitor, person
+):
+    client = api(getattr(world, person))
+    # the location is visible to the other distributor, its license is not
+    assert client.get(f"/api/v1/licenses/{competitor.pk}/").status_code == 404
+    row = client.get(f"/api/v1/locations/{world.hotel.pk}/").json()
+    assert row["license"] is None
+    response = client.get(url(world.hotel))
+    assert response.status_code == 200
+    assert response.json() == unlicensed_answer(world.hotel)
+    assert competitor.key not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "person", ["gateway", "staff_viewer", "dist_viewer", "partner_viewer", "org_viewer"]
+)
+@time_machine.travel(NOW, tick=False)
+def test_who_sees_the_license_reads_it_in_the_entitlement(world, api, competitor, person):
+    body = api(getattr(world, person)).get(url(world.hotel)).json()
+    assert (body["license"], body["reason"], body["modules"]) == (
+        competitor.key,
+        "ok",
+        ["guest", "pms"],
+    )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_license_not_yet_sent_is_masked_for_the_organization(world, api):
+    """Pending provision: the organization sees no license before Send Key (the list
+    neither); the distributor that made it reads the reason."""
+    make_license(world, S.PENDING_PROVISION)
+    assert api(world.org_viewer).get(url(world.hotel)).json() == unlicensed_answer(world.hotel)
+    assert api(world.dist_viewer).get(url(world.hotel)).json()["reason"] == "pending_provision"

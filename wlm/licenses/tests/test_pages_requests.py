@@ -136,6 +136,29 @@ def test_approved_row_links_its_license_and_pdf(client, world, queue):
     assert "Too many APs for one shop." in html  # the rejection's reason
 
 
+@pytest.mark.parametrize("who", ["org_viewer", "org_admin"])
+def test_organization_sees_no_key_before_send_key(client, world, queue, who):
+    """The key is shown to whom the API shows it (``License.objects.visible_to``): the
+    organization reads its license once the key was sent, not from the approved request."""
+    from wlm.licenses import lifecycle
+
+    license = queue["license"]
+    login(client, getattr(world, who))
+    html = client.get(LIST, {"q": ""}).content.decode()
+    assert queue["approved"].pk in row_ids(client.get(LIST, {"q": ""}))
+    assert license.key not in html
+    assert f"/licenses/{license.pk}/" not in html  # no link to a 404 (view nor PDF)
+    assert client.get(f"/api/v1/licenses/{license.pk}/").status_code == 404  # the API's rule
+    lifecycle.provision(world.org_admin, world.shop, license.key)
+    assert license.key in client.get(LIST, {"q": ""}).content.decode()
+
+
+@pytest.mark.parametrize("who", ["partner_viewer", "dist_viewer", "staff_viewer"])
+def test_who_sees_the_license_sees_its_key_on_the_request(client, world, queue, who):
+    login(client, getattr(world, who))
+    assert queue["license"].key in client.get(LIST, {"q": ""}).content.decode()
+
+
 def test_state_filter_repeats_and_search_narrows(client, world, queue):
     login(client, world.staff)
     ids = row_ids(client.get(f"{LIST}?state=approved&state=rejected"))

@@ -173,3 +173,56 @@ def test_certificate_bytes_depend_on_the_data_only():
 def test_certificate_data_refuses_inconsistent_values(change):
     with pytest.raises(ValueError):
         dataclasses.replace(SAMPLE, **change)
+
+
+# --- whatever is stored prints ----------------------------------------------------------
+
+TALL_ADDRESS = "Calle 1" + "\n" * 150 + "28001 Madrid"
+TALL_NAME = "\n".join("H" * 90)  # 90 lines in 179 characters: fits the column
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"location_address": TALL_ADDRESS},
+        {"location_name": TALL_NAME},
+        {"organization_name": "\n".join(["Org"] * 200), "partner_name": "P\x00\x1b\x0c" * 50},
+        {"distributor_name": "W" * 5000},  # one unbroken word, also in the subtitle
+        {"modules": [(f"m{n}", f"Module number {n} " + "W" * 90) for n in range(300)]},
+        {"location_address": "\u2028".join(["Line"] * 400)},
+        {"location_name": "<b>bold</b> & <font size=90>big</font> &amp; <br/><para>"},
+    ],
+    ids=["150 breaks", "90-line name", "controls", "long word", "300 modules", "U+2028", "markup"],
+)
+def test_certificate_survives_any_stored_text(change):
+    pdf = render_certificate(dataclasses.replace(SAMPLE, **change))
+    document = read(pdf)
+    assert len(document.pages) <= 2
+    assert KEY in text_of(pdf)
+
+
+def test_markup_in_a_name_prints_as_typed():
+    name = "<b>Bar & Grill</b> <br/> &amp;"
+    assert name in text_of(render_certificate(dataclasses.replace(SAMPLE, location_name=name)))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["dist_admin", "partner_viewer"])
+def test_pdf_of_a_location_stored_with_tall_text_is_served(world, api, client, who):
+    """Rows written before the limits on names and addresses (straight to the database)."""
+    from wlm.licenses import services
+    from wlm.locations.models import Location
+
+    terms = services.Terms(
+        location=world.shop, distributor=world.dist, years=1, payment="annual", aps=5
+    )
+    license = services.create_license(world.dist_admin, terms)
+    Location.objects.filter(pk=world.shop.pk).update(name=TALL_NAME, address=TALL_ADDRESS)
+    response = api(getattr(world, who)).get(f"/api/v1/licenses/{license.pk}/pdf/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert license.key in text_of(response.content)
+    client.force_login(getattr(world, who))
+    page = client.get(f"/licenses/{license.pk}/pdf/")
+    assert page.status_code == 200
+    assert license.key in text_of(page.content)

@@ -200,3 +200,112 @@ def test_two_changes_at_one_location_store_the_license_of_both(world):
     License.objects.filter(status=LicenseStatus.IN_USE).get(pk=earlier.pk)
     License.objects.filter(status=LicenseStatus.IN_USE).get(pk=later.pk)
     assert CurrentLicense.objects.get(location=world.hotel).license_id == later.pk
+
+
+def lock_wait_or_end(thread: threading.Thread, timeout: float = 30.0) -> bool:
+    """True once another session waits for a row lock; False if ``thread`` ended first."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return True
+            if not thread.is_alive():
+                return False
+            time.sleep(0.01)
+    raise AssertionError("neither a lock wait nor the end of the thread")
+
+
+def finalized_at_its_limit(world):
+    """The shop's access-point license, finalized, 2 allowed and 2 in use."""
+    from wlm.licenses.tests.test_licenses_api import add_aps, aps_license
+
+    license = aps_license(
+        world, LicenseStatus.CONTRACT_FINALIZED, limit=2, start=dt.date(2024, 1, 1)
+    )
+    add_aps(world.shop, 2)
+    return license
+
+
+def hold(act, done: threading.Event, release: threading.Event, outcomes: list):
+    """Run ``act`` in a transaction and keep it open (its locks held) until ``release``."""
+    try:
+        with transaction.atomic():
+            outcomes.append(act())
+            done.set()
+            release.wait(timeout=30)
+    except Exception as error:
+        outcomes.append(error)
+        done.set()
+    finally:
+        connection.close()
+
+
+def in_thread(act, outcomes: list) -> threading.Thread:
+    def run():
+        try:
+            outcomes.append(act())
+        except Exception as error:
+            outcomes.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_an_addition_during_a_renewal_waits_for_it_and_is_refused(world):
+    """A finalized license limits nothing, but its lock is taken by an addition at its
+    location all the same: one added while the renewal is uncommitted waits for it, then
+    counts against the renewed license."""
+    license = finalized_at_its_limit(world)
+    renewed, release, held = threading.Event(), threading.Event(), []
+    holder = threading.Thread(
+        target=hold,
+        args=(lambda: lifecycle.renew(world.dist_admin, license.pk, 1), renewed, release, held),
+    )
+    holder.start()
+    assert renewed.wait(timeout=30)
+    added = []
+    adder = in_thread(
+        lambda: services.add_access_point(world.org_admin, world.shop, mac="0a:00:00:00:09:01"),
+        added,
+    )
+    waited = lock_wait_or_end(adder)
+    release.set()
+    holder.join(timeout=30)
+    adder.join(timeout=30)
+    assert waited, added  # (without the lock it was simply added, a third of two)
+    assert isinstance(held[0], License) and isinstance(added[0], Conflict), (held, added)
+    license.refresh_from_db()
+    assert license.status == LicenseStatus.IN_USE
+    assert world.shop.access_points.count() == 2
+
+
+def test_a_renewal_during_an_addition_waits_for_it_and_counts_it(world):
+    license = finalized_at_its_limit(world)
+    added, release, held = threading.Event(), threading.Event(), []
+    holder = threading.Thread(
+        target=hold,
+        args=(
+            lambda: services.add_access_point(world.org_admin, world.shop, mac="0a:00:00:00:09:02"),
+            added,
+            release,
+            held,
+        ),
+    )
+    holder.start()
+    assert added.wait(timeout=30)
+    renewed = []
+    renewer = in_thread(lambda: lifecycle.renew(world.dist_admin, license.pk, 1), renewed)
+    waited = lock_wait_or_end(renewer)
+    release.set()
+    holder.join(timeout=30)
+    renewer.join(timeout=30)
+    assert waited, renewed  # (without the lock it counted 2 and renewed: 3 in use of 2)
+    assert isinstance(renewed[0], Conflict), renewed
+    assert "The locations hold 3 access points; this license allows 2." in str(renewed[0].detail)
+    license.refresh_from_db()
+    assert license.status == LicenseStatus.CONTRACT_FINALIZED
+    assert world.shop.access_points.count() == 3
