@@ -7,25 +7,121 @@ for invalid input, ``errors`` per field.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Sequence
 from http import HTTPStatus
 
+from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models, transaction
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.views import set_rollback
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://wifi-license-manager.example/problems/"
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+SQLITE_UNIQUE = "UNIQUE constraint failed: "
 
 
 class Conflict(exceptions.APIException):
-    """409: the request conflicts with the current state (limit, status, used key)."""
+    """409: the request conflicts with the current state (limit, status, used key, a
+    duplicate). ``fields``: the fields the conflict is about, answered as ``errors``."""
 
     status_code = 409
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+    def __init__(self, detail=None, code=None, *, fields: Sequence[str] = ()):
+        super().__init__(detail, code)
+        self.errors = {field: [str(self.detail)] for field in fields} or None
+
+
+# --- Unique constraints: a duplicate is a 409 naming the field ----------------------
+UniqueKey = tuple[type[models.Model], tuple[str, ...]]
+
+
+@functools.cache
+def _unique_keys() -> tuple[dict[str, UniqueKey], dict[tuple[str, frozenset], UniqueKey]]:
+    """Every unique key of the installed models, by constraint name (what PostgreSQL
+    reports) and by table and columns (what SQLite reports). Names of ``unique=True``
+    columns are PostgreSQL's own (``<table>_<column>_key``, ``<table>_pkey``)."""
+    by_name: dict[str, UniqueKey] = {}
+    by_columns: dict[tuple[str, frozenset], UniqueKey] = {}
+    for model in apps.get_models():
+        opts = model._meta
+        if opts.proxy:
+            continue
+        keys = [
+            (constraint.name, tuple(constraint.fields))
+            for constraint in opts.constraints
+            if isinstance(constraint, models.UniqueConstraint)
+            and constraint.fields
+            and constraint.condition is None
+        ]
+        keys += [(None, tuple(fields)) for fields in opts.unique_together]
+        keys += [
+            (_column_key_name(opts.db_table, field), (field.name,))
+            for field in opts.local_fields
+            if field.unique
+        ]
+        for name, fields in keys:
+            key = (model, fields)
+            columns = frozenset(opts.get_field(field).column for field in fields)
+            by_columns[(opts.db_table, columns)] = key
+            if name:
+                by_name[name] = key
+    return by_name, by_columns
+
+
+def _column_key_name(table: str, field: models.Field) -> str:
+    return f"{table}_pkey" if field.primary_key else f"{table}_{field.column}_key"
+
+
+def unique_violation(error: IntegrityError) -> UniqueKey | None:
+    """The model and fields of the unique key ``error`` broke; None for any other
+    integrity error (a foreign key, a check: a bug, not a duplicate)."""
+    by_name, by_columns = _unique_keys()
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    if diag is not None:  # PostgreSQL (psycopg): the constraint's name
+        if getattr(cause, "sqlstate", None) != UNIQUE_VIOLATION:
+            return None
+        return by_name.get(diag.constraint_name)
+    message = str(error)
+    if not message.startswith(SQLITE_UNIQUE):  # SQLite: "…failed: table.col, table.col"
+        return None
+    qualified = [item.strip().rpartition(".") for item in message[len(SQLITE_UNIQUE) :].split(",")]
+    tables = {table for table, _dot, _column in qualified}
+    if len(tables) != 1:
+        return None
+    return by_columns.get((tables.pop(), frozenset(column for *_, column in qualified)))
+
+
+def duplicate(model: type[models.Model], fields: Sequence[str], message=None) -> Conflict:
+    """The 409 for a value another row already holds. It names the fields the caller
+    chose, not the relations the server sets (an organization's partner, an access
+    point's location); the message is ``message`` or Django's "… already exists"."""
+    chosen = [name for name in fields if not model._meta.get_field(name).is_relation]
+    if message is None:
+        message = model().unique_error_message(model, list(fields)).messages[0]
+    return Conflict(message, fields=chosen or [fields[-1]])
+
+
+def save_unique(obj: models.Model, message=None, **save_options) -> None:
+    """Save ``obj`` in a savepoint; a unique key it breaks, already taken or taken by a
+    concurrent request a moment earlier, becomes the 409 of ``duplicate``. Any other
+    integrity error propagates."""
+    try:
+        with transaction.atomic():
+            obj.save(**save_options)
+    except IntegrityError as error:
+        key = unique_violation(error)
+        if key is None:
+            raise
+        raise duplicate(*key, message) from None
 
 
 def _problem_type(code: str | None) -> str:
@@ -41,14 +137,20 @@ def problem_response(
     code: str | None = None,
     errors: dict | None = None,
     headers: dict | None = None,
+    extensions: dict | None = None,
 ) -> HttpResponse:
-    """A problem+json response. Plain HttpResponse, so every format gets the same body."""
+    """A problem+json response. Plain HttpResponse, so every format gets the same body.
+
+    ``extensions``: RFC 9457 extension members (the numbers of a refused limit); they
+    never replace the standard ones."""
     body = {
         "type": _problem_type(code),
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": str(detail),
     }
+    for name, value in (extensions or {}).items():
+        body.setdefault(name, value)
     if errors is not None:
         body["errors"] = errors
     response = HttpResponse(
@@ -97,6 +199,12 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         )
+    elif isinstance(exc, IntegrityError):
+        # a write outside ``save_unique``: the transaction it broke has been left by
+        # now (atomic blocks roll back on the way out), so answering is safe
+        key = unique_violation(exc)
+        if key is not None:
+            exc = duplicate(*key)
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: let Django log it and answer 500
 
@@ -133,7 +241,14 @@ def exception_handler(exc, context):
             headers=headers,
         )
     code = getattr(detail, "code", None) or exc.default_code
-    return problem_response(exc.status_code, str(detail), code=code, headers=headers)
+    return problem_response(
+        exc.status_code,
+        str(detail),
+        code=code,
+        errors=getattr(exc, "errors", None),
+        headers=headers,
+        extensions=getattr(exc, "extensions", None),
+    )
 
 
 # Django-level handlers, so that /api/ URLs outside DRF views also answer problems.

@@ -5,10 +5,10 @@ their limits (wlm.licenses.limits) before the insert, in one transaction.
 """
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 
-from wlm.lib.problems import Conflict
+from wlm.lib.problems import Conflict, save_unique
 from wlm.lib.validators import normalize_mac
 from wlm.licenses.limits import require_room_for_one_more
 from wlm.locations.models import AccessPoint, Location, Room, Sector
@@ -18,12 +18,8 @@ LOCATION_FIELDS = ("name", "sector", "timezone", "address", "country")
 
 
 def _save_unique(obj, message: str) -> None:
-    """Insert ``obj``; a unique-constraint race or duplicate becomes a 409."""
-    try:
-        with transaction.atomic():
-            obj.save()
-    except IntegrityError:
-        raise Conflict(message) from None
+    """Insert ``obj``; a duplicate (or a race lost) becomes a 409 naming the field."""
+    save_unique(obj, message)
 
 
 def create_location(user, *, organization, **fields) -> Location:

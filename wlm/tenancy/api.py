@@ -1,23 +1,25 @@
 """REST API of tenants and users: serializers validate, services decide."""
 
 import django_filters
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.decorators import action
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.validators import UniqueValidator
 from rest_framework.views import APIView
 
 from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.filters import SearchFilterSet
-from wlm.tenancy import services
+from wlm.tenancy import services, throttles
 from wlm.tenancy.models import (
     NOTICE_LANGUAGES,
     Distributor,
@@ -46,7 +48,11 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenView(APIView):
-    """Exchange a username and password for an API token."""
+    """Exchange a username and password for an API token.
+
+    Throttled per client address (``auth``, every request), and its failed passwords
+    count with the login pages' (``throttles.authenticate``: per username and address).
+    """
 
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -64,11 +70,14 @@ class TokenView(APIView):
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(
-            request=request._request,
-            username=serializer.validated_data["username"],
-            password=serializer.validated_data["password"],
-        )
+        try:
+            user = throttles.authenticate(
+                request._request,
+                serializer.validated_data["username"],
+                serializer.validated_data["password"],
+            )
+        except throttles.LoginThrottled as refused:
+            raise Throttled(wait=refused.wait) from None
         if user is None or not user.is_active:
             raise AuthenticationFailed(_("Unable to log in with the provided credentials."))
         token, _created = Token.objects.get_or_create(user=user)
@@ -82,56 +91,67 @@ class TenantFilterSet(SearchFilterSet):
         search_fields = ("name", "email")
 
 
-TENANT_API_FIELDS = ["id", "name", "email", "webhook_url", "webhook_secret", "language"]
-
-
-def sees_webhook_secret(user, tenant_type: str, tenant_id: int) -> bool:
-    """A tenant's webhook signing secret is for staff and for the admins of that tenant."""
-    actor = actor_of(user)
-    return actor.is_staff or (
-        actor.is_admin and actor.tenant_type == tenant_type and actor.tenant_id == tenant_id
-    )
+TENANT_API_FIELDS = ["id", "name", "email", "webhook_url", "language"]
 
 
 class TenantSerializer(serializers.ModelSerializer):
-    """A tenant's name and notice contacts; ``webhook_secret`` only for those who may
-    verify its webhooks (the key is left out for everyone else)."""
+    """A tenant's name and notice contacts. ``webhook_url`` is null for readers other
+    than the tenant's own admins and staff admins; the webhook signing secret is never
+    read back: ``POST …/{id}/webhook-secret/`` makes a new one and shows it once."""
 
-    tenant_type = None  # set by each tenant's serializer
-    webhook_secret = serializers.CharField(
-        read_only=True,
-        help_text=_(
-            "Signs this tenant's webhooks (HMAC-SHA256). Only for staff and the tenant's admins."
-        ),
-    )
+    def get_fields(self):
+        fields = super().get_fields()
+        # a taken name is the database's 409 naming the field, as for every unique key
+        # (wlm.lib.problems.save_unique), not a 400 from a check that a race slips past
+        fields["name"].validators = [
+            validator
+            for validator in fields["name"].validators
+            if not isinstance(validator, UniqueValidator)
+        ]
+        return fields
 
     def to_representation(self, tenant):
         data = super().to_representation(tenant)
         request = self.context.get("request")
-        if not sees_webhook_secret(getattr(request, "user", None), self.tenant_type, tenant.pk):
-            del data["webhook_secret"]
+        if not services.holds_webhook_credentials(getattr(request, "user", None), tenant):
+            data["webhook_url"] = None
         return data
 
 
+WEBHOOK_URL_HIDDEN = _(
+    "Null for readers other than the tenant's own admins and staff admins: receivers "
+    "often take credentials in the URL."
+)
+
+
 class TenantSerializerSchema(OpenApiSerializerExtension):
-    """``webhook_secret`` is in the schema but not required: most callers do not get it."""
+    """In answers ``webhook_url`` may be null (hidden from this reader); in requests it
+    may not."""
 
     target_class = TenantSerializer
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        required = [name for name in schema.get("required", []) if name != "webhook_secret"]
-        if required:
-            schema["required"] = required
-        else:
-            schema.pop("required", None)
+        if direction == "response":
+            url = schema["properties"]["webhook_url"]
+            url["nullable"] = True
+            url["description"] = " ".join(
+                filter(None, [url.get("description"), str(WEBHOOK_URL_HIDDEN)])
+            )
         return schema
 
 
-class DistributorSerializer(TenantSerializer):
-    tenant_type = TenantType.DISTRIBUTOR
+class WebhookSecretSerializer(serializers.Serializer):
+    webhook_secret = serializers.CharField(
+        help_text=_(
+            "The new HMAC-SHA256 key of this tenant's webhooks. Shown only in this answer: "
+            "keep it where the webhooks are verified."
+        )
+    )
 
+
+class DistributorSerializer(TenantSerializer):
     class Meta:
         model = Distributor
         fields = [*TENANT_API_FIELDS, "created"]
@@ -168,6 +188,14 @@ class TenantViewSet(
             self.request.user, serializer.instance, **serializer.validated_data
         )
 
+    @extend_schema(request=None, responses={200: WebhookSecretSerializer})
+    @action(detail=True, methods=["post"], url_path="webhook-secret")
+    def rotate_webhook_secret(self, request, pk=None):
+        """A new webhook signing secret, shown in this answer and never again (the
+        tenant's own admins and staff admins)."""
+        secret = services.rotate_webhook_secret(request.user, self.get_object())
+        return Response({"webhook_secret": secret}, headers={"Cache-Control": "no-store"})
+
 
 class DistributorViewSet(TenantViewSet):
     model = Distributor
@@ -178,7 +206,6 @@ class DistributorViewSet(TenantViewSet):
 
 
 class PartnerSerializer(TenantSerializer):
-    tenant_type = TenantType.PARTNER
     distributors = ScopedPrimaryKeyRelatedField(many=True, queryset=Distributor.objects.all())
 
     class Meta:
@@ -205,7 +232,6 @@ class PartnerViewSet(TenantViewSet):
 
 
 class OrganizationSerializer(TenantSerializer):
-    tenant_type = TenantType.ORGANIZATION
     partner = ScopedPrimaryKeyRelatedField(
         queryset=Partner.objects.all(),
         required=False,

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from wlm.lib.problems import save_unique
 from wlm.tenancy.models import (
     Distributor,
     Membership,
@@ -13,6 +14,7 @@ from wlm.tenancy.models import (
     Partner,
     Role,
     TenantType,
+    new_webhook_secret,
 )
 from wlm.tenancy.scoping import actor_of, require_managed
 
@@ -21,13 +23,46 @@ TENANT_MODELS = {
     TenantType.PARTNER: Partner,
     TenantType.ORGANIZATION: Organization,
 }
+TENANT_TYPES = {model: tenant_type for tenant_type, model in TENANT_MODELS.items()}
 TENANT_FIELDS = ("name", "email", "webhook_url", "language")
+
+
+def holds_webhook_credentials(user, tenant) -> bool:
+    """A tenant's webhook URL (receivers often take credentials in it) and signing
+    secret are for the admins of that tenant and for staff admins; not for viewers,
+    read-only staff, nor the tenants above or below it (a partner manages its
+    organizations, but does not hold their credentials)."""
+    return webhook_credentials_shown(actor_of(user), TENANT_TYPES[type(tenant)], tenant.pk)
+
+
+def webhook_credentials_shown(actor, tenant_type: str, tenant_id: int | None) -> bool:
+    """``holds_webhook_credentials`` for a tenant known by type and id (a delivery's)."""
+    if not actor.is_admin:
+        return False
+    if actor.is_staff:
+        return True
+    return bool(tenant_type) and actor.tenant_type == tenant_type and actor.tenant_id == tenant_id
+
+
+def rotate_webhook_secret(user, tenant) -> str:
+    """A new signing secret for the tenant's webhooks, the one moment it is shown: it is
+    never read back. Webhooks sent from now on (retries too) are signed with it."""
+    if not holds_webhook_credentials(user, tenant):
+        raise PermissionDenied(
+            _("Only the tenant's own admins and staff admins may rotate its webhook secret.")
+        )
+    secret = new_webhook_secret()
+    type(tenant).objects.filter(pk=tenant.pk).update(webhook_secret=secret)
+    tenant.webhook_secret = secret
+    return secret
 
 
 def create_distributor(user, **fields) -> Distributor:
     if not actor_of(user).is_staff:
         raise PermissionDenied(_("Only the platform operator creates distributors."))
-    return Distributor.objects.create(**fields)
+    distributor = Distributor(**fields)
+    save_unique(distributor)
+    return distributor
 
 
 @transaction.atomic
@@ -38,7 +73,8 @@ def create_partner(user, *, distributors, **fields) -> Partner:
         raise ValidationError(
             {"distributors": [_("A partner works with at least one distributor.")]}
         )
-    partner = Partner.objects.create(**fields)
+    partner = Partner(**fields)
+    save_unique(partner)
     partner.distributors.set(distributors)
     return partner
 
@@ -51,7 +87,17 @@ def create_organization(user, *, partner=None, **fields) -> Organization:
             raise ValidationError({"partner": [_("This field is required.")]})
         partner = Partner.objects.get(pk=actor.tenant_id)
     require_managed(user, partner)
-    return Organization.objects.create(partner=partner, **fields)
+    organization = Organization(partner=partner, **fields)
+    save_unique(organization, _duplicate_name(organization))
+    return organization
+
+
+def _duplicate_name(tenant) -> str | None:
+    """An organization's name is unique per partner (the server sets the partner): say
+    so. Django's own message fits the platform-wide names of the others."""
+    if isinstance(tenant, Organization):
+        return _("This partner already has an organization with that name.")
+    return None
 
 
 @transaction.atomic
@@ -63,12 +109,18 @@ def update_tenant(user, tenant, **fields):
     if "partner" in fields and fields["partner"] != getattr(tenant, "partner", None):
         raise ValidationError({"partner": [_("An organization cannot move to another partner.")]})
     fields.pop("partner", None)
+    changed = []
     for name, value in fields.items():
         if name not in TENANT_FIELDS:
             raise ValidationError({name: [_("This field cannot be changed.")]})
+        if getattr(tenant, name) != value:
+            changed.append(name)
         setattr(tenant, name, value)
-    tenant.full_clean()
-    tenant.save()
+    # Only what changes is judged: a stored webhook host that no longer resolves, or a
+    # name stored before today's rules, does not block a change of the e-mail.
+    unchanged = [field.name for field in tenant._meta.fields if field.name not in changed]
+    tenant.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
+    save_unique(tenant, _duplicate_name(tenant))
     if distributors is not None:
         if not actor_of(user).is_staff:
             raise PermissionDenied(
