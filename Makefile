@@ -53,7 +53,6 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	@mkdir -p data
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
-	$(RUN_ENV) $(PY) manage.py createcachetable
 	$(RUN_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	@if [ ! -f data/.demo-seeded ]; then \
 		$(RUN_ENV) $(PY) manage.py seed_demo && touch data/.demo-seeded; \

@@ -9,6 +9,7 @@ import hmac
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "wlm.tenancy",
     "wlm.locations",
     "wlm.licenses",
@@ -51,6 +53,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise (static files keep their long cache headers, no policy needed) and
+    # above the rest, so the answers other middleware make (redirects, CSRF refusals) get
+    # them too: the Content-Security-Policy, and no-store on everything else.
+    "wlm.lib.headers.CSPMiddleware",
+    "wlm.lib.headers.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,12 +120,15 @@ _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 
 # The cache holds the throttling counters. In the database, so every web process
-# (and every machine behind a load balancer) counts the same attempts; the table is made
-# by `manage.py createcachetable` (`make run`; the test database gets it by itself).
+# (and every machine behind a load balancer) counts the same attempts; its table is made
+# by a migration (tenancy 0006_cache_table), so `migrate` is the whole setup. A cache that fails
+# anyway logs an error and throttles nothing rather than failing the request
+# (wlm/lib/cache.py). Room for the logins' known addresses (30 days) beside the counters.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "BACKEND": "wlm.lib.cache.FailOpenDatabaseCache",
         "LOCATION": "wlm_cache",
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -170,6 +180,23 @@ SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every answer: scripts and styles only from the
+# app's own files (no inline script, no eval, no inline style; htmx is told not to inject
+# its indicator style), images also as data: URIs (Pico's icons), no plugins, no <base>,
+# no framing, forms only to the app. Redoc and DRF's browsable API allow inline styles
+# (wlm/lib/headers.py); docs/pages.md says why.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 SILENCED_SYSTEM_CHECKS = [
     # TLS is terminated by the load balancer in front of the app (docs/deploy.md);
     # the redirect is opt-in there (SECURE_SSL_REDIRECT=1).
@@ -197,7 +224,10 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 NOTIFIER_INTERVAL = env_int("NOTIFIER_INTERVAL", 60)  # seconds between passes
 NOTICE_MAX_ATTEMPTS = env_int("NOTICE_MAX_ATTEMPTS", 8)  # then a delivery is "failed"
 NOTICE_RETRY_BASE_SECONDS = env_int("NOTICE_RETRY_BASE_SECONDS", 60)  # doubles each retry
-WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)  # seconds
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)  # seconds for a whole request, not per read
+# Webhooks go to public addresses only (wlm.lib.outbound); this admits loopback and
+# private networks too, for development and tests. Never in production.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 
 # --- Domain settings --------------------------------------------------------
 LICENSE_START_DEVICES = env_int("LICENSE_START_DEVICES", 5)
@@ -225,7 +255,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
         "wlm.lib.csv.CSVRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson: strict, and nesting too deep for a recursive parser is a 400, not a 500
+    "DEFAULT_PARSER_CLASSES": ["wlm.lib.parsers.FastJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "wlm.lib.problems.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -233,6 +264,13 @@ REST_FRAMEWORK = {
         # Send Key attempts (DESIGN §3): per user, and per client address
         "activate_user": env_str("THROTTLE_ACTIVATE_USER", "10/min"),
         "activate_address": env_str("THROTTLE_ACTIVATE_ADDRESS", "30/min"),
+        # Failed passwords at the login pages and the token endpoint, per username and per
+        # client address (wlm/tenancy/throttles.py)
+        "login_user": env_str("THROTTLE_LOGIN_USER", "10/hour"),
+        "login_address": env_str("THROTTLE_LOGIN_ADDRESS", "30/hour"),
+        # Password reset e-mails per e-mail address, and reset requests per client address
+        "password_reset": env_str("THROTTLE_PASSWORD_RESET", "3/hour"),
+        "password_reset_address": env_str("THROTTLE_PASSWORD_RESET_ADDRESS", "20/hour"),
     },
     # Proxies in front of the app whose X-Forwarded-For is trusted; 0: the peer address
     # is the client (a client cannot choose its throttling address by sending the header).

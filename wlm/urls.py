@@ -1,11 +1,17 @@
 """URL map: the pages, the REST API under /api/v1/ with its schema and docs, the admin."""
 
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework.routers import SimpleRouter
 
 from wlm.connections.api import ConnectionsView
+from wlm.lib.headers import REDOC_POLICY
 from wlm.licenses.api import (
     ActivateView,
     EntitlementView,
@@ -16,6 +22,7 @@ from wlm.licenses.api import (
 from wlm.licenses.views.dashboard import dashboard
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
 from wlm.notifications.api import InboxViewSet, NotificationViewSet
+from wlm.tenancy import views as tenancy_views
 from wlm.tenancy.api import (
     DistributorViewSet,
     OrganizationViewSet,
@@ -43,8 +50,14 @@ location_router.register("rooms", RoomViewSet, basename="room")
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Swagger UI's start script as a file of its own (the split view): the pages' policy
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # Redoc writes its styles into the page and makes a worker: its own policy (docs/pages.md)
+    path(
+        "redoc/",
+        csp_update(REDOC_POLICY)(SpectacularRedocView.as_view(url_name="api:schema")),
+        name="redoc",
+    ),
     path(
         "locations/<uuid:location_pk>/entitlement/",
         EntitlementView.as_view(),
@@ -59,12 +72,20 @@ api_v1 = [
 urlpatterns = [
     # the pages (templates/, docs/pages.md): the same services and tenancy door as the API
     path("", dashboard, name="dashboard"),
+    # the login and reset pages behind the throttles (wlm.tenancy.throttles), then Django's
+    path("accounts/login/", tenancy_views.site_login, name="login"),
+    path(
+        "accounts/password_reset/",
+        tenancy_views.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("wlm.locations.urls")),
     path("", include("wlm.licenses.urls")),
     path("", include("wlm.licenses.request_urls")),
     path("", include("wlm.notifications.urls")),
     path("api/v1/", include((api_v1, "api"))),
+    path("admin/login/", tenancy_views.admin_login),  # the admin's, answering 429 when throttled
     path("admin/", admin.site.urls),
 ]
 

@@ -1,6 +1,10 @@
 from django.contrib import admin
 
+from wlm.tenancy.forms import AdminLoginForm
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner
+
+# the admin's login counts failed passwords with the site's (wlm.tenancy.throttles)
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(Distributor)
