@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from csp.utils import build_policy
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http.request import split_domain_port, validate_host
@@ -25,6 +26,7 @@ from rest_framework.renderers import JSONRenderer
 
 from wlm.dataplane.cache import Entitlements
 from wlm.lib import clock
+from wlm.lib.headers import NO_STORE
 from wlm.tenancy.scoping import actor_of
 
 ENTITLEMENT_PATH = re.compile(r"/api/v1/locations/([0-9a-fA-F-]{36})/entitlement/")
@@ -83,6 +85,10 @@ def _headers(secure: bool) -> list[tuple[str, str]]:
         headers.append(("Referrer-Policy", settings.SECURE_REFERRER_POLICY))
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+    headers.append(("Cache-Control", NO_STORE))
+    policy = build_policy()  # django-csp's middleware builds the same from the settings
+    if policy:
+        headers.append(("Content-Security-Policy", policy))
     return headers
 
 
