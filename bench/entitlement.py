@@ -185,7 +185,6 @@ def resident_mb(process: subprocess.Popen) -> dict:
 def one_database(database: str, args) -> dict:
     url = fresh_database(database)
     manage(url, "migrate", "--noinput", "-v0")
-    manage(url, "createcachetable")
     manifest_path = WORK / "entitlement-manifest.json"
     log(f"entitlement / {database}: generating {args.locations:,} locations")
     manage(

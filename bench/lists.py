@@ -221,7 +221,6 @@ def bench_lists(args) -> dict:
     if not url:  # LISTS_DATABASE_URL: measure an existing database instead (iterating)
         url = fresh_database("postgres", DATABASE)
         manage(url, "migrate", "--noinput", "-v0")
-        manage(url, "createcachetable")
         locations = LOCATIONS
         log(f"lists: generating {locations * 5:,} licenses (a few minutes)")
         manage(url, "generate_load", "--locations", str(locations), "--history", "4")

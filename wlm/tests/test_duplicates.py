@@ -7,13 +7,12 @@ violation becomes the 409 — also when a concurrent request wins the race.
 """
 
 import json
-import threading
 import urllib.error
 import urllib.request
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from rest_framework.authtoken.models import Token
 
 from wlm.lib.problems import Conflict, exception_handler, unique_violation
@@ -21,6 +20,7 @@ from wlm.licenses.models import Module
 from wlm.locations.models import AccessPoint, Location, Room
 from wlm.tenancy import services as tenancy_services
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner
+from wlm.tests.races import race
 from wlm.tests.test_bad_input import assert_problem, snapshot
 
 LOCATION = {"sector": "retail", "timezone": "UTC", "country": "ES"}
@@ -238,29 +238,6 @@ def test_the_handler_turns_a_unique_violation_into_409_and_other_integrity_error
 # --- races: the constraint decides, the loser gets the same 409 ----------------------
 
 WORKERS = 6
-
-
-def race(target, arguments):
-    """Run ``target(*args)`` for each args at once; the outcomes, in order."""
-    barrier = threading.Barrier(len(arguments))
-    outcomes = [None] * len(arguments)
-
-    def run(index, args):
-        try:
-            barrier.wait()
-            outcomes[index] = target(*args)
-        except Exception as error:
-            outcomes[index] = error
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(arguments)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,8 +21,9 @@ from wlm.connections import services as intake
 from wlm.connections.models import IntakeKey, LocationDay, PendingDevice
 from wlm.licenses import lifecycle, services
 from wlm.licenses.models import EventKind, License, LicenseStatus
-from wlm.licenses.tests.test_races import WORKERS, race
+from wlm.licenses.tests.test_races import WORKERS
 from wlm.tenancy.models import Role, TenantType
+from wlm.tests.races import race
 
 URL = "/api/v1/connections/"
 PROBLEM = "application/problem+json"

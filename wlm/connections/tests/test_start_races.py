@@ -9,7 +9,8 @@ from wlm.connections.models import PendingDevice
 from wlm.connections.services import ingest
 from wlm.licenses import lifecycle, services
 from wlm.licenses.models import EventKind, LicenseStatus
-from wlm.licenses.tests.test_races import WORKERS, race
+from wlm.licenses.tests.test_races import WORKERS
+from wlm.tests.races import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

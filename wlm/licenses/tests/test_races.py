@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
 from wlm.lib.problems import Conflict
@@ -22,6 +22,7 @@ from wlm.licenses.models import Assignment, CurrentLicense, License, LicenseStat
 from wlm.licenses.tests.test_lifecycle import make_license
 from wlm.locations import services
 from wlm.locations.models import Room
+from wlm.tests.races import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,29 +34,6 @@ WORKERS = 8
 
 def add_room(user, location, number):
     return services.add_room(user, location, number=number)
-
-
-def race(target, arguments):
-    """Run ``target(*args)`` for each args at once; the outcomes, in order."""
-    barrier = threading.Barrier(len(arguments))
-    outcomes = [None] * len(arguments)
-
-    def run(index, args):
-        try:
-            barrier.wait()
-            outcomes[index] = target(*args)
-        except Exception as error:
-            outcomes[index] = error
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(arguments)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
 
 
 def test_parallel_rooms_at_the_last_free_slot_exactly_one_wins(world):

@@ -1,0 +1,29 @@
+"""Parallel writers for the race tests: each in its own thread and database connection,
+released together by a barrier."""
+
+import threading
+
+from django.db import close_old_connections, connection
+
+
+def race(target, arguments):
+    """Run ``target(*args)`` for each args at once; the outcomes, in order."""
+    barrier = threading.Barrier(len(arguments))
+    outcomes = [None] * len(arguments)
+
+    def run(index, args):
+        try:
+            barrier.wait()
+            outcomes[index] = target(*args)
+        except Exception as error:
+            outcomes[index] = error
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(arguments)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
