@@ -114,26 +114,33 @@ def test_cut_off_only_from_in_use_and_only_after_the_end(world, status):
                 lifecycle.cut_off(license.pk)
 
 
+NOT_THIS_ROLE = "^Your role cannot make this change to a license"
+NOT_THEIRS = "^This license belongs to another "
+
+
 @pytest.mark.parametrize(
-    ("person", "error"),
+    ("person", "refused_because"),
     [
-        ("dist_viewer", PermissionDenied),
-        ("other_dist_admin", PermissionDenied),
-        ("partner_admin", PermissionDenied),
-        ("org_admin", PermissionDenied),
+        ("dist_viewer", NOT_THIS_ROLE),  # the right tenant, a read-only role
+        ("staff_viewer", NOT_THIS_ROLE),
+        ("other_dist_admin", NOT_THEIRS),  # the right role, another distributor's license
+        ("partner_admin", NOT_THIS_ROLE),  # tenant types the table does not list
+        ("org_admin", NOT_THIS_ROLE),
     ],
 )
 @pytest.mark.parametrize("action", list(ACTIONS))
 @time_machine.travel(NOW, tick=False)
-def test_only_the_distributor_and_staff_act(world, person, error, action):
+def test_only_the_distributor_and_staff_act(world, person, refused_because, action):
+    """Each person is refused by the rule that concerns them, and changes nothing."""
     status = next(iter(ALLOWED_FROM[action]))
     license = make_license(
         world, status, before_denial=S.IN_USE if status == S.ACCESS_DENIED else ""
     )
-    with pytest.raises(error):
+    with pytest.raises(PermissionDenied, match=refused_because):
         ACTIONS[action](getattr(world, person), license)
     license.refresh_from_db()
     assert license.status == status
+    assert not LicenseEvent.objects.filter(license=license).exists()
     ACTIONS[action](world.staff, license)
 
 
@@ -157,13 +164,18 @@ def test_restore_after_the_end_finalizes(world):
     assert restored.status == S.CONTRACT_FINALIZED
 
 
-@pytest.mark.parametrize("action", ["deny", "cancel"])
-def test_deny_and_cancel_need_a_reason(world, action):
-    license = make_license(world, S.IN_USE if action == "deny" else S.PENDING_PROVISION)
-    with pytest.raises(ValidationError):
+@pytest.mark.parametrize(
+    ("action", "status"), [("deny", S.IN_USE), ("cancel", S.PENDING_PROVISION)]
+)
+def test_deny_and_cancel_need_a_reason(world, action, status):
+    """Without a reason the action is refused and leaves the license as it was."""
+    license = make_license(world, status)
+    with pytest.raises(ValidationError) as refused:
         getattr(lifecycle, action)(world.dist_admin, license.pk, "  ")
+    assert set(refused.value.message_dict) == {"reason"}
     license.refresh_from_db()
-    assert license.status in (S.IN_USE, S.PENDING_PROVISION)
+    assert (license.status, license.status_before_denial) == (status, "")
+    assert not LicenseEvent.objects.filter(license=license).exists()
 
 
 def test_renew_before_the_end_moves_the_end_date(world):

@@ -8,22 +8,22 @@ read the test database and send to a real SMTP server (aiosmtpd) run by the test
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
-from django.core import mail
 from django.db import connection
 
 from wlm.locations.models import Location
 from wlm.notifications import channels, worker
 from wlm.notifications.models import Channel, Delivery, DeliveryState, Notice, NoticeState
 from wlm.notifications.tests.conftest import local_midnight, make_in_use
+from wlm.tests.smtp import Mail, free_port
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -35,6 +35,24 @@ ROOT = Path(__file__).resolve().parents[3]
 FIRST_NOTICE = local_midnight(dt.date(2027, 6, 1)) + dt.timedelta(minutes=1)
 LICENSES = 12
 EMAILS_PER_NOTICE = 4  # the organization's admin and the three tenants' notice contacts
+
+
+def notice_addresses(world) -> set[str]:
+    """Who gets each license's notice by e-mail: the organization's admin and the three
+    tenants' notice contacts."""
+    return {world.org_admin.email, world.org.email, world.partner.email, world.dist.email}
+
+
+def received_per_license(accepted: list[Mail], licenses) -> dict[str, Counter]:
+    """How many messages each address received about each license (by the key that the
+    subject names), as the SMTP server accepted them."""
+    received = {license.key: Counter() for license in licenses}
+    for message in accepted:
+        subject = message.message["Subject"]
+        named = [key for key in received if key in subject]
+        about = named[0] if len(named) == 1 else f"no one license: {subject}"
+        received.setdefault(about, Counter()).update(message.rcpt_tos)
+    return received
 
 
 def many_in_use(world, n: int):
@@ -51,7 +69,7 @@ def many_in_use(world, n: int):
     return licenses
 
 
-def test_three_notifiers_at_once_decide_and_send_each_notice_once(world):
+def test_three_notifiers_at_once_decide_and_send_each_notice_once(world, smtp):
     licenses = many_in_use(world, LICENSES)
     errors = []
 
@@ -70,14 +88,17 @@ def test_three_notifiers_at_once_decide_and_send_each_notice_once(world):
         for thread in threads:
             thread.join()
     assert errors == []
+    once_each = Counter(notice_addresses(world))
+    assert received_per_license(smtp.accepted, licenses) == {
+        license.key: once_each for license in licenses
+    }
     assert Notice.objects.filter(number=1, state=NoticeState.SENT).count() == LICENSES
-    sent_ids = [m.extra_headers["Message-ID"] for m in mail.outbox]
+    sent_ids = [m.header("Message-ID") for m in smtp.accepted]
     assert len(sent_ids) == len(set(sent_ids)) == LICENSES * EMAILS_PER_NOTICE
     emails = Delivery.objects.filter(channel=Channel.EMAIL)
     assert {channels.message_id(d) for d in emails} == set(sent_ids)
     assert set(emails.values_list("state", flat=True)) == {DeliveryState.SENT}
     assert all(d.attempts == 1 for d in emails)
-    assert len(licenses) == LICENSES
 
 
 class Recorder:
@@ -85,26 +106,25 @@ class Recorder:
     process first and does not accept that message (the notifier never saw it go out)."""
 
     def __init__(self, kill_at: int | None = None):
-        self.accepted: list[str] = []
+        self.accepted: list[Mail] = []
         self.kill_at = kill_at
         self.victim: subprocess.Popen | None = None
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
-        content = envelope.content.decode("utf-8", "replace")
-        message_id = next(
-            line.split(":", 1)[1].strip()
-            for line in content.splitlines()
-            if line.lower().startswith("message-id:")
-        )
         with self.lock:
             if self.kill_at is not None and len(self.accepted) + 1 == self.kill_at:
                 self.kill_at = None
                 self.victim.send_signal(signal.SIGKILL)
                 self.victim.wait()
                 return "451 the notifier died"
-            self.accepted.append(message_id)
+            self.accepted.append(
+                Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            )
         return "250 OK"
+
+    def message_ids(self) -> list[str]:
+        return [message.header("Message-ID") for message in self.accepted]
 
 
 CHILD = """
@@ -139,20 +159,19 @@ def notifier_process(at: dt.datetime, smtp_port: int) -> subprocess.Popen:
 
 
 @pytest.fixture
-def smtp():
+def killing_smtp():
+    """The SMTP server of the notifier processes (``Recorder``) and its port."""
     recorder = Recorder()
-    with socket.socket() as probe:  # a free port (the controller cannot start on port 0)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # (the controller cannot start on port 0)
     controller = Controller(recorder, hostname="127.0.0.1", port=port)
     controller.start()
     yield recorder, port
     controller.stop()
 
 
-def test_a_notifier_killed_mid_pass_and_restarted_delivers_every_notice_once(world, smtp):
-    recorder, port = smtp
-    many_in_use(world, LICENSES)
+def test_a_notifier_killed_mid_pass_and_restarted_delivers_every_notice_once(world, killing_smtp):
+    recorder, port = killing_smtp
+    licenses = many_in_use(world, LICENSES)
     expected = LICENSES * EMAILS_PER_NOTICE
     recorder.kill_at = expected // 2
 
@@ -167,8 +186,13 @@ def test_a_notifier_killed_mid_pass_and_restarted_delivers_every_notice_once(wor
     output = second.communicate(timeout=120)[0].decode()
     assert second.returncode == 0, output
 
+    once_each = Counter(notice_addresses(world))
+    assert received_per_license(recorder.accepted, licenses) == {
+        license.key: once_each for license in licenses
+    }
     emails = Delivery.objects.filter(channel=Channel.EMAIL)
-    assert sorted(recorder.accepted) == sorted(channels.message_id(d) for d in emails)
-    assert len(recorder.accepted) == len(set(recorder.accepted)) == expected
+    sent_ids = recorder.message_ids()
+    assert sorted(sent_ids) == sorted(channels.message_id(d) for d in emails)
+    assert len(sent_ids) == len(set(sent_ids)) == expected
     assert set(emails.values_list("state", flat=True)) == {DeliveryState.SENT}
     assert Notice.objects.filter(number=1, state=NoticeState.SENT).count() == LICENSES
