@@ -16,7 +16,7 @@ locations (``generate_load``, every status):
 The load generator is wrk (Debian's ``wrk``, installed by ``make bench``): 2 threads,
 ``--wrk-connections`` connections, ``--rounds`` runs of ``--seconds`` each after a warm-up
 that fills each process's cache; figures are the medians. wrk's own CPU share is in the
-report: it shares the 2 cores with the server, as in the issue's reference figures.
+report: it shares the 2 cores with the server, and so does the ceiling's run.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Settings of WiFi License Manager, read from environment variables.
 
-Every variable has a working default for a local run (SQLite in ``data/``); see
-README.md and docs/configuration.md for the list.
+Every variable has a working default for a local run (SQLite in ``data/``); the table
+in README.md ("Configuration") lists them, docs/deploy.md says what production sets.
 """
 
 import hashlib
@@ -198,8 +198,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 SILENCED_SYSTEM_CHECKS = [
-    # TLS is terminated by the load balancer in front of the app (docs/deploy.md);
-    # the redirect is opt-in there (SECURE_SSL_REDIRECT=1).
+    # TLS is terminated by the load balancer in front of the app (docs/deploy.md), which
+    # usually redirects plain HTTP itself; the app's redirect is opt-in
+    # (SECURE_SSL_REDIRECT=1).
     "security.W008",
 ]
 
@@ -244,7 +245,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["wlm.lib.permissions.TenantPermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["wlm.tenancy.permissions.TenantPermission"],
     "DEFAULT_PAGINATION_CLASS": "wlm.lib.pagination.PageNumberPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

@@ -3,7 +3,8 @@ from django.utils.translation import gettext_lazy as _
 
 
 class DataPlaneConfig(AppConfig):
-    """The data plane's lean path: the entitlement check before Django (issue 7)."""
+    """The data plane's lean path: the entitlement check answered before Django, from
+    facts each process keeps."""
 
     name = "wlm.dataplane"
     verbose_name = _("Data plane")

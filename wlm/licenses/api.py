@@ -2,7 +2,6 @@
 requests, licenses and their actions, and Send Key. Serializers validate, services decide."""
 
 import django_filters
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -28,7 +27,7 @@ from wlm.licenses.models import (
     Payment,
     StartMode,
 )
-from wlm.licenses.pdf import certificate_for
+from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import assignments_with_counts, license_rows
 from wlm.locations.models import Location
 from wlm.notifications.api import (
@@ -36,7 +35,7 @@ from wlm.notifications.api import (
     license_notice_lines,
     license_notices_prefetch,
 )
-from wlm.tenancy.models import Distributor, TenantType
+from wlm.tenancy.models import Distributor
 
 
 class ModuleSerializer(serializers.ModelSerializer):
@@ -356,10 +355,13 @@ class LicenseRequestViewSet(
     model = LicenseRequest
     serializer_class = LicenseRequestSerializer
     filterset_class = LicenseRequestFilterSet
-    write_tenant_types = (TenantType.STAFF, TenantType.PARTNER, TenantType.DISTRIBUTOR)
     ordering_fields = ["created", "state", "years", "decided"]
     ordering = ["-created", "-id"]
     csv_filename = "license-requests"
+
+    def may_write(self, user) -> bool:
+        """``TenantPermission``: a role that neither requests nor decides gets 403."""
+        return services.may_request(user) or services.may_decide(user)
 
     def base_queryset(self):
         return LicenseRequest.objects.prefetch_related("modules")
@@ -379,6 +381,7 @@ class LicenseRequestViewSet(
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         license_request = self.get_object()
+        services.require_decider(request.user, license_request)  # 403 whatever the body
         serializer = StartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         license = services.approve_request(
@@ -390,6 +393,7 @@ class LicenseRequestViewSet(
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         license_request = self.get_object()
+        services.require_decider(request.user, license_request)  # 403 whatever the body
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         rejected = services.reject_request(
@@ -413,7 +417,6 @@ class LicenseViewSet(
     model = License
     serializer_class = LicenseSerializer
     filterset_class = LicenseFilterSet
-    write_tenant_types = (TenantType.STAFF, TenantType.DISTRIBUTOR, TenantType.ORGANIZATION)
     ordering_fields = [
         "key",
         "organization__name",
@@ -426,6 +429,13 @@ class LicenseViewSet(
     ]
     ordering = ["-created", "-id"]
     csv_filename = "licenses"
+
+    def may_write(self, user) -> bool:
+        """``TenantPermission``: 403 for a role that neither generates licenses nor makes
+        any change the lifecycle's table gives it."""
+        return services.may_generate(user) or any(
+            lifecycle.may(user, action) for action in lifecycle.OFFERED
+        )
 
     def base_queryset(self):
         if self.action == "retrieve":
@@ -470,12 +480,11 @@ class LicenseViewSet(
         license = License.objects.select_related(
             "location__organization", "partner", "distributor"
         ).get(pk=self.get_object().pk)
-        response = HttpResponse(certificate_for(license), content_type="application/pdf")
-        response["Content-Disposition"] = f'attachment; filename="license-{license.key}.pdf"'
-        return response
+        return certificate_response(license)
 
-    def _act(self, serializer_class, act) -> Response:
+    def _act(self, action: str, serializer_class, act) -> Response:
         license = self.get_object()  # an invisible license is a 404 whatever the body
+        lifecycle.require_actor(license, action, self.request.user)  # 403 whatever the body
         serializer = serializer_class(data=self.request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         return self._detail(act(license, serializer.validated_data))
@@ -484,6 +493,7 @@ class LicenseViewSet(
     @action(detail=True, methods=["post"])
     def upgrade(self, request, pk=None):
         return self._act(
+            "upgrade",
             UpgradeSerializer,
             lambda license, data: services.upgrade_license(request.user, license, **data),
         )
@@ -492,6 +502,7 @@ class LicenseViewSet(
     @action(detail=True, methods=["post"])
     def renew(self, request, pk=None):
         return self._act(
+            "renew",
             RenewSerializer,
             lambda license, data: lifecycle.renew(request.user, license.pk, **data),
         )
@@ -500,6 +511,7 @@ class LicenseViewSet(
     @action(detail=True, methods=["post"])
     def deny(self, request, pk=None):
         return self._act(
+            "deny",
             ReasonSerializer,
             lambda license, data: lifecycle.deny(request.user, license.pk, data["reason"]),
         )
@@ -508,6 +520,7 @@ class LicenseViewSet(
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         return self._act(
+            "restore",
             OptionalReasonSerializer,
             lambda license, data: lifecycle.restore(request.user, license.pk, data["reason"]),
         )
@@ -516,6 +529,7 @@ class LicenseViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._act(
+            "cancel",
             ReasonSerializer,
             lambda license, data: lifecycle.cancel(request.user, license.pk, data["reason"]),
         )
@@ -524,6 +538,7 @@ class LicenseViewSet(
     @action(detail=True, methods=["post"])
     def assignments(self, request, pk=None):
         response = self._act(
+            "assign",
             AssignSerializer,
             lambda license, data: lifecycle.assign(request.user, license.pk, data["location"]),
         )
@@ -574,17 +589,17 @@ class KeySerializer(serializers.Serializer):
     key = serializers.CharField(max_length=200, trim_whitespace=False)
 
 
-UNKNOWN_KEY = _("No license with this key can be activated here.")
-
-
 class ActivateView(APIView):
     """Send Key: activate a license key on a location of the caller's organization.
 
     An unknown key and another organization's key get the same 404, byte for byte.
     """
 
-    write_tenant_types = (TenantType.STAFF, TenantType.ORGANIZATION)
     throttle_classes = [ActivationUserThrottle, ActivationAddressThrottle]
+
+    def may_write(self, user) -> bool:
+        """``TenantPermission``: the lifecycle's right to provision, before the key is read."""
+        return lifecycle.may(user, "provision")
 
     @extend_schema(request=KeySerializer, responses={200: LicenseSerializer})
     def post(self, request, location_pk):
@@ -594,5 +609,5 @@ class ActivateView(APIView):
         try:
             license = lifecycle.provision(request.user, location, serializer.validated_data["key"])
         except lifecycle.UnknownKey:
-            raise NotFound(UNKNOWN_KEY) from None
+            raise NotFound(lifecycle.UnknownKey.message) from None
         return Response(_license_row(license))

@@ -11,6 +11,10 @@ import calendar
 import datetime as dt
 import zoneinfo
 
+# A license "ends soon" when its end date is at most this many days ahead: the lists'
+# shortcut and the dashboard.
+ENDING_SOON_DAYS = 30
+
 
 def add_years(start: dt.date, years: int) -> dt.date:
     """The same month and day ``years`` later; 29 February becomes 28 February in a common year.
@@ -36,11 +40,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def end_date_for(start: dt.date, years: int) -> dt.date:
-    """The end (cut-off) date of a term of ``years`` starting on ``start``."""
-    return add_years(start, years)
-
-
 def local_date(moment: dt.datetime, tz_name: str) -> dt.date:
     """The calendar date of an aware moment in the IANA zone ``tz_name``.
 
@@ -60,6 +59,11 @@ def has_ended(end_date: dt.date | None, tz_name: str, now: dt.datetime) -> bool:
     if end_date is None:
         return False
     return local_date(now, tz_name) >= end_date
+
+
+def ending_soon(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last end date (both included) of a license that ends soon."""
+    return today, today + dt.timedelta(days=ENDING_SOON_DAYS)
 
 
 def renewal_term(

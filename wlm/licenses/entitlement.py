@@ -172,14 +172,9 @@ def facts_of(location_id) -> Facts | None:
     )
 
 
-def facts_for(location) -> Facts:
-    """The facts of a location (a row, already read and scoped by the caller)."""
-    return facts_of(location.pk)
-
-
 def entitlement_for(location, now: dt.datetime) -> Entitlement:
     """The entitlement of a location (already read and scoped by the caller) at ``now``."""
-    return facts_for(location).at(now)
+    return facts_of(location.pk).at(now)
 
 
 def entitlement_seen_by(user, location, now: dt.datetime) -> Entitlement:
@@ -187,7 +182,7 @@ def entitlement_seen_by(user, location, now: dt.datetime) -> Entitlement:
     it. The gateway and staff read every license; a tenant only one it sees
     (``License.objects.visible_to``): another tenant's license answers exactly like no
     license, as the locations list masks it (``License.objects.visible_through``)."""
-    facts = facts_for(location)
+    facts = facts_of(location.pk)
     actor = actor_of(user)
     reads_all = actor.is_staff or actor.is_gateway
     if facts.license_id is not None and not reads_all:

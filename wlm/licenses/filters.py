@@ -8,7 +8,7 @@ from django.db.models.functions import Replace
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.filters import SearchFilterSet
-from wlm.licenses.keys import ALPHABET
+from wlm.licenses.keys import ALPHABET, typed_symbols
 from wlm.licenses.models import (
     Assignment,
     License,
@@ -19,7 +19,6 @@ from wlm.licenses.models import (
 )
 
 _KEY_CHARACTERS = frozenset(ALPHABET)
-_CONFUSABLES = str.maketrans({"I": "1", "L": "1", "O": "0"})
 MAX_LIMIT_FILTER = 2**31 - 1
 
 
@@ -83,8 +82,8 @@ class LicenseFilterSet(SearchFilterSet):
         )
 
     def filter_key(self, queryset, name, value):
-        """Part of a key, typed as people type it: case, spaces and I/L/O forgiven."""
-        text = "".join(value.split()).replace("-", "").upper().translate(_CONFUSABLES)
+        """Part of a key, typed as people type it: what Send Key forgives is forgiven."""
+        text = typed_symbols(value)
         if not text:
             return queryset
         if not set(text) <= _KEY_CHARACTERS:

@@ -2,8 +2,8 @@
 
 Keys are stored in the grouped canonical form that `generate_key` and `normalize_key`
 return (upper case, hyphens between the five groups), so a lookup is an exact match on
-``normalize_key(user_input)``. `compact_key` gives the 25 symbols without hyphens for
-places that want them (QR codes, URLs).
+``normalize_key(user_input)``. ``typed_symbols`` is what both it and the key filter of
+the lists forgive in what people type.
 """
 
 import secrets
@@ -56,24 +56,25 @@ def _is_separator(char: str) -> bool:
     return char.isspace() or unicodedata.category(char) == "Pd"
 
 
-def normalize_key(text: str) -> str:
-    """The canonical grouped key for what a user typed or pasted.
+def typed_symbols(text: str) -> str:
+    """The symbols of (part of) a key as typed or pasted: whitespace and dashes dropped,
+    upper case, ``I``/``L`` read as ``1`` and ``O`` as ``0``. Not checked against the
+    alphabet; non-ASCII text comes back as it was, so it never matches."""
+    symbols = "".join(char for char in text if not _is_separator(char))
+    # ASCII only before upper(): dotless i (U+0131) upper-cases to "I", U+FB00 to "FF".
+    if not symbols.isascii():
+        return symbols
+    return symbols.upper().translate(_CONFUSABLES)
 
-    Case, whitespace and dashes are ignored; ``I``/``L`` read as ``1`` and ``O`` as ``0``.
+
+def normalize_key(text: str) -> str:
+    """The canonical grouped key for what a user typed or pasted (``typed_symbols``).
+
     Raises `InvalidKey` (and nothing else) unless 25 symbols of the alphabet remain.
     """
     if not isinstance(text, str) or len(text) > MAX_INPUT_LENGTH:
         raise InvalidKey
-    symbols = "".join(char for char in text if not _is_separator(char))
-    # ASCII only before upper(): dotless i (U+0131) upper-cases to "I", U+FB00 to "FF".
-    if len(symbols) != SYMBOLS or not symbols.isascii():
-        raise InvalidKey
-    symbols = symbols.upper().translate(_CONFUSABLES)
-    if not _VALID.issuperset(symbols):
+    symbols = typed_symbols(text)
+    if len(symbols) != SYMBOLS or not _VALID.issuperset(symbols):
         raise InvalidKey
     return _group(symbols)
-
-
-def compact_key(text: str) -> str:
-    """The 25 symbols of a key without hyphens (normalised first, so any input form works)."""
-    return normalize_key(text).replace("-", "")

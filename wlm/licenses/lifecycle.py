@@ -9,12 +9,13 @@ event, all in one transaction. No other code assigns ``License.status``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
@@ -36,20 +37,44 @@ from wlm.licenses.models import LicenseStatus as S
 from wlm.licenses.queries import status_rank
 from wlm.locations.models import Location
 from wlm.notifications import cycle
-from wlm.tenancy.scoping import actor_of
+from wlm.tenancy.scoping import actor_of, manages, require_managed
 
 SYSTEM = "system"  # the worker and the connection trigger: no user
 STAFF = "staff"
 DISTRIBUTOR = "distributor"
 ORGANIZATION = "organization"
-SAME = None  # the action keeps the current status
+
+
+# The targets that depend on the license: functions of the license (as it is before the
+# action) and of the moment.
+def unchanged(license: License, now: dt.datetime) -> str:
+    """The action keeps the status (a change of terms or of locations)."""
+    return license.status
+
+
+def before_denial(license: License, now: dt.datetime) -> str:
+    """The status the denial interrupted (pending start if none was kept), or finalized
+    once the end date has passed: the cut-off would have finalized it meanwhile."""
+    if has_ended(license.end_date, license.timezone, now):
+        return S.CONTRACT_FINALIZED
+    return license.status_before_denial or S.PENDING_START
+
+
+def in_use_again(license: License, now: dt.datetime) -> str:
+    """A renewal puts a finalized license whose end date has passed back in use; any
+    other status stays (a denial too, until a restore lifts it)."""
+    ended = has_ended(license.end_date, license.timezone, now)
+    return S.IN_USE if license.status == S.CONTRACT_FINALIZED and ended else license.status
+
+
+Target = str | Callable[[License, dt.datetime], str]
 
 
 @dataclass(frozen=True)
 class Rule:
     kind: EventKind
     sources: frozenset[str]
-    target: str | None  # SAME, or the status after the action (restore/renew decide later)
+    target: Target  # the status after the action, or a function of the license that says it
     actors: frozenset[str]  # tenant types (admin role) that may act, or SYSTEM
 
 
@@ -70,21 +95,21 @@ TRANSITIONS: dict[str, Rule] = {
     "deny": _rule(
         EventKind.DENIED, {S.PENDING_START, S.IN_USE}, S.ACCESS_DENIED, {DISTRIBUTOR, STAFF}
     ),
-    "restore": _rule(EventKind.RESTORED, {S.ACCESS_DENIED}, "restored", {DISTRIBUTOR, STAFF}),
+    "restore": _rule(EventKind.RESTORED, {S.ACCESS_DENIED}, before_denial, {DISTRIBUTOR, STAFF}),
     "cancel": _rule(
         EventKind.CANCELLED, {S.PENDING_PROVISION}, S.CONTRACT_FINALIZED, {DISTRIBUTOR, STAFF}
     ),
     "renew": _rule(
         EventKind.RENEWED,
         {S.IN_USE, S.ACCESS_DENIED, S.CONTRACT_FINALIZED},
-        "renewed",
+        in_use_again,
         {DISTRIBUTOR, STAFF},
     ),
     "upgrade": _rule(
-        EventKind.UPGRADED, {S.PENDING_PROVISION, *ACTIVE}, SAME, {DISTRIBUTOR, STAFF}
+        EventKind.UPGRADED, {S.PENDING_PROVISION, *ACTIVE}, unchanged, {DISTRIBUTOR, STAFF}
     ),
-    "assign": _rule(EventKind.ASSIGNED, ACTIVE, SAME, {ORGANIZATION, STAFF}),
-    "unassign": _rule(EventKind.UNASSIGNED, ACTIVE, SAME, {ORGANIZATION, STAFF}),
+    "assign": _rule(EventKind.ASSIGNED, ACTIVE, unchanged, {ORGANIZATION, STAFF}),
+    "unassign": _rule(EventKind.UNASSIGNED, ACTIVE, unchanged, {ORGANIZATION, STAFF}),
 }
 
 
@@ -96,37 +121,38 @@ def _serialise(value):
     return value
 
 
-def _check_actor_type(rule: Rule, user) -> None:
-    """The tenant type and role may make this kind of change (any license)."""
+def may(user, action: str) -> bool:
+    """Whether the user's role takes ``action`` on the licenses it manages: an admin of a
+    tenant type the table names (``None``, the system, where the table says so). No
+    license is read: the pages' buttons and the API's 403 before a body ask this."""
+    rule = TRANSITIONS[action]
     if user is None:
-        if SYSTEM not in rule.actors:
-            raise PermissionDenied(_("This change needs a user."))
-        return
+        return SYSTEM in rule.actors
     actor = actor_of(user)
-    if not actor.is_admin or actor.tenant_type not in rule.actors:
+    return actor.is_admin and actor.tenant_type in rule.actors
+
+
+def require_role(user, action: str) -> None:
+    """403 unless ``may(user, action)``."""
+    if not may(user, action):
+        if user is None:
+            raise PermissionDenied(_("This change needs a user."))
         raise PermissionDenied(_("Your role cannot make this change to a license."))
 
 
-def _check_actor(rule: Rule, user, license: License) -> None:
-    _check_actor_type(rule, user)
-    if user is None:
-        return
-    actor = actor_of(user)
-    if actor.is_staff:
-        return
-    if actor.tenant_type == DISTRIBUTOR and license.distributor_id != actor.tenant_id:
-        raise PermissionDenied(_("This license belongs to another distributor."))
-    if actor.tenant_type == ORGANIZATION:
-        owner = license.organization_id or license.location.organization_id
-        if owner != actor.tenant_id:
-            raise PermissionDenied(_("This license belongs to another organization."))
+def require_actor(license: License, action: str, user) -> None:
+    """403 unless the role may take ``action`` and ``License.objects.managed_by(user)``
+    holds the license (the system acts on any)."""
+    require_role(user, action)
+    if user is not None:
+        require_managed(user, license, _("This license belongs to another tenant."))
 
 
 def check(license: License, action: str, user) -> Rule:
     """403 unless the actor may take ``action`` on this license; then 409 unless the
     license's status allows it. Functions with checks of their own call it first."""
     rule = TRANSITIONS[action]
-    _check_actor(rule, user, license)
+    require_actor(license, action, user)
     if license.status not in rule.sources:
         raise Conflict(
             _("Cannot %(action)s a license that is %(status)s.")
@@ -135,21 +161,31 @@ def check(license: License, action: str, user) -> Rule:
     return rule
 
 
-def available_actions(license: License, user) -> list[str]:
+def target_status(license: License, action: str, now: dt.datetime) -> str:
+    """The status ``action`` leaves ``license`` in at ``now``, as the table says."""
+    target = TRANSITIONS[action].target
+    return target(license, now) if callable(target) else target
+
+
+# the changes a person starts from the license view (Send Key starts from a location)
+OFFERED = ("upgrade", "renew", "deny", "restore", "cancel", "assign", "unassign")
+
+
+def available_actions(license: License, user, *, managed: bool | None = None) -> list[str]:
     """The actions ``user`` may start on ``license`` in its current status (the license
-    view's buttons), asked of ``check`` so the table stays the one copy of the rules.
+    view's buttons): ``check``'s questions, the row's asked once — ``managed`` when the
+    caller read it with the license (``with_managed``), else one query.
 
     Preconditions of a function's own (a renewal needs an end date, a license keeps its
     last location) are not foreseen: the function still refuses, with its message.
     """
-    offered = ("upgrade", "renew", "deny", "restore", "cancel", "assign", "unassign")
-    actions = []
-    for action in offered:
-        try:
-            check(license, action, user)
-        except (PermissionDenied, Conflict):
-            continue
-        actions.append(action)
+    actions = [
+        action
+        for action in OFFERED
+        if may(user, action) and license.status in TRANSITIONS[action].sources
+    ]
+    if actions and not (manages(user, license) if managed is None else managed):
+        return []
     return actions
 
 
@@ -180,15 +216,23 @@ def apply_change(
     extra: dict | None = None,
     **changes,
 ) -> License:
-    """Apply ``action`` to a locked license: check, change ``changes``, record the event.
+    """Apply ``action`` to a locked license: check, move it to the status the table
+    names, change ``changes``, record the event.
 
     Must run inside the caller's transaction with ``license`` from ``lock()``.
-    ``changes`` may include ``status``; ``was`` and ``extra`` add facts that are not
-    fields (modules, locations) to the event's ``before`` and ``after``.
+    ``changes`` are the other fields (never ``status``: the table decides it); ``was``
+    and ``extra`` add facts that are not fields (modules, locations) to the event's
+    ``before`` and ``after``.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("apply_change runs inside a transaction, on a locked license")
+    if "status" in changes:
+        raise TypeError("apply_change takes the status from the transition table")
     rule = check(license, action, user)
+    # from the license as it is before the change (a renewal moves the end date)
+    status = target_status(license, action, clock.now())
+    if status != license.status:
+        changes = {"status": status, **changes}
     before = {name: _serialise(getattr(license, name)) for name in changes}
     for name, value in changes.items():
         setattr(license, name, value)
@@ -248,7 +292,6 @@ def start_locked(license: License, start_date: dt.date, evidence: dict | None = 
         "start",
         None,
         extra=evidence,
-        status=S.IN_USE,
         start_date=start_date,
         end_date=add_years(start_date, license.years),
     )
@@ -265,7 +308,7 @@ def cut_off_locked(license: License) -> License:
     """``cut_off`` for a caller that holds the license's lock (the notifier)."""
     if not has_ended(license.end_date, license.timezone, clock.now()):
         raise Conflict(_("The end date of this license has not been reached."))
-    return apply_change(license, "cut_off", None, status=S.CONTRACT_FINALIZED)
+    return apply_change(license, "cut_off", None)
 
 
 def require_reason(reason: str) -> str:
@@ -284,7 +327,6 @@ def deny(user, license_id: int, reason: str) -> License:
         "deny",
         user,
         reason=require_reason(reason),
-        status=S.ACCESS_DENIED,
         status_before_denial=license.status,
     )
 
@@ -299,22 +341,15 @@ def restore(user, license_id: int, reason: str = "") -> License:
     Not while its locations hold more elements than it allows."""
     license = lock(license_id)
     check(license, "restore", user)
-    previous = license.status_before_denial or S.PENDING_START
-    if has_ended(license.end_date, license.timezone, clock.now()):
-        previous = S.CONTRACT_FINALIZED
-    if previous in ACTIVE:
+    if target_status(license, "restore", clock.now()) in ACTIVE:
         require_not_over_limit(license, upgradable=_upgradable(license))
-    return apply_change(
-        license, "restore", user, reason=reason, status=previous, status_before_denial=""
-    )
+    return apply_change(license, "restore", user, reason=reason, status_before_denial="")
 
 
 @transaction.atomic
 def cancel(user, license_id: int, reason: str) -> License:
     license = lock(license_id)
-    return apply_change(
-        license, "cancel", user, reason=require_reason(reason), status=S.CONTRACT_FINALIZED
-    )
+    return apply_change(license, "cancel", user, reason=require_reason(reason))
 
 
 @transaction.atomic
@@ -335,17 +370,18 @@ def renew(user, license_id: int, years: int, reason: str = "") -> License:
     ended = has_ended(license.end_date, license.timezone, clock.now())
     start_date, end_date = renewal_term(license.end_date, today, years)
     changes = {"end_date": end_date}
-    if ended:
+    if ended:  # a finalized license is in use again (the table's target)
         changes.update(start_date=start_date)
-        if license.status == S.ACCESS_DENIED:
+        if license.status == S.ACCESS_DENIED:  # the denial stays; in use once restored
             changes.update(status_before_denial=S.IN_USE)
-        elif license.status == S.CONTRACT_FINALIZED:
-            changes.update(status=S.IN_USE)
     return apply_change(license, "renew", user, reason=reason, extra={"years": years}, **changes)
 
 
 class UnknownKey(Exception):
     """An unknown key and another organization's key: one answer, so keys can't be probed."""
+
+    # what the API and the Send Key page say
+    message = gettext_lazy("No license with this key can be activated here.")
 
 
 @transaction.atomic
@@ -355,7 +391,7 @@ def provision(user, location, key_text: str) -> License:
     The key must be one made for a location of the same organization. The location row
     is locked first, then the license, so concurrent activations serialise.
     """
-    _check_actor_type(TRANSITIONS["provision"], user)  # before the key says anything
+    require_role(user, "provision")  # before the key says anything
     try:
         key = normalize_key(key_text)
     except InvalidKey:
@@ -377,7 +413,6 @@ def provision(user, location, key_text: str) -> License:
         "provision",
         user,
         extra={"location": str(location.pk)},
-        status=S.PENDING_START,
         organization=location.organization,
         provisioned=clock.now(),
         timezone=location.timezone,
@@ -401,7 +436,7 @@ def start_fixed_due() -> list[int]:
     """Start every pending_start license whose fixed start date has arrived in its zone.
 
     The start date is the fixed date even when applied late, so the term is the one the
-    distributor set. Called by the worker on each pass (issue 5); safe to run twice.
+    distributor set. The notifier calls it on each pass; safe to run twice.
     """
     # the earliest "today" on Earth is at most one day ahead of UTC's
     horizon = clock.now().date() + dt.timedelta(days=1)

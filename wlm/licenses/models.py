@@ -102,7 +102,7 @@ class LicenseRequestQuerySet(ScopedQuerySet):
         return None
 
     def _managed_filter(self, actor: Actor):
-        # the distributor decides (approve / reject) the requests addressed to it
+        """Who decides (approve, reject): the distributor a request is addressed to."""
         if actor.tenant_type == TenantType.DISTRIBUTOR:
             return Q(distributor_id=actor.tenant_id)
         return None
@@ -197,8 +197,16 @@ class LicenseQuerySet(ScopedQuerySet):
         return None
 
     def _managed_filter(self, actor: Actor):
-        # the lifecycle's rights table says which tenant may apply which change
-        return self._visible_filter(actor)
+        """The licenses a tenant's admins may change (which changes: the lifecycle's
+        table): a distributor its own; an organization those made for its locations,
+        before it sees them too (Send Key activates the key); a partner none."""
+        if actor.tenant_type == TenantType.DISTRIBUTOR:
+            return Q(distributor_id=actor.tenant_id)
+        if actor.tenant_type == TenantType.ORGANIZATION:
+            return Q(organization_id=actor.tenant_id) | Q(
+                organization__isnull=True, location__organization_id=actor.tenant_id
+            )
+        return None
 
 
 class License(models.Model):

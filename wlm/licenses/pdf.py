@@ -25,7 +25,9 @@ from typing import Literal
 from xml.sax.saxutils import escape
 
 import segno
+from django.http import HttpResponse
 from django.utils import translation
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext, ngettext
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
@@ -381,3 +383,13 @@ def certificate_for(license) -> bytes:
             fixed_start=license.fixed_start,
         )
     )
+
+
+def certificate_response(license) -> HttpResponse:
+    """The certificate of a stored license as a download: the one answer of the API's
+    ``pdf`` action and of the license page's link."""
+    response = HttpResponse(certificate_for(license), content_type="application/pdf")
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=f"license-{license.key}.pdf"
+    )
+    return response

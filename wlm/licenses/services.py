@@ -27,7 +27,7 @@ from wlm.licenses.models import (
     StartMode,
 )
 from wlm.locations.models import Location
-from wlm.tenancy.models import Distributor, TenantType
+from wlm.tenancy.models import Distributor, Partner, TenantType
 from wlm.tenancy.scoping import actor_of, require_managed
 
 MODULE_FIELDS = ("name", "description", "advanced")
@@ -39,7 +39,8 @@ KEY_ATTEMPTS = 5  # a clash of 125 random bits is practically impossible; never 
 
 
 def _require_staff(user) -> None:
-    if not actor_of(user).is_staff:
+    """The catalogue is managed by staff admins only (``Module.objects.managed_by``)."""
+    if not Module.objects.may_manage(user):
         raise PermissionDenied(_("Only the platform operator keeps the module catalogue."))
 
 
@@ -141,25 +142,56 @@ def _fields_of(terms: Terms) -> dict:
 # --- License requests --------------------------------------------------------------
 
 
-def require_requester(user) -> None:
-    """403 unless ``user`` may request licenses at all (checked before the body is read)."""
-    actor = actor_of(user)
-    if not (actor.is_admin and (actor.is_staff or actor.tenant_type == TenantType.PARTNER)):
-        raise PermissionDenied(_("Only partners and the platform operator request licenses."))
+# Each right is ``managed_by`` of the rows it is exercised on: a request is made in its
+# partner's name, decided by the distributor it is addressed to, and a license is
+# generated in a distributor's name. ``may_*`` asks the role (no query: the pages'
+# buttons, the API's 403 before the body); ``require_*`` with a row asks for that row.
 
 
-def require_generator(user) -> None:
-    """403 unless ``user`` may generate licenses at all (checked before the body is read)."""
-    actor = actor_of(user)
-    if not (actor.is_admin and (actor.is_staff or actor.tenant_type == TenantType.DISTRIBUTOR)):
+def may_request(user) -> bool:
+    """Partner admins and staff admins."""
+    return Partner.objects.may_manage(user)
+
+
+def may_decide(user) -> bool:
+    """Distributor admins and staff admins."""
+    return LicenseRequest.objects.may_manage(user)
+
+
+def may_generate(user) -> bool:
+    """Distributor admins and staff admins."""
+    return Distributor.objects.may_manage(user)
+
+
+def require_requester(user, partner: Partner | None = None) -> None:
+    """403 unless ``user`` requests licenses, in ``partner``'s name if given."""
+    message = _("Only partners and the platform operator request licenses.")
+    if not may_request(user):
+        raise PermissionDenied(message)
+    if partner is not None:
+        require_managed(user, partner, message)
+
+
+def require_decider(user, request: LicenseRequest | None = None) -> None:
+    """403 unless ``user`` decides requests, ``request`` if given."""
+    if not may_decide(user):
+        raise PermissionDenied(_("Only a distributor or the platform operator decides requests."))
+    if request is not None:
+        require_managed(user, request, _("Only the request's distributor decides it."))
+
+
+def require_generator(user, distributor: Distributor | None = None) -> None:
+    """403 unless ``user`` generates licenses, in ``distributor``'s name if given."""
+    if not may_generate(user):
         raise PermissionDenied(_("Only a distributor or the platform operator generates licenses."))
+    if distributor is not None:
+        require_managed(user, distributor, _("A distributor generates its own licenses."))
 
 
 @transaction.atomic
 def create_request(user, terms: Terms) -> LicenseRequest:
     """A partner (or staff) asks the distributor for a license for one of its customers."""
-    require_requester(user)
-    require_managed(user, terms.location)
+    require_requester(user, terms.partner)
     terms.validate()
     request = LicenseRequest.objects.create(
         **_fields_of(terms),
@@ -180,18 +212,6 @@ def _lock_request(request_id: int) -> LicenseRequest:
     )
 
 
-def _require_decider(user, request: LicenseRequest) -> None:
-    actor = actor_of(user)
-    if actor.is_staff:
-        return
-    if not (
-        actor.is_admin
-        and actor.tenant_type == TenantType.DISTRIBUTOR
-        and actor.tenant_id == request.distributor_id
-    ):
-        raise PermissionDenied(_("Only the request's distributor decides it."))
-
-
 def _require_pending(request: LicenseRequest) -> None:
     if request.state != RequestState.PENDING:
         raise Conflict(
@@ -206,7 +226,7 @@ def approve_request(
 ) -> License:
     """The distributor approves: the license is generated (Pending Provision)."""
     request = _lock_request(request_id)
-    _require_decider(user, request)
+    require_decider(user, request)
     _require_pending(request)
     terms = Terms(
         location=request.location,
@@ -228,7 +248,7 @@ def approve_request(
 @transaction.atomic
 def reject_request(user, request_id: int, reason: str) -> LicenseRequest:
     request = _lock_request(request_id)
-    _require_decider(user, request)
+    require_decider(user, request)
     _require_pending(request)
     request.state = RequestState.REJECTED
     request.reason = lifecycle.require_reason(reason)
@@ -245,10 +265,7 @@ def create_license(
     user, terms: Terms, *, start_mode: str = StartMode.AUTOMATIC, fixed_start=None
 ) -> License:
     """A distributor (or staff) generates a license without a request."""
-    require_generator(user)
-    actor = actor_of(user)
-    if not actor.is_staff and actor.tenant_id != terms.distributor.pk:
-        raise PermissionDenied(_("A distributor generates its own licenses."))
+    require_generator(user, terms.distributor)
     return _generate(user, terms, start_mode, fixed_start, origin={})
 
 

@@ -7,7 +7,6 @@ probed faster from the page than from the API.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -18,13 +17,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from wlm.lib import clock
 from wlm.lib.views import ScopedListView, apply_service
 from wlm.licenses import lifecycle
 from wlm.licenses.api import ActivateView
+from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.models import License, LicenseStatus
 from wlm.locations.api import LocationViewSet
 from wlm.locations.filters import LocationFilterSet
@@ -34,16 +33,11 @@ from wlm.locations.queries import with_license
 from wlm.tenancy.models import TenantType
 from wlm.tenancy.scoping import actor_of
 
-# One answer for an unknown, malformed or another organization's key: keys can't be probed.
-UNKNOWN_KEY = _("No license has this key.")
-ENDING_SOON_DAYS = 30
-
 
 def may_activate(user) -> bool:
-    """Whether ``user`` may try a key at all: the admins of the tenant types that
-    ``lifecycle.provision`` accepts (organization admins and staff)."""
-    actor = actor_of(user)
-    return actor.is_admin and actor.tenant_type in lifecycle.TRANSITIONS["provision"].actors
+    """Whether ``user`` may try a key at all: the lifecycle's right to provision
+    (organization admins and staff), as ``lifecycle.provision`` checks it."""
+    return lifecycle.may(user, "provision")
 
 
 def activation_wait(request: HttpRequest) -> float | None:
@@ -55,12 +49,6 @@ def activation_wait(request: HttpRequest) -> float | None:
         if not throttle.allow_request(request, None):
             waits.append(throttle.wait() or 60)
     return max(waits) if waits else None
-
-
-def ending_soon_range() -> tuple[dt.date, dt.date]:
-    """Today and today + 30 days: the "ending in 30 days" shortcut of the lists."""
-    today = timezone.localdate(clock.now())
-    return today, today + dt.timedelta(days=ENDING_SOON_DAYS)
 
 
 def _label_statuses(locations) -> None:
@@ -87,9 +75,10 @@ class LocationListView(ScopedListView):
     def get_context_data(self, **kwargs) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         _label_statuses(context["object_list"])
-        start, end = ending_soon_range()
+        start, end = ending_soon(timezone.localdate(clock.now()))
         context.update(
             may_activate=may_activate(self.request.user),
+            ending_soon_days=ENDING_SOON_DAYS,
             ending_soon_query=f"license_end_after={start}&license_end_before={end}",
             # an organization's users see one organization: no choice to offer
             show_organization_filter=(
@@ -105,7 +94,7 @@ def _provision(user, location: Location, key: str) -> License:
     try:
         return lifecycle.provision(user, location, key)
     except lifecycle.UnknownKey:
-        raise DjangoValidationError(UNKNOWN_KEY) from None
+        raise DjangoValidationError(lifecycle.UnknownKey.message) from None
 
 
 class SendKeyView(LoginRequiredMixin, View):

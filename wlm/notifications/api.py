@@ -20,7 +20,6 @@ from rest_framework.response import Response
 
 from wlm.lib.api import ScopedViewSet
 from wlm.lib.csv import ListModelMixin
-from wlm.lib.permissions import TenantPermission
 from wlm.notifications import messages, services
 from wlm.notifications.filters import (
     InboxFilterSet,
@@ -36,6 +35,7 @@ from wlm.notifications.models import (
     NoticeState,
 )
 from wlm.tenancy.models import TenantType
+from wlm.tenancy.permissions import TenantPermission
 from wlm.tenancy.scoping import Actor, actor_of
 from wlm.tenancy.services import webhook_credentials_shown
 

@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class NotificationsConfig(AppConfig):
-    """Expiry notices, the outbox, channels and the notifier worker (issue 5)."""
+    """Expiry notices, the outbox, channels and the notifier worker."""
 
     name = "wlm.notifications"
     verbose_name = _("Notifications")

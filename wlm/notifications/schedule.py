@@ -41,24 +41,3 @@ def start_of_day(day: dt.date, tz_name: str) -> dt.datetime:
     the first moment whose local date is ``day``, as ``dates.has_ended`` sees it.
     """
     return dt.datetime.combine(day, dt.time(), zoneinfo.ZoneInfo(tz_name)).astimezone(dt.UTC)
-
-
-def due_moments(end_date: dt.date, tz_name: str) -> dict[int, dt.datetime]:
-    """When each notice of the cycle is due (UTC)."""
-    return {n: start_of_day(day, tz_name) for n, day in notice_days(end_date).items()}
-
-
-def due_now(end_date: dt.date, tz_name: str, decided: set[int], now: dt.datetime) -> list[int]:
-    """The numbers due at ``now`` that are not decided yet, in order."""
-    return [
-        n
-        for n, moment in due_moments(end_date, tz_name).items()
-        if moment <= now and n not in decided
-    ]
-
-
-def next_due(end_date: dt.date, tz_name: str, decided: set[int]) -> dt.datetime | None:
-    """The moment the first undecided notice of the cycle is due; None when all are."""
-    moments = due_moments(end_date, tz_name)
-    pending = [moments[n] for n in NUMBERS if n not in decided]
-    return min(pending) if pending else None

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext as _
 
 STAFF = "staff"
 ADMIN = "admin"
@@ -104,12 +105,25 @@ class ScopedQuerySet(models.QuerySet):
     def managed_by(self, user) -> ScopedQuerySet:
         """Rows an admin of the user's tenant may create under or change."""
         actor = actor_of(user)
-        if not actor.is_admin or actor.tenant_type is None:
+        if not self._manages_some(actor):
             return self.none()
-        if actor.is_staff:
-            return self.all()
-        condition = self._managed_filter(actor)
-        return self.filter(condition) if condition is not None else self.none()
+        return self.all() if actor.is_staff else self.filter(self._managed_filter(actor))
+
+    def may_manage(self, user) -> bool:
+        """Whether ``managed_by(user)`` can hold rows at all, asked without a query: the
+        role's right, for a button or a 403 before any row is looked up."""
+        return self._manages_some(actor_of(user))
+
+    def _manages_some(self, actor: Actor) -> bool:
+        if not actor.is_admin or actor.tenant_type is None:
+            return False
+        return actor.is_staff or self._managed_filter(actor) is not None
+
+    def with_managed(self, user) -> ScopedQuerySet:
+        """Each row with ``managed``: whether ``managed_by(user)`` holds it, in the same
+        query (a page that shows a row's buttons without asking once more)."""
+        managed = self.model.objects.managed_by(user).filter(pk=OuterRef("pk"))
+        return self.annotate(managed=Exists(managed))
 
     def _visible_filter(self, actor: Actor) -> Q | None:
         raise NotImplementedError
@@ -153,7 +167,13 @@ def _through(path: str, condition: Q) -> Q:
     return Q.create(children, connector=condition.connector, negated=condition.negated)
 
 
-def require_managed(user, obj) -> None:
-    """403 unless ``user`` is an admin who manages ``obj`` (its tenant or above)."""
-    if not type(obj).objects.managed_by(user).filter(pk=obj.pk).exists():
-        raise PermissionDenied("You cannot change this resource.")
+def manages(user, obj) -> bool:
+    """Whether ``managed_by(user)`` holds ``obj`` (one query)."""
+    return type(obj).objects.managed_by(user).filter(pk=obj.pk).exists()
+
+
+def require_managed(user, obj, message: str | None = None) -> None:
+    """403 unless ``user`` is an admin who manages ``obj`` (its tenant or above);
+    ``message`` says why in the rule's own words."""
+    if not manages(user, obj):
+        raise PermissionDenied(message or _("You cannot change this resource."))

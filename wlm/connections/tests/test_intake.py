@@ -1,4 +1,4 @@
-"""The intake of device connections and the start of the contract (issue 4).
+"""The intake of device connections and the start of the contract (DESIGN §4).
 
 POST /api/v1/connections/ as the gateway: per-event refusals, whole-body refusals,
 hashed device ids, the start at the fifth distinct device ordered by ``seen_at``.

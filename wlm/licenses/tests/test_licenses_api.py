@@ -330,7 +330,15 @@ def test_list_filters(world, api, catalogue, query, expected):
 
 
 @pytest.mark.parametrize(
-    "typed", ["a1b0c d1e0f gh1j0 k1m0n p1q0r", "A1B0CD1E0FGH1J0K1M0NP1Q0R", "d1e0f gh1j0"]
+    "typed",
+    [
+        "a1b0c d1e0f gh1j0 k1m0n p1q0r",
+        "A1B0CD1E0FGH1J0K1M0NP1Q0R",
+        "d1e0f gh1j0",
+        # the dashes a key pasted from the PDF may carry, as Send Key accepts them
+        "d1e0f\u2013gh1j0",
+        "D1E0F\u2010GH1J0\u2010K1M0N",
+    ],
 )
 def test_key_filter_ignores_how_the_groups_are_separated(world, api, catalogue, typed):
     assert names(catalogue, listed(api, world, {"key": typed})) == "a"

@@ -327,13 +327,17 @@ def test_an_unknown_tab_shows_general_data(client, world):
     assert 'data-tab-content="general"' in body
 
 
-def test_the_certificate_downloads_like_the_api(client, world):
+def test_the_certificate_downloads_like_the_api(client, api, world):
     license = make_license(world, S.PENDING_PROVISION)
     response = get(client, world.partner_viewer, f"/licenses/{license.pk}/pdf/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == f'attachment; filename="license-{license.key}.pdf"'
     assert response.content.startswith(b"%PDF")
+    through_api = api(world.partner_viewer).get(f"/api/v1/licenses/{license.pk}/pdf/")
+    for header in ("Content-Type", "Content-Disposition", "Cache-Control"):
+        assert through_api[header] == response[header]
+    assert through_api.content == response.content
 
 
 def _buttons(response) -> list[str]:

@@ -1,6 +1,6 @@
 """The dashboard: what needs a look today, counted through the tenancy door.
 
-Licenses by status, those ending in the next 30 days, the latest notices and, for a
+Licenses by status, those ending soon (``dates.ending_soon``), the latest notices and, for a
 distributor (and staff), the license requests waiting for a decision. A fixed number of
 queries, whatever the number of rows.
 """
@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from wlm.lib import clock
+from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.models import License, LicenseRequest, LicenseStatus, RequestState
 from wlm.notifications import messages
 from wlm.notifications.filters import ShownState, with_shown_state
@@ -26,7 +27,6 @@ from wlm.notifications.services import inbox_of
 from wlm.tenancy.models import TenantType
 from wlm.tenancy.scoping import actor_of
 
-ENDING_SOON_DAYS = 30
 ENDING_SOON_ROWS = 10
 RECENT_NOTICES = 5
 PENDING_REQUEST_ROWS = 5
@@ -53,9 +53,9 @@ def _status_cards(user) -> list[dict]:
 
 
 def _ending_soon(user, today: dt.date) -> dict:
-    until = today + dt.timedelta(days=ENDING_SOON_DAYS)
-    licenses = License.objects.visible_to(user).filter(end_date__gte=today, end_date__lte=until)
-    query = urlencode({"end_after": today.isoformat(), "end_before": until.isoformat()})
+    first, until = ending_soon(today)
+    licenses = License.objects.visible_to(user).filter(end_date__gte=first, end_date__lte=until)
+    query = urlencode({"end_after": first.isoformat(), "end_before": until.isoformat()})
     return {
         "rows": list(
             licenses.select_related("organization", "location__organization").order_by(
@@ -65,6 +65,7 @@ def _ending_soon(user, today: dt.date) -> dict:
         "count": licenses.count(),
         "url": f"{reverse('licenses:list')}?{query}",
         "until": until,
+        "days": ENDING_SOON_DAYS,
     }
 
 

@@ -4,13 +4,12 @@ writes through the lifecycle and service functions, as in the API (wlm/licenses/
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,10 +21,11 @@ from wlm.lib import clock
 from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
 from wlm.licenses import lifecycle
+from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.filters import LicenseFilterSet
 from wlm.licenses.forms.licenses import ACTION_FORMS
 from wlm.licenses.models import EventKind, License, LicenseStatus, Module
-from wlm.licenses.pdf import certificate_for
+from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import assignments_with_counts, license_rows
 from wlm.notifications.api import license_notice_lines, license_notices_prefetch
 from wlm.notifications.filters import ShownState
@@ -77,10 +77,11 @@ class LicenseListView(ScopedListView):
     def get_context_data(self, **kwargs) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         today = timezone.localdate(clock.now())
+        first, last = ending_soon(today)
         shortcuts = [
             (
-                _("Ending in 30 days"),
-                {"end_after": today, "end_before": today + dt.timedelta(days=30)},
+                _("Ending in %(days)s days") % {"days": ENDING_SOON_DAYS},
+                {"end_after": first, "end_before": last},
             ),
             (_("Ended"), {"end_before": today}),
             (_("In use"), {"status": LicenseStatus.IN_USE}),
@@ -96,9 +97,11 @@ class LicenseListView(ScopedListView):
 
 
 def _license_or_404(request, pk: int, *prefetch) -> License:
-    """The license if the user sees it (else 404), with what its pages show."""
+    """The license if the user sees it (else 404), with what its pages show and whether
+    the user manages it (``managed``, for the buttons)."""
     rows = license_rows().select_related("organization", "location", "distributor", "partner")
-    return get_object_or_404(rows.prefetch_related(*prefetch).visible_to(request.user), pk=pk)
+    rows = rows.prefetch_related(*prefetch).visible_to(request.user).with_managed(request.user)
+    return get_object_or_404(rows, pk=pk)
 
 
 def _notice_lines(license: License, user) -> list[dict]:
@@ -171,7 +174,7 @@ class LicenseDetailView(LoginRequiredMixin, View):
         # the notices and their deliveries in one query, as the API's license view
         prefetch = [license_notices_prefetch()] if tab == "notifications" else []
         license = _license_or_404(request, pk, *prefetch)
-        actions = lifecycle.available_actions(license, request.user)
+        actions = lifecycle.available_actions(license, request.user, managed=license.managed)
         context = {
             "license": license,
             "tab": tab,
@@ -194,10 +197,7 @@ class LicensePdfView(LoginRequiredMixin, View):
     """The certificate, as the API's ``pdf`` action serves it."""
 
     def get(self, request, pk: int):
-        license = _license_or_404(request, pk)
-        response = HttpResponse(certificate_for(license), content_type="application/pdf")
-        response["Content-Disposition"] = f'attachment; filename="license-{license.key}.pdf"'
-        return response
+        return certificate_response(_license_or_404(request, pk))
 
 
 class LicenseActionView(LoginRequiredMixin, View):

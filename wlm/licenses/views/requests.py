@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,22 +31,6 @@ def requests_with_related():
     return LicenseRequest.objects.select_related(
         "location__organization", "partner", "distributor"
     ).prefetch_related(Prefetch("modules", Module.objects.order_by("code")))
-
-
-def may_decide(user) -> bool:
-    """Whether the user's role decides requests: a distributor's admins (the requests it
-    sees are its own) and staff admins. The service checks it again for each request."""
-    actor = actor_of(user)
-    return actor.is_admin and (actor.is_staff or actor.tenant_type == TenantType.DISTRIBUTOR)
-
-
-def may_request(user) -> bool:
-    """Partner admins and staff admins (``services.require_requester``)."""
-    try:
-        services.require_requester(user)
-    except PermissionDenied:
-        return False
-    return True
 
 
 class RequestListView(ScopedListView):
@@ -84,8 +67,9 @@ class RequestListView(ScopedListView):
             ],
             queue_url=f"{reverse('requests:list')}?state={RequestState.PENDING}",
             all_url=f"{reverse('requests:list')}?q=",
-            may_decide=may_decide(self.request.user),
-            may_request=may_request(self.request.user),
+            # the buttons: the services' own rights (a distributor sees only its requests)
+            may_decide=services.may_decide(self.request.user),
+            may_request=services.may_request(self.request.user),
         )
         return context
 
@@ -95,8 +79,6 @@ class RequestListView(ScopedListView):
 def request_new(request: HttpRequest) -> HttpResponse:
     """A partner (or staff) asks a distributor for a license for one location."""
     services.require_requester(request.user)  # 403 for any other role, before reading
-    if not may_request(request.user):
-        raise PermissionDenied(_("Only partners and the platform operator request licenses."))
     if request.method == "POST":
         form = LicenseRequestForm(request.POST, user=request.user)
         if form.is_valid():
@@ -122,8 +104,7 @@ def _prefill(request: HttpRequest) -> dict[str, Any]:
 def _decidable(request: HttpRequest, pk: int) -> LicenseRequest:
     """The request if the user sees it (else 404) and may decide it (else 403)."""
     license_request = get_object_or_404(requests_with_related().visible_to(request.user), pk=pk)
-    if not LicenseRequest.objects.managed_by(request.user).filter(pk=pk).exists():
-        raise PermissionDenied(_("Only the request's distributor decides it."))
+    services.require_decider(request.user, license_request)
     return license_request
 
 

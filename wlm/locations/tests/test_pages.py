@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils.html import escape
 
 from wlm.licenses import api as licenses_api
 from wlm.licenses import services
@@ -334,9 +335,20 @@ def test_unknown_malformed_and_other_organizations_keys_get_one_answer(client, w
     ]
     for response in answers:
         assert response.status_code == 400
-        assert "No license has this key." in response.content.decode()
+        assert "No license with this key can be activated here." in response.content.decode()
     assert without_token(answers[0]) == without_token(answers[1]) == without_token(answers[2])
     assert snapshot(foreign)[0] == S.PENDING_PROVISION
+
+
+def test_send_key_page_and_api_refuse_an_unknown_key_in_the_same_words(client, api, world):
+    on_page = post_key(client, world.org_admin, world.hotel, generate_key())
+    through_api = api(world.org_admin).post(
+        f"/api/v1/locations/{world.hotel.pk}/activate/", {"key": generate_key()}
+    )
+    assert through_api.status_code == 404
+    detail = through_api.json()["detail"]
+    assert on_page.status_code == 400
+    assert escape(detail) in on_page.content.decode()
 
 
 def test_send_key_refuses_used_key(client, world, active):

@@ -1,4 +1,4 @@
-"""The notifier's pass: the schedule, catch-up, cut-off, renewal, the outbox (issue 5)."""
+"""The notifier's pass: the schedule, catch-up, cut-off, renewal, the outbox."""
 
 import datetime as dt
 

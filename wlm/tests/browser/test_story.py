@@ -118,7 +118,9 @@ def test_send_key_shows_a_clear_error_for_an_unknown_key(open_as):
     form = page.get_by_test_id("send-key-form")
     form.get_by_label("License key").fill("AAAA-BBBB-CCCC-DDDD")
     form.get_by_role("button", name=re.compile("Send")).click()
-    expect(page.get_by_role("alert")).to_contain_text("No license has this key")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "No license with this key can be activated here"
+    )
     assert not License.objects.filter(location=location).exists()
 
 
