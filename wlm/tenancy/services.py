@@ -57,8 +57,16 @@ def rotate_webhook_secret(user, tenant) -> str:
     return secret
 
 
+def _is_staff_admin(user) -> bool:
+    """The platform operator's admins: what only the operator writes (distributors,
+    partners, a partner's distributors, staff users) is refused to its viewers too, here
+    and not only by the API's permission class."""
+    actor = actor_of(user)
+    return actor.is_staff and actor.is_admin
+
+
 def create_distributor(user, **fields) -> Distributor:
-    if not actor_of(user).is_staff:
+    if not _is_staff_admin(user):
         raise PermissionDenied(_("Only the platform operator creates distributors."))
     distributor = Distributor(**fields)
     save_unique(distributor)
@@ -67,7 +75,7 @@ def create_distributor(user, **fields) -> Distributor:
 
 @transaction.atomic
 def create_partner(user, *, distributors, **fields) -> Partner:
-    if not actor_of(user).is_staff:
+    if not _is_staff_admin(user):
         raise PermissionDenied(_("Only the platform operator creates partners."))
     if not distributors:
         raise ValidationError(
@@ -122,7 +130,7 @@ def update_tenant(user, tenant, **fields):
     tenant.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
     save_unique(tenant, _duplicate_name(tenant))
     if distributors is not None:
-        if not actor_of(user).is_staff:
+        if not _is_staff_admin(user):
             raise PermissionDenied(
                 _("Only the platform operator changes a partner's distributors.")
             )
@@ -147,9 +155,8 @@ def create_user(
     language: str = "en",
 ):
     """A user with its one membership. Admins create users of the tenants they manage."""
-    actor = actor_of(user)
     if tenant_type == TenantType.STAFF:
-        if not actor.is_staff:
+        if not _is_staff_admin(user):
             raise PermissionDenied(_("Only the platform operator creates staff users."))
         if tenant_id is not None:
             raise ValidationError({"tenant_id": [_("Staff users have no tenant.")]})
