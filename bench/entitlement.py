@@ -21,22 +21,32 @@ report: it shares the 2 cores with the server, and so does the ceiling's run.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import random
 import re
 import resource
+import sqlite3
 import statistics
 import subprocess
 import time
 from pathlib import Path
 
-from run import PORT, SERVE, WORK, fresh_database, log, manage, server
+import psycopg
+from common import PORT, SERVE, WORK, fresh_database, log, manage, server
 
 GOAL_RATE, GOAL_RATIO, GOAL_P99_MS, GOAL_PROPAGATION_S, GOAL_RSS_MB = 10_000, 0.45, 20, 1.0, 150
 ASGI = [("asgi" if part == "wsgi" else part) for part in SERVE]
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 PERCENTILE = re.compile(r"^\s+(50|75|90|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hot", type=int, default=5_000, help="entitlement: locations asked")
+    parser.add_argument("--seconds", type=int, default=10, help="entitlement: per wrk run")
+    parser.add_argument("--warm-up", type=int, default=10, help="entitlement: wrk warm-up")
+    parser.add_argument("--wrk-connections", type=int, default=64)
 
 
 def lua_script(locations: list[str], query: str = "") -> Path:
@@ -138,13 +148,9 @@ def deny_in_database(database_url: str, location: str) -> None:
         "WHERE id IN (SELECT license_id FROM licenses_assignment WHERE location_id = {})"
     )
     if database_url.startswith("sqlite"):
-        import sqlite3
-
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
             connection.execute(statement.format("?"), [location.replace("-", "")])
     else:
-        import psycopg
-
         with psycopg.connect(database_url, autocommit=True) as connection:
             connection.execute(statement.format("%s"), [location])
 

@@ -1,20 +1,21 @@
 """``make bench BENCH=lists``: the licenses and locations lists at platform scale.
 
 On PostgreSQL with 1,000,000 licenses (``generate_load --locations 200000 --history 4``,
-``LISTS_LOCATIONS`` locations, in the database ``lists_bench``, dropped and created
-again; ``LISTS_DATABASE_URL`` measures an existing database instead), one tenth of the customers
-moved to a second partner and distributor (so a partner or distributor user sees a
-share of the rows, not everything), measures:
+``--lists-locations`` or ``LISTS_LOCATIONS`` locations, in the database ``lists_bench``,
+dropped and created again; ``LISTS_DATABASE_URL`` measures an existing database instead),
+one tenth of the customers moved to a second partner and distributor (so a partner or
+distributor user sees a share of the rows, not everything), measures:
 
 - the licenses list filtered by status, end-date range and ``q``, sorted, page 1;
 - the locations list with ``license_status``, page 1;
 
-each as the p95 of ``LISTS_CALLS`` calls (100) in process (Django's test client: the
-whole middleware and view stack, no socket) and over HTTP through the production server
-(``bench/run.py``'s ``server()``), as a staff user and as the second distributor's and
-partner's users (goal < 50 ms); and the peak Python memory (tracemalloc) of streaming
-the CSV export of 10,000 and of 100,000 licenses (goal: flat, the 100,000-row export
-needs no more than 1.5 times the 10,000-row one).
+each as the p95 of ``--lists-calls`` or ``LISTS_CALLS`` calls (100) in process (Django's
+test client: the whole middleware and view stack, no socket) and over HTTP through the
+production server (``bench/common.py``'s ``server()``), as a staff user and as the second
+distributor's and partner's users (goal < 50 ms); and the peak Python memory
+(tracemalloc) of streaming the CSV export of 10,000 and of 100,000 licenses
+(``--csv-rows``; goal: flat, the 100,000-row export needs no more than 1.5 times the
+10,000-row one).
 
 ``bench_lists(args)`` is the target of bench/run.py; this file, run as a script, is the
 in-process part (``prepare``, ``measure``) and runs in its own process with Django set up.
@@ -34,7 +35,8 @@ import tracemalloc
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import PORT, ROOT, fresh_database, log, manage, script_result, server, settle
+
 DATABASE = "lists_bench"
 GOAL_MS = 50
 SHARE = 10  # one organization in SHARE moves to the second partner and distributor
@@ -44,6 +46,29 @@ USERS = ("staff", "distributor", "partner")
 # LISTS_LOCATIONS: locations generated, with 5 licenses each (1,000,000 licenses)
 LOCATIONS = int(os.environ.get("LISTS_LOCATIONS", "200000"))
 CALLS = int(os.environ.get("LISTS_CALLS", "100"))  # calls of each list, each way
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lists-locations",
+        type=int,
+        default=LOCATIONS,
+        help="lists: locations, with 5 licenses each (LISTS_LOCATIONS, 200,000 by default)",
+    )
+    parser.add_argument(
+        "--lists-calls",
+        type=int,
+        default=CALLS,
+        help="lists: calls of each list, each way (LISTS_CALLS, 100 by default)",
+    )
+    parser.add_argument(
+        "--csv-rows",
+        type=int,
+        nargs=2,
+        default=CSV_ROWS,
+        metavar=("SMALL", "LARGE"),
+        help="lists: the rows of the two CSV exports compared (10,000 and 100,000)",
+    )
 
 
 # --- In process: Django set up on the benchmark database ------------------------------
@@ -57,7 +82,7 @@ def _django():
     django.setup()
 
 
-def prepare() -> dict:
+def prepare(csv_rows: tuple[int, int] = CSV_ROWS) -> dict:
     """The benchmark's users and scope on generated data (``generate_load``): a second
     partner and distributor own one organization in ``SHARE`` and its licenses; the list
     URLs, the users' tokens and the CSV filters that select 10,000 and 100,000 rows."""
@@ -115,7 +140,7 @@ def prepare() -> dict:
     # CSV exports of N finalized licenses: those ending up to the N-th end date
     ends = License.objects.filter(status=LicenseStatus.CONTRACT_FINALIZED).order_by("end_date")
     exports = {}
-    for rows in CSV_ROWS:
+    for rows in csv_rows:
         last = ends.values_list("end_date", flat=True)[rows - 1]
         query = {"status": LicenseStatus.CONTRACT_FINALIZED, "end_before": last, "format": "csv"}
         exports[str(rows)] = f"/api/v1/licenses/?{urlencode(query)}"
@@ -190,7 +215,7 @@ def measure(setup: dict, calls: int) -> dict:
     return results
 
 
-# --- Over HTTP, from bench/run.py's process -------------------------------------------
+# --- Over HTTP, from the driver's process (bench/run.py) -----------------------------
 
 
 def measure_http(setup: dict, calls: int, port: int) -> dict:
@@ -214,28 +239,24 @@ def measure_http(setup: dict, calls: int, port: int) -> dict:
 
 def bench_lists(args) -> dict:
     """The target ``lists`` of bench/run.py (see the module's docstring)."""
-    import psycopg
-    from run import PORT, fresh_database, log, manage, script_result, server
-
     url = os.environ.get("LISTS_DATABASE_URL") or ""
     if not url:  # LISTS_DATABASE_URL: measure an existing database instead (iterating)
         url = fresh_database("postgres", DATABASE)
         manage(url, "migrate", "--noinput", "-v0")
-        locations = LOCATIONS
+        locations = args.lists_locations
         log(f"lists: generating {locations * 5:,} licenses (a few minutes)")
         manage(url, "generate_load", "--locations", str(locations), "--history", "4")
-    setup = script_result(url, Path(__file__).resolve(), "prepare")
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("VACUUM (ANALYZE)")
-        connection.execute("CHECKPOINT")
-    calls = str(CALLS)
+    csv_rows = [str(rows) for rows in args.csv_rows]
+    setup = script_result(url, Path(__file__).resolve(), "prepare", "--csv-rows", *csv_rows)
+    settle(url)
+    calls = str(args.lists_calls)
     log(f"lists: {setup['licenses']:,} licenses; {calls} calls of each list, in process")
     measured = script_result(
         url, Path(__file__).resolve(), "measure", "--calls", calls, "--setup", json.dumps(setup)
     )
     log("lists: over HTTP")
     with server("wlm.wsgi:application", url):
-        over_http = measure_http(setup, CALLS, PORT)
+        over_http = measure_http(setup, args.lists_calls, PORT)
 
     licenses = setup["licenses"]
     rows = []
@@ -264,7 +285,7 @@ def bench_lists(args) -> dict:
                 },
             }
         )
-    small, large = (measured["exports"][str(n)] for n in CSV_ROWS)
+    small, large = (measured["exports"][rows] for rows in csv_rows)
     rows.append(
         {
             "benchmark": f"lists: CSV export of {large['rows']:,} licenses, peak memory",
@@ -283,7 +304,7 @@ def bench_lists(args) -> dict:
         "target": "lists",
         "parameters": {
             "licenses": licenses,
-            "calls": CALLS,
+            "calls": args.lists_calls,
             "share": f"1 organization in {SHARE} with the second partner and distributor",
             "figures": "the larger p95 of in process and over HTTP",
         },
@@ -296,12 +317,13 @@ def main() -> None:
     parser.add_argument("step", choices=["prepare", "measure"])
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--setup", help="prepare's JSON (measure)")
+    parser.add_argument("--csv-rows", type=int, nargs=2, default=CSV_ROWS, help="(prepare)")
     args = parser.parse_args()
     _django()
     if args.step == "prepare":
-        print(json.dumps(prepare()))
+        print(json.dumps(prepare(tuple(args.csv_rows))))
     else:
-        setup = json.loads(args.setup) if args.setup else prepare()
+        setup = json.loads(args.setup) if args.setup else prepare(tuple(args.csv_rows))
         print(json.dumps(measure(setup, args.calls)))
 
 

@@ -1,4 +1,5 @@
-"""Timed notifier passes on a generated database; run by ``bench/run.py notices``.
+"""Timed notifier passes on a generated database; run by ``bench/run.py notices``
+(bench/notices.py) in a process of its own.
 
 Prints one JSON object: the wall time of passes with nothing due, then of one pass with
 ``--due`` notices due, split into deciding (the scan, the cut-offs, the outbox rows) and
