@@ -100,7 +100,7 @@ class DataPlaneFront:
         self._hosts: dict[str, bool] = {}
         self._bodies: dict[tuple, bytes] = {}
         self._render = JSONRenderer().render
-        from wlm.licenses.api import EntitlementSerializer  # the Django view's serializer
+        from wlm.licenses.serializers import EntitlementSerializer  # the view's serializer
 
         self._serializer = EntitlementSerializer()  # its fields are built once
         # read once: the settings do not change while the process serves

@@ -1,5 +1,5 @@
-"""One FilterSet per list (licenses, license requests), shared by the API, the pages
-and the CSV export."""
+"""One FilterSet per list (licenses, license requests, modules), shared by the API, the
+pages and the CSV export."""
 
 import django_filters
 from django import forms
@@ -118,3 +118,16 @@ class LicenseRequestFilterSet(SearchFilterSet):
         model = LicenseRequest
         fields = ["state", "location", "partner", "distributor", "payment", "years"]
         search_fields = ("location__name", "partner__name", "distributor__name", "reason")
+
+
+class ModuleFilterSet(SearchFilterSet):
+    """The module catalogue: advanced or not, and a search over code, name and text."""
+
+    advanced = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true"
+    )
+
+    class Meta:
+        model = Module
+        fields = ["advanced"]
+        search_fields = ("code", "name", "description")

@@ -12,7 +12,7 @@ from wlm.lib.csv import ListModelMixin
 from wlm.lib.validators import normalize_mac, validate_time_zone
 from wlm.licenses.models import LicenseStatus
 from wlm.locations import services
-from wlm.locations.filters import LocationFilterSet
+from wlm.locations.filters import LOCATION_ORDERING, LocationFilterSet
 from wlm.locations.models import AccessPoint, Location, Room, Sector
 from wlm.locations.queries import with_license
 from wlm.tenancy.models import Organization, TenantType
@@ -110,16 +110,7 @@ class LocationViewSet(
     filterset_class = LocationFilterSet
     write_tenant_types = LOCATION_WRITERS
     http_method_names = ["get", "post", "patch", "head", "options"]
-    ordering_fields = [
-        "name",
-        "sector",
-        "country",
-        "timezone",
-        "created",
-        "organization",
-        "license_status",
-        "license_end",
-    ]
+    ordering_fields = list(LOCATION_ORDERING)
     ordering = ["name", "id"]
     csv_filename = "locations"
     lookup_value_regex = "[0-9a-fA-F-]{36}"

@@ -12,6 +12,18 @@ from wlm.locations.queries import license_condition
 
 NO_LICENSE = "none"
 
+# The columns a locations list sorts by, in the API and on the page.
+LOCATION_ORDERING = (
+    "name",
+    "sector",
+    "country",
+    "timezone",
+    "created",
+    "organization",
+    "license_status",
+    "license_end",
+)
+
 
 class LocationFilterSet(SearchFilterSet):
     """The ``license_*`` filters select on the location's license as the caller sees it

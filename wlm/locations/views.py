@@ -22,11 +22,10 @@ from django.views import View
 from wlm.lib import clock
 from wlm.lib.views import ScopedListView, apply_service
 from wlm.licenses import lifecycle
-from wlm.licenses.api import ActivateView
 from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.models import License, LicenseStatus
-from wlm.locations.api import LocationViewSet
-from wlm.locations.filters import LocationFilterSet
+from wlm.licenses.throttles import ACTIVATION_THROTTLES
+from wlm.locations.filters import LOCATION_ORDERING, LocationFilterSet
 from wlm.locations.forms import SendKeyForm
 from wlm.locations.models import Location
 from wlm.locations.queries import with_license
@@ -44,7 +43,7 @@ def activation_wait(request: HttpRequest) -> float | None:
     """Count one Send Key attempt against the API's throttles (per user and per address,
     the same counters in the same cache); None if allowed, else the seconds to wait."""
     waits = []
-    for throttle_class in ActivateView.throttle_classes:
+    for throttle_class in ACTIVATION_THROTTLES:
         throttle = throttle_class()
         if not throttle.allow_request(request, None):
             waits.append(throttle.wait() or 60)
@@ -63,7 +62,7 @@ class LocationListView(ScopedListView):
 
     model = Location
     filterset_class = LocationFilterSet
-    ordering_fields = tuple(LocationViewSet.ordering_fields)
+    ordering_fields = LOCATION_ORDERING
     default_ordering = ("name", "id")
     api_url_name = "api:location-list"
     template_name = "locations/list.html"

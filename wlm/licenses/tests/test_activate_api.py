@@ -12,8 +12,7 @@ import pytest
 from django.core.cache import cache
 
 from wlm.conftest import make_user
-from wlm.licenses import api as licenses_api
-from wlm.licenses import current, lifecycle
+from wlm.licenses import current, lifecycle, throttles
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import Assignment, License, LicenseEvent, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
@@ -339,8 +338,8 @@ def rates(settings, monkeypatch):
         settings.REST_FRAMEWORK = framework
         table = framework["DEFAULT_THROTTLE_RATES"]
         for throttle in (
-            licenses_api.ActivationUserThrottle,
-            licenses_api.ActivationAddressThrottle,
+            throttles.ActivationUserThrottle,
+            throttles.ActivationAddressThrottle,
         ):
             monkeypatch.setattr(throttle, "THROTTLE_RATES", table)
         cache.clear()
@@ -446,10 +445,10 @@ def test_x_forwarded_for_does_not_choose_the_counted_address(world, api, rates):
 
 def test_the_configured_user_rate_is_enforced(world, api):
     """Without lowering anything: the configured per-user rate (default 10/min) holds."""
-    throttle = licenses_api.ActivationUserThrottle()
+    throttle = throttles.ActivationUserThrottle()
     if throttle.num_requests > 50:
         pytest.skip("THROTTLE_ACTIVATE_USER is set too high to exercise here")
-    assert throttle.num_requests <= licenses_api.ActivationAddressThrottle().num_requests
+    assert throttle.num_requests <= throttles.ActivationAddressThrottle().num_requests
     for _ in range(throttle.num_requests):
         problem(activate(api, world.org_admin, world.hotel, generate_key()), 404)
     assert_throttled(activate(api, world.org_admin, world.hotel, generate_key()))

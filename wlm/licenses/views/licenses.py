@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
@@ -27,9 +26,9 @@ from wlm.licenses.forms.licenses import ACTION_FORMS
 from wlm.licenses.models import EventKind, License, LicenseStatus, Module
 from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import assignments_with_counts, license_rows
-from wlm.notifications.api import license_notice_lines, license_notices_prefetch
 from wlm.notifications.filters import ShownState
 from wlm.notifications.models import Channel
+from wlm.notifications.queries import license_notice_lines, license_notices_prefetch
 
 TAB_PANEL_TARGET = "tab-panel"
 DIALOG_TARGET = "dialog"
@@ -105,15 +104,13 @@ def _license_or_404(request, pk: int, *prefetch) -> License:
 
 
 def _notice_lines(license: License, user) -> list[dict]:
-    """The API's notice lines (recipients masked), with dates and labels for display."""
+    """The license's notice lines (recipients masked, as in the API), with labels for display."""
     states, channels = dict(ShownState.choices), dict(Channel.choices)
     lines = []
     for line in license_notice_lines(license, user):
         lines.append(
             {
                 **line,
-                "due": parse_date(line["due"]) if line["due"] else None,
-                "sent_at": parse_datetime(line["sent_at"]) if line["sent_at"] else None,
                 "state_label": states.get(line["state"], line["state"]),
                 "channel_label": channels.get(line["channel"], "") if line["channel"] else "",
             }

@@ -12,8 +12,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils.html import escape
 
-from wlm.licenses import api as licenses_api
-from wlm.licenses import services
+from wlm.licenses import services, throttles
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import License, LicenseEvent, LicenseStatus
 from wlm.locations.models import Location, Room
@@ -425,8 +424,8 @@ def rates(settings, monkeypatch):
         framework["NUM_PROXIES"] = 0
         settings.REST_FRAMEWORK = framework
         for throttle in (
-            licenses_api.ActivationUserThrottle,
-            licenses_api.ActivationAddressThrottle,
+            throttles.ActivationUserThrottle,
+            throttles.ActivationAddressThrottle,
         ):
             monkeypatch.setattr(throttle, "THROTTLE_RATES", framework["DEFAULT_THROTTLE_RATES"])
         cache.clear()
