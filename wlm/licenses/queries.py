@@ -4,7 +4,6 @@ that other apps annotate onto their rows."""
 from django.db.models import (
     Case,
     Count,
-    F,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -22,13 +21,6 @@ def license_rows() -> QuerySet:
     """Licenses with their modules prefetched in code order: the rows of the licenses
     list (API, page and CSV) and the base of the license view."""
     return License.objects.prefetch_related(Prefetch("modules", Module.objects.order_by("code")))
-
-
-def shown_license_key(path: str, user):
-    """The key of the license that rows reach through ``path``, or NULL where ``user``
-    does not see that license: the API's rule (``License.objects.visible_to``, here
-    through ``visible_through``) as one column of a list of other rows."""
-    return Case(When(License.objects.visible_through(path, user), then=F(f"{path}__key")))
 
 
 def assignments_with_counts(license: License) -> QuerySet:

@@ -5,7 +5,7 @@ Each location carries its license as the caller sees it (a join to the stored
 the list's one SELECT: no query per row.
 """
 
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from wlm.licenses.models import License
@@ -44,10 +44,9 @@ def license_annotations(user) -> dict:
     the rows nor the filters reveal another tenant's license. One join, no subquery per
     row; filters go through ``license_condition``.
     """
-    shown = License.objects.visible_through(LICENSE, user)
 
     def column(name):
-        return Case(When(shown, then=F(f"{LICENSE}__{name}")))
+        return License.objects.shown_through(LICENSE, user, name)
 
     return {
         "license_pk": column("pk"),

@@ -101,8 +101,7 @@ def _subject(notice, language: str, values: dict) -> str:
     if notice.number < schedule.END:
         days = values["days_left"]
         pattern = subjects["imminent" if days <= 1 else "before_end"]
-        when = days_left_words(days, language)
-        return pattern.format(key=values["key"], end=values["end"], when=when)
+        return pattern.format(key=values["key"], end=values["end"], when=values["when"])
     return subjects[notice.number].format(key=values["key"])
 
 

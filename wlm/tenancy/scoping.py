@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Case, Exists, F, OuterRef, Q, When
 from django.utils.translation import gettext as _
 
 STAFF = "staff"
@@ -101,6 +101,12 @@ class ScopedQuerySet(models.QuerySet):
         if condition is None:
             return Q(pk__in=[])  # nothing: an always-false condition
         return reached & _through(path, condition)
+
+    def shown_through(self, path: str, user, field: str):
+        """``field`` of the row of this model that rows of another model reach through
+        ``path``, or NULL where ``user`` does not see that row (``visible_through``): one
+        masked column of a list of other rows."""
+        return Case(When(self.visible_through(path, user), then=F(f"{path}__{field}")))
 
     def managed_by(self, user) -> ScopedQuerySet:
         """Rows an admin of the user's tenant may create under or change."""

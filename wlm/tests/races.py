@@ -1,7 +1,10 @@
 """Parallel writers for the race tests: each in its own thread and database connection,
 released together by a barrier."""
 
+import json
 import threading
+import urllib.error
+import urllib.request
 
 from django.db import close_old_connections, connection
 
@@ -27,3 +30,18 @@ def race(target, arguments):
     for thread in threads:
         thread.join(timeout=60)
     return outcomes
+
+
+def post_json(url: str, token: str, body: dict) -> tuple[int, dict]:
+    """POST ``body`` to a live server as the token's user: the status and the JSON."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)

@@ -7,8 +7,6 @@ violation becomes the 409 — also when a concurrent request wins the race.
 """
 
 import json
-import urllib.error
-import urllib.request
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -20,7 +18,7 @@ from wlm.licenses.models import Module
 from wlm.locations.models import AccessPoint, Location, Room
 from wlm.tenancy import services as tenancy_services
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner
-from wlm.tests.races import race
+from wlm.tests.races import post_json, race
 from wlm.tests.test_bad_input import assert_problem, snapshot
 
 LOCATION = {"sector": "retail", "timezone": "UTC", "country": "ES"}
@@ -248,17 +246,7 @@ def test_parallel_creation_of_one_organization_one_201_the_others_409(world, liv
     url = f"{live_server.url}/api/v1/organizations/"
 
     def post():
-        request = urllib.request.Request(
-            url,
-            data=json.dumps({"name": "Mercado Central", "email": "m@example.com"}).encode(),
-            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+        return post_json(url, token, {"name": "Mercado Central", "email": "m@example.com"})
 
     outcomes = race(post, [()] * WORKERS)
     statuses = sorted(status for status, _body in outcomes)

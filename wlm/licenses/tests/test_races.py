@@ -5,11 +5,8 @@ where writers fail with "table is locked" instead of queueing as they do on a fi
 """
 
 import datetime as dt
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from django.db import connection, transaction
@@ -22,7 +19,7 @@ from wlm.licenses.models import Assignment, CurrentLicense, License, LicenseStat
 from wlm.licenses.tests.test_lifecycle import make_license
 from wlm.locations import services
 from wlm.locations.models import Room
-from wlm.tests.races import race
+from wlm.tests.races import post_json, race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -105,17 +102,7 @@ def test_parallel_http_requests_at_the_last_free_slot_exactly_one_wins(world, li
     url = f"{live_server.url}/api/v1/locations/{world.hotel.pk}/rooms/"
 
     def post(number):
-        request = urllib.request.Request(
-            url,
-            data=json.dumps({"number": number}).encode(),
-            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
+        return post_json(url, token, {"number": number})
 
     outcomes = race(post, [(f"6{i:02d}",) for i in range(WORKERS)])
     statuses = sorted(status for status, _body in outcomes)

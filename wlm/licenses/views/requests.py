@@ -19,8 +19,7 @@ from wlm.lib.views import ScopedListView, apply_service
 from wlm.licenses import services
 from wlm.licenses.filters import LicenseRequestFilterSet
 from wlm.licenses.forms.requests import ApproveForm, LicenseRequestForm, RejectForm
-from wlm.licenses.models import LicenseRequest, Module, RequestState
-from wlm.licenses.queries import shown_license_key
+from wlm.licenses.models import License, LicenseRequest, Module, RequestState
 from wlm.tenancy.models import TenantType
 from wlm.tenancy.scoping import actor_of
 
@@ -48,7 +47,7 @@ class RequestListView(ScopedListView):
         # the key only where the user sees the license, as the API shows it: an
         # organization reads it once the key was sent (Send Key), not from the request
         return requests_with_related().annotate(
-            license_key=shown_license_key("license", self.request.user)
+            license_key=License.objects.shown_through("license", self.request.user, "key")
         )
 
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
