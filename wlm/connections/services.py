@@ -252,25 +252,19 @@ def _claim_key(user_id: int, key: str, digest: str, now: dt.datetime) -> int | N
     its id, or None when a live row holds the key. One statement: ``INSERT … ON CONFLICT
     DO UPDATE … WHERE expired RETURNING id``. On PostgreSQL a concurrent insert of the
     same key waits for the first transaction, then finds its row."""
-    db = connections[DEFAULT_DB_ALIAS]
-    opts, quote = IntakeKey._meta, db.ops.quote_name
-    table = quote(opts.db_table)
-    user, key_column, hash_column, answer, created = (
-        quote(opts.get_field(name).column)
-        for name in ("user", "key", "body_hash", "answer", "created")
+    expired = IntakeKey._meta.get_field("created").get_db_prep_value(
+        now - KEY_LIFETIME, connections[DEFAULT_DB_ALIAS]
     )
-    stamp = opts.get_field("created").get_db_prep_value
-    # names from the model's metadata; values are parameters
-    sql = (
-        f"INSERT INTO {table} ({user}, {key_column}, {hash_column}, {answer}, {created}) "  # noqa: S608
-        f"VALUES (%s, %s, %s, '', %s) ON CONFLICT ({user}, {key_column}) DO UPDATE SET "
-        f"{hash_column} = excluded.{hash_column}, {answer} = '', {created} = excluded.{created} "
-        f"WHERE {table}.{created} <= %s RETURNING {quote(opts.pk.column)}"
+    rows = _upsert(
+        IntakeKey,
+        ("user", "key", "body_hash", "answer", "created"),
+        [(user_id, key, digest, "", now)],
+        conflict=("user", "key"),
+        action="DO UPDATE SET body_hash = excluded.body_hash, answer = '', "
+        "created = excluded.created WHERE {table}.created <= %s RETURNING id",
+        action_params=(expired,),
     )
-    with db.cursor() as cursor:
-        cursor.execute(sql, [user_id, key, digest, stamp(now, db), stamp(now - KEY_LIFETIME, db)])
-        row = cursor.fetchone()
-    return row[0] if row else None
+    return rows[0][0] if rows else None
 
 
 def prune_intake_keys() -> int:
@@ -356,12 +350,21 @@ def _daily_counts(events: list[_Event], zones: dict) -> list[tuple]:
     return [(location, day, count) for (location, day), count in sorted(counts.items())]
 
 
-def _upsert(model, fields: tuple, rows: list[tuple], conflict: tuple, action: str) -> None:
+def _upsert(
+    model,
+    fields: tuple,
+    rows: list[tuple],
+    conflict: tuple,
+    action: str,
+    action_params: tuple = (),
+) -> list[tuple]:
     """``INSERT … ON CONFLICT (conflict) action`` for many rows, ``UPSERT_ROWS`` per
     statement: the same syntax on SQLite (3.24+) and PostgreSQL. Values go through each
     field's ``get_db_prep_value`` as the ORM's would; only the model's own names, one
-    placeholder group per row and ``action`` (a constant) are formatted into the SQL.
-    The rows' conflict keys must be distinct."""
+    placeholder group per row and ``action`` (a constant, whose own placeholders take
+    ``action_params``) are formatted into the SQL. The rows' conflict keys must be
+    distinct. The rows an ``action`` ending in ``RETURNING …`` returns, of the last
+    statement."""
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-access proxy
     opts, quote = model._meta, db.ops.quote_name
     columns = [opts.get_field(name) for name in fields]
@@ -373,6 +376,7 @@ def _upsert(model, fields: tuple, rows: list[tuple], conflict: tuple, action: st
         + action.format(table=quote(opts.db_table))
     )
     group = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    returned: list[tuple] = []
     with db.cursor() as cursor:
         for first in range(0, len(rows), UPSERT_ROWS):
             chunk = rows[first : first + UPSERT_ROWS]
@@ -382,8 +386,11 @@ def _upsert(model, fields: tuple, rows: list[tuple], conflict: tuple, action: st
                     field.get_db_prep_value(value, db)
                     for row in chunk
                     for field, value in zip(columns, row, strict=True)
-                ],
+                ]
+                + list(action_params),
             )
+            returned = cursor.fetchall() if cursor.description else []
+    return returned
 
 
 def _counts_from(provisioned: dt.datetime) -> dt.datetime:
