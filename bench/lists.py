@@ -91,8 +91,8 @@ def prepare(csv_rows: tuple[int, int] = CSV_ROWS) -> dict:
     from django.db.models import F
     from rest_framework.authtoken.models import Token
 
+    from wlm.demo import load
     from wlm.lib import clock
-    from wlm.licenses import load
     from wlm.licenses.models import License, LicenseStatus
     from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role
 

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "wlm.connections",
     "wlm.notifications",
     "wlm.dataplane",
+    "wlm.dashboard",
+    "wlm.demo",
 ]
 
 MIDDLEWARE = [

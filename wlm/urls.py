@@ -11,6 +11,7 @@ from drf_spectacular.views import (
 from rest_framework.routers import SimpleRouter
 
 from wlm.connections.api import ConnectionsView
+from wlm.dashboard.views import dashboard
 from wlm.lib.headers import REDOC_POLICY
 from wlm.licenses.api import (
     ActivateView,
@@ -19,7 +20,6 @@ from wlm.licenses.api import (
     LicenseViewSet,
     ModuleViewSet,
 )
-from wlm.licenses.views.dashboard import dashboard
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
 from wlm.notifications.api import InboxViewSet, NotificationViewSet
 from wlm.tenancy import views as tenancy_views

@@ -39,7 +39,7 @@ from wlm.lib import clock
 from wlm.lib.validators import normalize_mac
 from wlm.licenses import lifecycle
 from wlm.licenses.dates import local_date
-from wlm.licenses.models import Assignment, License, LicenseStatus, StartMode
+from wlm.licenses.models import CurrentLicense, License, LicenseStatus, StartMode
 from wlm.locations.models import Location
 
 if TYPE_CHECKING:
@@ -405,10 +405,11 @@ def _pending_devices(events: list[_Event]) -> tuple[int, list[tuple]]:
     Returns how many of the batch's devices the licenses had counted already, and the
     (license, hashed device, location, first seen) rows that are new or earlier.
     """
-    # Found by location (a few assignments each), the license's status checked here: with
-    # the status in the WHERE clause SQLite scans every pending license instead.
-    assignments = (
-        Assignment.objects.filter(location__in={event.location for event in events})
+    # Each location's license (a pending start one is its license: active ones come first
+    # and a location holds one), its status checked here: with the status in the WHERE
+    # clause SQLite scans every pending license instead.
+    licenses = (
+        CurrentLicense.objects.filter(location__in={event.location for event in events})
         .order_by()
         .values_list(
             "location_id",
@@ -420,7 +421,7 @@ def _pending_devices(events: list[_Event]) -> tuple[int, list[tuple]]:
     )
     pending = {
         str(location_id): (license_id, _counts_from(provisioned))
-        for location_id, license_id, provisioned, status, mode in assignments
+        for location_id, license_id, provisioned, status, mode in licenses
         if status == LicenseStatus.PENDING_START and mode == StartMode.AUTOMATIC
     }
     earliest: dict[tuple[int, str], tuple[dt.datetime, str]] = {}

@@ -1,5 +1,6 @@
 """Database triggers that write a ``Change`` row whenever a row an entitlement depends on
-is written: a license, its modules, an assignment, an access point, a room, a location.
+is written: a license, its modules, an assignment, a location's stored license, an access
+point, a room, a location.
 
 Triggers, not signals: a bulk ``update()``, a raw statement or the admin is logged as
 surely as a service, in the writer's own transaction. They are installed after every
@@ -28,6 +29,7 @@ WATCHED = (
     Watched("licenses_license", "id", "location_id"),  # location: the intended one
     Watched("licenses_license_modules", "license_id", None),
     Watched("licenses_assignment", "license_id", "location_id"),
+    Watched("licenses_currentlicense", None, "location_id"),  # the license the facts read
     Watched("locations_accesspoint", None, "location_id"),
     Watched("locations_room", None, "location_id"),
     Watched("locations_location", None, "id", ("DELETE",)),

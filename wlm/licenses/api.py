@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from wlm.lib import clock
 from wlm.lib.api import ScopedViewSet
 from wlm.lib.csv import ListModelMixin
-from wlm.licenses import lifecycle, services
+from wlm.licenses import lifecycle, notices, services
 from wlm.licenses.entitlement import entitlement_seen_by
 from wlm.licenses.filters import LicenseFilterSet, LicenseRequestFilterSet, ModuleFilterSet
 from wlm.licenses.models import License, LicenseRequest, Module
@@ -38,7 +38,6 @@ from wlm.licenses.serializers import (
 )
 from wlm.licenses.throttles import ACTIVATION_THROTTLES
 from wlm.locations.models import Location
-from wlm.notifications.queries import license_notices_prefetch
 
 
 class ModuleViewSet(
@@ -182,7 +181,7 @@ class LicenseViewSet(
 
     def base_queryset(self):
         if self.action == "retrieve":
-            return license_rows().prefetch_related("events", license_notices_prefetch())
+            return license_rows().prefetch_related("events", notices.reader().prefetch())
         return license_rows()
 
     def get_serializer_class(self):

@@ -1,11 +1,16 @@
-"""Each location's license, stored (``CurrentLicense``) and kept in step with the rule.
+"""Which license a location has: the rule, and its answer stored (``CurrentLicense``).
 
-The rule is ``queries.current_license_id`` (the same choice as the entitlement): which
-license a location shows depends on its assignments and on their licenses' statuses,
-and, with none assigned, on the licenses intended for it. ``refresh`` recomputes it, with
-that query, for the locations a change touches, in the change's own transaction: the
-lifecycle calls it when a status or an assignment changes, the services when a license
-is generated; ``refresh_all`` stores every location's (``generate_load``).
+The rule (the only copy): among the licenses assigned to the location, one in
+``ACTIVE_STATUSES`` first, then the latest assignment; with none assigned, the latest
+``pending_provision`` license generated for the location (``License.location``); else
+none. Every reader (the entitlement and the data plane's misses, the locations list, the
+connection intake) reads the stored row, never the rule; the license's status and end
+date are read live from the license, so a stored choice never stands for a status.
+
+``refresh`` stores the rule's answer for some locations in the transaction of a change.
+``lifecycle`` calls it, from one place: ``apply_change`` (every status change and every
+assignment goes through it) and ``created`` (a new license). ``refresh_all`` stores every
+location's (``generate_load``, the migration that added the table).
 """
 
 from __future__ import annotations
@@ -14,18 +19,56 @@ import uuid
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from wlm.lib.prepared import PreparedQuery
-from wlm.licenses.models import CurrentLicense
-from wlm.licenses.queries import current_license_id
+from wlm.licenses.models import ACTIVE_STATUSES, CurrentLicense, License, LicenseStatus
 from wlm.locations.models import Location
+
+
+def _license_of(location_ref="pk"):
+    """The rule's answer as a subquery expression: the id of the location's license, or
+    NULL. ``location_ref`` names the outer location's id (``"pk"`` on a ``Location``
+    queryset, ``"location"`` on a row that points at one)."""
+    location = OuterRef(location_ref)
+    assigned = (
+        License.objects.filter(assignments__location=location)
+        .annotate(
+            active=Case(
+                When(status__in=ACTIVE_STATUSES, then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("-active", "-assignments__created", "-pk")
+        .values("pk")[:1]
+    )
+    pending = (
+        License.objects.filter(location=location, status=LicenseStatus.PENDING_PROVISION)
+        .order_by("-created", "-pk")
+        .values("pk")[:1]
+    )
+    return Coalesce(Subquery(assigned), Subquery(pending))
+
+
+def moves(before: str, after: str) -> bool:
+    """Whether a license going from status ``before`` to ``after`` may change its
+    locations' licenses: all the rule reads of a status is whether it is active and
+    whether it is ``pending_provision``. A start, a denial and most restores keep both
+    (the connection intake starts licenses by the thousand: refreshing on every start
+    cost it ~20%)."""
+
+    def rank(status):
+        return status in ACTIVE_STATUSES, status == LicenseStatus.PENDING_PROVISION
+
+    return rank(before) != rank(after)
+
 
 # The rule for one location, compiled once: building that queryset costs ~1.4 ms, running
 # it ~0.04 ms (SQLite), and the connection intake starts licenses by the thousand.
 _RULE = PreparedQuery(
-    lambda location: Location.objects.filter(pk=location).values_list(current_license_id("pk")),
+    lambda location: Location.objects.filter(pk=location).values_list(_license_of()),
     Location._meta.pk,
     uuid.UUID(int=0),
 )
@@ -66,13 +109,13 @@ def refresh_all() -> None:
         batch_size=5000,
         ignore_conflicts=True,
     )
-    CurrentLicense.objects.update(license=current_license_id("location"))
+    CurrentLicense.objects.update(license=_license_of("location"))
 
 
 def stale() -> list:
     """Locations whose stored license is not the rule's answer, as ``(location id, rule's
     license id, stored license id)`` (0 for none); the tests assert there are none."""
     locations = Location.objects.annotate(
-        rule=Coalesce(current_license_id(), 0), stored=Coalesce(F("current__license"), 0)
+        rule=Coalesce(_license_of(), 0), stored=Coalesce(F("current__license"), 0)
     )
     return list(locations.exclude(rule=F("stored")).values_list("pk", "rule", "stored"))

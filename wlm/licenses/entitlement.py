@@ -2,8 +2,9 @@
 
 ``decide`` is the rule, a pure function of a license's status and end date and the
 moment of the question: it never trusts a stored status that time has overtaken, so a
-late or stopped worker never extends service. ``facts_of`` reads what the rule needs in
-two or three queries; ``Facts.at(now)`` applies the rule. The Django view and the data plane's
+late or stopped worker never extends service. ``facts_of`` reads what the rule needs (the
+location's license as stored by wlm.licenses.current, its status and dates as they are)
+in one or two queries; ``Facts.at(now)`` applies the rule. The Django view and the data plane's
 lean path (wlm.dataplane, which keeps the facts per process) give the same answer.
 ``entitlement_seen_by`` is what a tenant reads: only a license it sees.
 """
@@ -14,13 +15,12 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef
 
 from wlm.lib.prepared import PreparedQuery
 from wlm.licenses.dates import has_ended
+from wlm.licenses.limits import in_use
 from wlm.licenses.models import License, LicenseStatus, LicenseType
-from wlm.licenses.queries import assigned_first
 from wlm.locations.models import AccessPoint, Location, Room
 from wlm.tenancy.scoping import actor_of
 
@@ -53,18 +53,6 @@ class Entitlement:
     @property
     def service(self) -> str:
         return "available" if self.reason == OK else "unavailable"
-
-
-def _used(model):
-    """Elements of ``model`` over all the locations of the outer license."""
-    rows = (
-        model.objects.filter(location__assignments__license=OuterRef("pk"))
-        .order_by()
-        .values("location__assignments__license")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
 @dataclass(frozen=True)
@@ -106,34 +94,17 @@ class Facts:
 # costs fifty times more than running them, and the data plane reads them on every miss.
 _LOCATION_MARK = uuid.UUID("00000000-0000-4000-8000-0000000e117e")
 _LICENSE_MARK = 2**62 + 117
-_CHOSEN = PreparedQuery(
-    lambda location: (
-        assigned_first(location)
-        .annotate(aps_used=_used(AccessPoint), rooms_used=_used(Room))
-        .values_list(
-            "pk",
-            "key",
-            "status",
-            "end_date",
-            "timezone",
-            "license_type",
-            "limit",
-            "aps_used",
-            "rooms_used",
-        )[:1]
+CHOSEN = "current__license"  # the location's license, stored (wlm.licenses.current)
+_FACTS = PreparedQuery(
+    lambda location: Location.objects.filter(pk=location).values_list(
+        CHOSEN,
+        *(
+            f"{CHOSEN}__{name}"
+            for name in ("key", "status", "end_date", "timezone", "license_type", "limit")
+        ),
+        in_use(AccessPoint, OuterRef(CHOSEN)),
+        in_use(Room, OuterRef(CHOSEN)),
     ),
-    Location._meta.pk,
-    _LOCATION_MARK,
-)
-_PENDING = PreparedQuery(
-    lambda location: License.objects.filter(
-        location=location, status=S.PENDING_PROVISION
-    ).values_list("pk")[:1],
-    Location._meta.pk,
-    _LOCATION_MARK,
-)
-_LOCATION = PreparedQuery(
-    lambda location: Location.objects.filter(pk=location).values_list("pk"),
     Location._meta.pk,
     _LOCATION_MARK,
 )
@@ -147,15 +118,18 @@ _MODULES = PreparedQuery(
 
 
 def facts_of(location_id) -> Facts | None:
-    """The facts of the location with this id, or None if there is no such location;
-    as few queries as the case needs (the data plane's misses)."""
-    chosen = _CHOSEN.rows(location_id)
-    if not chosen:
-        pending = _PENDING.rows(location_id)
-        if pending:
-            return Facts(str(location_id), S.PENDING_PROVISION, license_id=pending[0][0])
-        return Facts(str(location_id), None) if _LOCATION.rows(location_id) else None
-    pk, key, status, end_date, zone, license_type, limit, aps_used, rooms_used = chosen[0]
+    """The facts of the location with this id, or None if there is no such location: its
+    license as stored, with that license's status and dates read now; one query, and one
+    more for the modules of a license that serves (the data plane's misses)."""
+    found = _FACTS.rows(location_id)
+    if not found:
+        return None
+    pk, key, status, end_date, zone, license_type, limit, aps_used, rooms_used = found[0]
+    if pk is None:
+        return Facts(str(location_id), None)
+    if status == S.PENDING_PROVISION:  # generated for the location, no Send Key yet (an
+        # assigned license never is: Send Key assigns it and moves it on)
+        return Facts(str(location_id), S.PENDING_PROVISION, license_id=pk)
     if isinstance(end_date, str):  # SQLite returns the text
         end_date = dt.date.fromisoformat(end_date)
     rooms_license = license_type == LicenseType.ROOMS

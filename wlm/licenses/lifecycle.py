@@ -1,9 +1,12 @@
 """The license lifecycle (DESIGN §4): one transition table, one function that applies it.
 
-Every status change and every change of a license's terms goes through
-``apply_change``: it locks the license row, checks that the action is allowed from
-the current status and for the actor, changes the fields, and appends the history
-event, all in one transaction. No other code assigns ``License.status``.
+Every status change, every change of a license's terms and every assignment goes
+through ``apply_change``: it checks that the action is allowed from the current status
+and for the actor, changes the fields, writes or deletes the assignment the table names,
+stores the license of the locations that moves (``wlm.licenses.current``), and appends
+the history event, all in the caller's transaction on the locked license row. No other
+code assigns ``License.status`` or writes an assignment; a new license passes through
+``created``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from wlm.licenses.models import (
     StartMode,
 )
 from wlm.licenses.models import LicenseStatus as S
-from wlm.licenses.queries import status_rank
 from wlm.locations.models import Location
 from wlm.notifications import cycle
 from wlm.tenancy.scoping import actor_of, manages, require_managed
@@ -76,16 +78,24 @@ class Rule:
     sources: frozenset[str]
     target: Target  # the status after the action, or a function of the license that says it
     actors: frozenset[str]  # tenant types (admin role) that may act, or SYSTEM
+    assignment: str = ""  # ADDS or REMOVES: the action assigns a location or takes one off
 
 
-def _rule(kind, sources, target, actors) -> Rule:
-    return Rule(kind, frozenset(sources), target, frozenset(actors))
+ADDS, REMOVES = "adds", "removes"
+
+
+def _rule(kind, sources, target, actors, assignment="") -> Rule:
+    return Rule(kind, frozenset(sources), target, frozenset(actors), assignment)
 
 
 ACTIVE = set(ACTIVE_STATUSES)
 TRANSITIONS: dict[str, Rule] = {
     "provision": _rule(
-        EventKind.PROVISIONED, {S.PENDING_PROVISION}, S.PENDING_START, {ORGANIZATION, STAFF}
+        EventKind.PROVISIONED,
+        {S.PENDING_PROVISION},
+        S.PENDING_START,
+        {ORGANIZATION, STAFF},
+        ADDS,
     ),
     "start": _rule(EventKind.STARTED, {S.PENDING_START}, S.IN_USE, {SYSTEM}),
     # a denied license ends too: its contract is over at the end date whatever its state
@@ -108,8 +118,8 @@ TRANSITIONS: dict[str, Rule] = {
     "upgrade": _rule(
         EventKind.UPGRADED, {S.PENDING_PROVISION, *ACTIVE}, unchanged, {DISTRIBUTOR, STAFF}
     ),
-    "assign": _rule(EventKind.ASSIGNED, ACTIVE, unchanged, {ORGANIZATION, STAFF}),
-    "unassign": _rule(EventKind.UNASSIGNED, ACTIVE, unchanged, {ORGANIZATION, STAFF}),
+    "assign": _rule(EventKind.ASSIGNED, ACTIVE, unchanged, {ORGANIZATION, STAFF}, ADDS),
+    "unassign": _rule(EventKind.UNASSIGNED, ACTIVE, unchanged, {ORGANIZATION, STAFF}, REMOVES),
 }
 
 
@@ -211,24 +221,34 @@ def apply_change(
     action: str,
     user,
     *,
+    location: Location | None = None,
     reason: str = "",
     was: dict | None = None,
     extra: dict | None = None,
     **changes,
 ) -> License:
     """Apply ``action`` to a locked license: check, move it to the status the table
-    names, change ``changes``, record the event.
+    names, change ``changes``, assign or take off ``location`` where the table says so,
+    store the license of every location this moves (``current.refresh``), record the
+    event. Every status change and every assignment passes here.
 
     Must run inside the caller's transaction with ``license`` from ``lock()``.
     ``changes`` are the other fields (never ``status``: the table decides it); ``was``
-    and ``extra`` add facts that are not fields (modules, locations) to the event's
-    ``before`` and ``after``.
+    and ``extra`` add facts that are not fields (modules) to the event's ``before`` and
+    ``after``.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("apply_change runs inside a transaction, on a locked license")
     if "status" in changes:
         raise TypeError("apply_change takes the status from the transition table")
     rule = check(license, action, user)
+    if (location is None) == bool(rule.assignment):
+        raise TypeError(f"{action!r} takes a location exactly when it assigns or takes one off")
+    moved = []  # locations whose license this may change
+    if rule.assignment == ADDS:
+        extra, moved = {**(extra or {}), "location": str(location.pk)}, [location.pk]
+    elif rule.assignment == REMOVES:
+        was, moved = {**(was or {}), "location": str(location.pk)}, [location.pk]
     # from the license as it is before the change (a renewal moves the end date)
     status = target_status(license, action, clock.now())
     if status != license.status:
@@ -242,12 +262,16 @@ def apply_change(
         unchanged = [f.name for f in license._meta.concrete_fields if f.name not in changes]
         license.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
         license.save(update_fields=list(changes))
-        if "status" in changes and status_rank(before["status"]) != status_rank(license.status):
-            # the license may move up or down among its locations' licenses
-            locations = license.assignments.values_list("location_id", flat=True)
-            current.refresh([license.location_id, *locations])
         if "end_date" in changes:  # a start or a renewal: the notices of the new cycle
             cycle.plan(license, replacing=before["end_date"] is not None)
+    if rule.assignment == ADDS:
+        Assignment.objects.create(license=license, location=location, created=clock.now())
+    elif rule.assignment == REMOVES:
+        license.assignments.filter(location=location).delete()
+    if "status" in changes and current.moves(before["status"], status):
+        # the license may move up or down among its locations' licenses
+        moved += [license.location_id, *license.assignments.values_list("location_id", flat=True)]
+    current.refresh(moved)
     after = {name: _serialise(value) for name, value in changes.items()}
     record(
         license,
@@ -258,6 +282,13 @@ def apply_change(
         after={**after, **(extra or {})},
     )
     return license
+
+
+def created(license: License, user, *, after: dict) -> None:
+    """A license was generated (``pending_provision``): its history starts, and it shows
+    at the location it was generated for. Every new license passes here."""
+    current.refresh([license.location_id])
+    record(license, EventKind.CREATED, user, after=after)
 
 
 def record(license: License, kind: EventKind, user, *, reason="", before=None, after=None):
@@ -412,13 +443,11 @@ def provision(user, location, key_text: str) -> License:
         license,
         "provision",
         user,
-        extra={"location": str(location.pk)},
+        location=location,
         organization=location.organization,
         provisioned=clock.now(),
         timezone=location.timezone,
     )
-    Assignment.objects.create(license=license, location=location, created=clock.now())
-    current.refresh([location])
     if _fixed_start_reached(license):
         license = start(license.pk, license.fixed_start)
     return license
@@ -485,10 +514,7 @@ def assign(user, license_id: int, location: Location) -> License:
     _require_free(location)
     _require_type_fits(license, location)
     require_within_limit(license, elements_in_use(license, [location]))
-    license = apply_change(license, "assign", user, extra={"location": str(location.pk)})
-    Assignment.objects.create(license=license, location=location, created=clock.now())
-    current.refresh([location])
-    return license
+    return apply_change(license, "assign", user, location=location)
 
 
 @transaction.atomic
@@ -496,15 +522,11 @@ def unassign(user, license_id: int, location: Location) -> License:
     """Take a location off the license; its last location stays (cancel or deny instead)."""
     license = lock(license_id)
     check(license, "unassign", user)
-    assignment = license.assignments.filter(location=location).first()
-    if assignment is None:
+    if not license.assignments.filter(location=location).exists():
         raise Conflict(_("The license is not assigned to this location."))
     if license.assignments.count() == 1:
         raise Conflict(_("A license keeps at least one location."))
-    license = apply_change(license, "unassign", user, was={"location": str(location.pk)})
-    assignment.delete()
-    current.refresh([location])
-    return license
+    return apply_change(license, "unassign", user, location=location)
 
 
 def module_codes(license: License) -> list[str]:

@@ -11,22 +11,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Subquery
 from django.utils.translation import gettext as _
 
 from wlm.lib.problems import Conflict
 from wlm.licenses.models import ACTIVE_STATUSES, Assignment, License, LicenseType
-from wlm.locations.models import AccessPoint, Room
+from wlm.locations.models import AccessPoint, Room, elements_at
 
 
 def element_model(license: License):
     return Room if license.license_type == LicenseType.ROOMS else AccessPoint
 
 
+def in_use(model, license) -> Subquery:
+    """Elements of ``model`` over all the locations ``license`` (a row, an id or an
+    ``OuterRef`` to one) is assigned to, as a subquery expression (a location holds one
+    assignment per license: none is counted twice). The entitlement's "used" figures."""
+    return elements_at(model, location__assignments__license=license)
+
+
 def elements_in_use(license: License, extra_locations: Iterable = ()) -> int:
-    """Configured elements at the license's locations (plus ``extra_locations``)."""
-    locations = set(license.assignments.values_list("location_id", flat=True))
-    locations.update(getattr(location, "pk", location) for location in extra_locations)
-    return element_model(license).objects.filter(location_id__in=locations).count()
+    """What the license's limit counts now, at its locations plus ``extra_locations``
+    (not assigned to it yet: Send Key, an assignment), in one query."""
+    model = element_model(license)
+    counts = [in_use(model, license.pk)]
+    extra = [getattr(location, "pk", location) for location in extra_locations]
+    if extra:
+        counts.append(elements_at(model, location__in=extra))
+    return sum(License.objects.filter(pk=license.pk).values_list(*counts).get())
 
 
 class OverLimit(Conflict):

@@ -333,8 +333,8 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["license", "location"], name="assignment_unique")
         ]
-        # a location's license (``queries.assigned_first``): its assignments, latest
-        # first, without reading the table
+        # a location's license (the rule in ``wlm.licenses.current``): its assignments,
+        # latest first, without reading the table
         indexes = [
             models.Index(fields=["location", "created", "license"], name="assignment_location_idx")
         ]
@@ -344,12 +344,13 @@ class Assignment(models.Model):
 
 
 class CurrentLicense(models.Model):
-    """ "The location's license" (``queries.current_license_id``), stored: one row per
-    location that has had one, so that the locations list filters and sorts by its
-    status and end date with a join instead of computing it for every location.
+    """ "The location's license", stored: one row per location that has had one. The
+    one answer every reader uses (the entitlement, the locations list, the connection
+    intake); the license's status and dates are read from the license itself.
 
-    Written only by ``wlm.licenses.current.refresh``, in the transaction of every change
-    that can move it (docs/performance.md); the rule itself stays the query's.
+    Written only by ``wlm.licenses.current.refresh`` (where the rule lives), in the
+    transaction of every change that can move it: ``lifecycle.apply_change`` and
+    ``lifecycle.created`` call it (docs/lifecycle.md).
     """
 
     location = models.OneToOneField(

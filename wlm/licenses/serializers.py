@@ -7,12 +7,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from wlm.lib.api import ScopedPrimaryKeyRelatedField
-from wlm.licenses import services
+from wlm.licenses import notices, services
 from wlm.licenses.models import License, LicenseRequest, LicenseStatus, Module, Payment, StartMode
 from wlm.licenses.queries import assignments_with_counts
 from wlm.locations.models import Location
-from wlm.notifications.queries import license_notice_lines
-from wlm.notifications.serializers import LicenseNoticeSerializer
 from wlm.tenancy.models import Distributor
 
 
@@ -241,11 +239,12 @@ class LicenseDetailSerializer(LicenseSerializer):
             "term_years": license.years,
         }
 
-    @extend_schema_field(LicenseNoticeSerializer(many=True))
+    @extend_schema_field(notices.reader().serializer(many=True))
     def get_notifications(self, license):
         request = self.context.get("request")  # recipients are masked by who asks
-        lines = license_notice_lines(license, getattr(request, "user", None))
-        return LicenseNoticeSerializer(lines, many=True).data
+        reader = notices.reader()
+        lines = reader.lines(license, getattr(request, "user", None))
+        return reader.serializer(lines, many=True).data
 
     @extend_schema_field(AssignmentSerializer(many=True))
     def get_assignments(self, license):

@@ -15,10 +15,9 @@ from django.utils.translation import gettext as _
 
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
-from wlm.licenses import current, lifecycle
+from wlm.licenses import lifecycle
 from wlm.licenses.keys import generate_key
 from wlm.licenses.models import (
-    EventKind,
     License,
     LicenseRequest,
     LicenseType,
@@ -300,12 +299,10 @@ def _generate(user, terms: Terms, start_mode, fixed_start, origin: dict) -> Lice
         except IntegrityError:  # the same key twice: draw again
             if attempt == KEY_ATTEMPTS - 1:
                 raise
-    current.refresh([license.location_id])  # a pending_provision license shows there
     modules = {*terms.modules, *Module.objects.filter(advanced=False)}
     license.modules.set(modules)
-    lifecycle.record(
+    lifecycle.created(
         license,
-        EventKind.CREATED,
         user,
         after={
             "key": license.key,

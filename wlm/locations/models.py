@@ -122,3 +122,13 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+def elements_at(model, **where) -> models.Subquery:
+    """How many ``model`` rows (AccessPoint or Room) stand at the locations ``where``
+    selects: the one count of "elements in use", as a subquery expression, a column of
+    the caller's one SELECT. A location's (``location=OuterRef("pk")``: the locations
+    list, a license's assignments) or a license's, over all its locations
+    (``licenses.limits.in_use``)."""
+    rows = model.objects.filter(**where).order_by().annotate(n=models.Func("pk", function="COUNT"))
+    return models.Subquery(rows.values("n"), output_field=models.IntegerField())

@@ -1,28 +1,14 @@
 """The locations list's queryset, shared by the API, the page and the CSV export.
 
 Each location carries its license as the caller sees it (a join to the stored
-``CurrentLicense``) and its element counts (correlated subqueries), all as columns of
-the list's one SELECT: no query per row.
+``CurrentLicense``) and its element counts (``elements_at``, correlated subqueries), all
+as columns of the list's one SELECT: no query per row.
 """
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef, Q, QuerySet
 
 from wlm.licenses.models import License
-from wlm.locations.models import AccessPoint, Location, Room
-
-
-def element_count(model):
-    """How many rows of ``model`` (AccessPoint or Room) the outer location has."""
-    rows = (
-        model.objects.filter(location=OuterRef("pk"))
-        .order_by()
-        .values("location")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
-
+from wlm.locations.models import AccessPoint, Location, Room, elements_at
 
 LICENSE = "current__license"  # the location's license: CurrentLicense, joined
 
@@ -65,5 +51,6 @@ def with_license(user, locations: QuerySet | None = None) -> QuerySet:
     if locations is None:
         locations = Location.objects.all()
     return locations.annotate(
-        access_point_count=element_count(AccessPoint), room_count=element_count(Room)
+        access_point_count=elements_at(AccessPoint, location=OuterRef("pk")),
+        room_count=elements_at(Room, location=OuterRef("pk")),
     ).annotate(**license_annotations(user))

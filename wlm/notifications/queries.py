@@ -85,7 +85,8 @@ def license_notices_prefetch() -> Prefetch:
 def license_notice_lines(license, user) -> list[dict]:
     """The license view's notices, ordered by due day then number: one line per delivery
     of a decided notice, one per scheduled or skipped notice; recipients masked for
-    ``user``. Dates stay dates: the API serializes them, the pages format them."""
+    ``user``, with the labels of the state and channel for the page. Dates stay dates:
+    the API serializes them, the pages format them."""
     rows = getattr(license, "notice_lines", None)
     if rows is None:
         rows = list(_notices_with_deliveries().filter(license=license))
@@ -119,7 +120,9 @@ def _line(notice, state, sent_at, channel, recipient) -> dict:
         "number": notice.number,
         "due": notice.due,
         "state": str(state),
+        "state_label": ShownState(state).label,
         "sent_at": sent_at,
         "channel": channel,
+        "channel_label": Channel(channel).label if channel else "",
         "recipient": recipient,
     }

@@ -35,8 +35,6 @@ from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F
 
-from wlm.connections.services import prune_intake_keys
-from wlm.dataplane.services import prune_changes
 from wlm.lib import clock
 from wlm.licenses import lifecycle
 from wlm.licenses.dates import has_ended
@@ -98,8 +96,6 @@ def run_pass(stop: Callable[[], bool] = lambda: False) -> PassResult:
     _decide(result, poisoned, stop)
     while not stop() and deliver_due(result):
         _decide(result, poisoned, stop)  # what came due while a claim was being sent
-    prune_changes()  # the data plane's change log (wlm.dataplane)
-    prune_intake_keys()  # the intake's idempotency keys past 24 h (wlm.connections)
     return result
 
 

@@ -8,6 +8,7 @@ server processes sharing the database.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -337,18 +338,18 @@ def test_a_bulk_update_logs_every_row(world):
 
 
 def test_generate_load_writes_no_change_rows_and_leaves_the_triggers():
-    from wlm.licenses import load
+    from wlm.demo import load
 
     load.generate(20)
     assert not Change.objects.exists()
     assert triggers.installed(connection) == triggers.expected()
 
 
-def test_the_notifier_pass_prunes_change_rows_older_than_an_hour(world):
-    from wlm.notifications.worker import run_pass
+def test_the_notifier_prunes_change_rows_older_than_an_hour(world):
+    from django.core.management import call_command
 
     Change.objects.all().delete()
     Change.objects.create(location_id=world.shop.pk, at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     Room.objects.create(location=world.hotel, number="new")  # a row of the database's now
-    run_pass()
+    call_command("notifier", "--once", stdout=io.StringIO())
     assert [c.location_id for c in Change.objects.all()] == [world.hotel.pk]

@@ -18,8 +18,8 @@ from django.db import connection
 from django.db.models import Q
 
 from wlm.conftest import make_user
+from wlm.demo import load
 from wlm.lib import filters, pagination
-from wlm.licenses import load
 from wlm.licenses.models import License, LicenseStatus
 from wlm.locations.models import Location
 from wlm.locations.queries import with_license

@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
             model_name='license',
             index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.indexes.OpClass(django.db.models.functions.text.Upper(django.db.models.functions.comparison.Cast('key', models.TextField())), name='gin_trgm_ops'), name='license_key_trgm'),
         ),
-        # A location's license (queries.current_license_id) and its visibility read a
+        # A location's license (the rule, licenses/current.py) and its visibility read a
         # license's status and owners by id from the index alone (an index-only scan);
         # INCLUDE columns exist on PostgreSQL only (Django's checks warn on SQLite).
         RunSQLOnPostgreSQL(

@@ -5,11 +5,12 @@ import datetime as dt
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 
 from wlm.lib.problems import Conflict
 from wlm.licenses import current, lifecycle
 from wlm.licenses.keys import generate_key
-from wlm.licenses.models import Assignment, License, LicenseEvent, LicenseStatus
+from wlm.licenses.models import Assignment, CurrentLicense, License, LicenseEvent, LicenseStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -234,3 +235,55 @@ def test_apply_change_refuses_to_run_outside_a_transaction(world):
     license = make_license(world, S.IN_USE)
     with pytest.raises(RuntimeError):
         lifecycle.apply_change(license, "deny", world.staff, status=S.ACCESS_DENIED)
+
+
+def test_the_table_says_which_actions_assign_a_location():
+    adds = {a for a, rule in lifecycle.TRANSITIONS.items() if rule.assignment == lifecycle.ADDS}
+    removes = {
+        a for a, rule in lifecycle.TRANSITIONS.items() if rule.assignment == lifecycle.REMOVES
+    }
+    assert (adds, removes) == ({"provision", "assign"}, {"unassign"})
+
+
+@pytest.mark.parametrize(
+    ("action", "with_location"), [("assign", False), ("unassign", False), ("deny", True)]
+)
+def test_apply_change_takes_a_location_exactly_when_the_table_says(world, action, with_location):
+    license = make_license(world, S.IN_USE)
+    location = {"location": world.shop} if with_location else {}
+    with transaction.atomic(), pytest.raises(TypeError):
+        lifecycle.apply_change(lifecycle.lock(license.pk), action, world.staff, **location)
+    assert set(license.assignments.values_list("location", flat=True)) == {world.hotel.pk}
+    assert License.objects.get(pk=license.pk).status == S.IN_USE
+
+
+def _stored(location):
+    return CurrentLicense.objects.filter(location=location).values_list("license", flat=True).get()
+
+
+def test_every_assignment_and_status_change_stores_the_locations_license(world):
+    """No caller stores it: the lifecycle does, in the change's transaction."""
+    license = make_license(world, S.IN_USE)
+    License.objects.filter(pk=license.pk).update(license_type="aps")  # the shop: no rooms
+    lifecycle.assign(world.staff, license.pk, world.shop)
+    assert _stored(world.shop) == license.pk
+    lifecycle.unassign(world.staff, license.pk, world.shop)
+    assert _stored(world.shop) is None
+    with time_machine.travel(dt.datetime(2028, 1, 16, tzinfo=dt.UTC), tick=False):
+        lifecycle.cut_off(license.pk)  # finalized: still the latest assigned to the hotel
+    pending = License.objects.create(
+        key=generate_key(),
+        location=world.hotel,
+        distributor=world.dist,
+        partner=world.partner,
+        years=1,
+        payment="annual",
+        license_type="rooms",
+        limit=10,
+        timezone=world.hotel.timezone,
+    )
+    with transaction.atomic():
+        lifecycle.created(pending, world.staff, after={})
+    assert _stored(world.hotel) == license.pk  # an assigned license comes first
+    lifecycle.provision(world.org_admin, world.hotel, pending.key)
+    assert _stored(world.hotel) == pending.pk  # now active

@@ -19,16 +19,13 @@ from django.views import View
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
-from wlm.licenses import lifecycle
+from wlm.licenses import lifecycle, notices
 from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.filters import LicenseFilterSet
 from wlm.licenses.forms.licenses import ACTION_FORMS
 from wlm.licenses.models import EventKind, License, LicenseStatus, Module
 from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import assignments_with_counts, license_rows
-from wlm.notifications.filters import ShownState
-from wlm.notifications.models import Channel
-from wlm.notifications.queries import license_notice_lines, license_notices_prefetch
 
 TAB_PANEL_TARGET = "tab-panel"
 DIALOG_TARGET = "dialog"
@@ -103,21 +100,6 @@ def _license_or_404(request, pk: int, *prefetch) -> License:
     return get_object_or_404(rows, pk=pk)
 
 
-def _notice_lines(license: License, user) -> list[dict]:
-    """The license's notice lines (recipients masked, as in the API), with labels for display."""
-    states, channels = dict(ShownState.choices), dict(Channel.choices)
-    lines = []
-    for line in license_notice_lines(license, user):
-        lines.append(
-            {
-                **line,
-                "state_label": states.get(line["state"], line["state"]),
-                "channel_label": channels.get(line["channel"], "") if line["channel"] else "",
-            }
-        )
-    return lines
-
-
 def _shown(value) -> str:
     if value is None or value == "":
         return "—"
@@ -156,7 +138,7 @@ def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
             ]
         }
     if tab == "notifications":
-        return {"notices": _notice_lines(license, user)}
+        return {"notices": notices.reader().lines(license, user)}
     return {"assignments": list(assignments_with_counts(license))}
 
 
@@ -169,7 +151,7 @@ class LicenseDetailView(LoginRequiredMixin, View):
         if tab not in dict(TABS):
             tab = "general"
         # the notices and their deliveries in one query, as the API's license view
-        prefetch = [license_notices_prefetch()] if tab == "notifications" else []
+        prefetch = [notices.reader().prefetch()] if tab == "notifications" else []
         license = _license_or_404(request, pk, *prefetch)
         actions = lifecycle.available_actions(license, request.user, managed=license.managed)
         context = {

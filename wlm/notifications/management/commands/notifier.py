@@ -1,5 +1,7 @@
 """``manage.py notifier``: the worker — fixed starts, expiry notices with their cut-offs,
-deliveries (wlm.notifications.worker) — in a loop until SIGTERM or SIGINT.
+deliveries (wlm.notifications.worker) — in a loop until SIGTERM or SIGINT; after each
+pass, the other apps' housekeeping (``housekeeping``: the data plane's change log, the
+intake's expired idempotency keys).
 
 - ``--once``: one full pass, then exit (cron, tests); exit status 1 if it failed.
 - ``--interval N``: seconds between passes (``NOTIFIER_INTERVAL``, default 60).
@@ -20,6 +22,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from wlm.connections.services import prune_intake_keys
+from wlm.dataplane.services import prune_changes
 from wlm.lib import clock
 from wlm.notifications import worker
 
@@ -33,6 +37,13 @@ def _close_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close()
+
+
+def housekeeping() -> None:
+    """What the other apps leave for a periodic worker: the data plane's change log past
+    its hour, the intake's idempotency keys past 24 h."""
+    prune_changes()
+    prune_intake_keys()
 
 
 class Command(BaseCommand):
@@ -64,6 +75,7 @@ class Command(BaseCommand):
             _close_connections()
             try:
                 result = worker.run_pass(stop=stop.is_set)
+                housekeeping()
             except Exception as error:
                 failures += 1
                 log.exception("notifier pass failed (%d in a row)", failures)

@@ -12,7 +12,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from wlm.connections.models import LocationDay
-from wlm.licenses import current, entitlement, load
+from wlm.demo import load
+from wlm.licenses import current, entitlement
 from wlm.licenses.models import Assignment, License, LicenseStatus, LicenseType, StartMode
 from wlm.locations.models import Location
 

@@ -1,7 +1,7 @@
 """``manage.py seed_demo``: demo tenants, users, locations, elements and licenses.
 
 Idempotent. Running it twice changes nothing: every row is found by its natural key
-first, and the licenses (``wlm.licenses.demo``) are made only while the demo's
+first, and the licenses (``wlm.demo.licenses``) are made only while the demo's
 locations hold no license or request yet. The demo logins are printed at the end and
 listed in README.md.
 """
@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from wlm.licenses import demo
+from wlm.demo import licenses
 from wlm.locations.models import AccessPoint, Location, Room
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role, TenantType
 
@@ -200,7 +200,7 @@ class Command(BaseCommand):
             if not licensed:
                 self.stdout.write("Demo licenses exist already: left as they are.")
             self.stdout.write(self.style.SUCCESS("Demo data ready."))
-            self.stdout.write(demo.summary())
+            self.stdout.write(licenses.summary())
         self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
         for username, (tenant_type, tenant_name, role) in USERS.items():
             self.stdout.write(f"  {username:<15} {tenant_type:<13} {role:<8} {tenant_name or ''}")
@@ -276,4 +276,4 @@ class Command(BaseCommand):
                     **({tenant_type: tenant} if tenant else {}),
                 },
             )
-        return demo.seed_licenses(locations)
+        return licenses.seed_licenses(locations)

@@ -1,11 +1,11 @@
-"""``manage.py generate_load``: platform-scale data for ``make bench`` (wlm.licenses.load)."""
+"""``manage.py generate_load``: platform-scale data for ``make bench`` (wlm.demo.load)."""
 
 import json
 import sys
 
 from django.core.management.base import BaseCommand
 
-from wlm.licenses import load
+from wlm.demo import load
 
 
 class Command(BaseCommand):
