@@ -1,6 +1,7 @@
 """A license in use at the Madrid hotel whose cycle ends on END (see ``in_use``)."""
 
 import datetime as dt
+import threading
 
 import pytest
 import time_machine
@@ -8,6 +9,7 @@ import time_machine
 from wlm.conftest import provisioned_license
 from wlm.licenses import lifecycle
 from wlm.notifications import worker
+from wlm.notifications.tests.hooks import HookHandler, HookRecorder, HookServer
 
 MADRID = dt.timezone(dt.timedelta(hours=2))  # CEST, the summer offset of Europe/Madrid
 START = dt.date(2026, 7, 1)
@@ -49,3 +51,23 @@ def run_at():
             return worker.run_pass()
 
     return run
+
+
+@pytest.fixture
+def private_webhooks(settings):
+    """Webhooks to 127.0.0.1 (the test servers): refused unless explicitly allowed."""
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+
+
+@pytest.fixture
+def hooks(private_webhooks):
+    """A real HTTP server on 127.0.0.1 that records every request it gets (webhooks to
+    private addresses allowed)."""
+    server = HookServer(("127.0.0.1", 0), HookHandler)
+    server.recorder = HookRecorder(port=server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield server.recorder
+    server.shutdown()
+    server.server_close()
+    thread.join()

@@ -4,18 +4,12 @@ local HTTP server, both through the notifier's pass (docs/notifications.md)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import inspect
 import itertools
 import json
 import re
 import socket
-import threading
-import time
 from collections import Counter
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,6 +20,7 @@ from wlm.locations.models import Location
 from wlm.notifications import channels, messages, worker
 from wlm.notifications.models import Channel, Delivery, DeliveryState, Notice
 from wlm.notifications.tests.conftest import DUE_DAYS, END, local_midnight
+from wlm.notifications.tests.hooks import MAX_AGE, verify
 
 pytestmark = pytest.mark.django_db
 
@@ -38,24 +33,6 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "notifications.md"
 
 # --- the receiver's verification, exactly as docs/notifications.md shows it ----------
 
-MAX_AGE = 5 * 60  # seconds
-
-
-def verify(secret: str, header: str, body: bytes, now: float | None = None) -> bool:
-    """True when ``header`` (the WLM-Signature value) signs the raw ``body`` with the
-    tenant's webhook secret and its timestamp is at most 5 minutes away from now."""
-    try:
-        fields = dict(part.strip().split("=", 1) for part in header.split(","))
-        timestamp, received = fields["t"], fields["v1"]
-        age = (time.time() if now is None else now) - int(timestamp)
-    except (KeyError, ValueError):
-        return False
-    if abs(age) > MAX_AGE:
-        return False  # an old (replayed) or a future timestamp
-    signed = timestamp.encode() + b"." + body
-    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), received.encode())
-
 
 @pytest.fixture
 def dead_port():
@@ -64,75 +41,6 @@ def dead_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
-
-
-# --- a real HTTP server for webhooks -------------------------------------------------
-
-
-@dataclass
-class Hit:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-
-@dataclass
-class HookRecorder:
-    port: int = 0
-    hits: list[Hit] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # answered in order, then 204
-    connections: int = 0
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-class _HookHandler(BaseHTTPRequestHandler):
-    def _answer(self) -> None:
-        recorder: HookRecorder = self.server.recorder
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        recorder.hits.append(Hit(self.command, self.path, headers, body))
-        status = recorder.statuses.pop(0) if recorder.statuses else 204
-        self.send_response(status)
-        if 300 <= status < 400:
-            self.send_header("Location", recorder.url("/redirected"))
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_POST = do_GET = _answer
-
-    def log_message(self, format, *args) -> None:
-        pass  # quiet tests
-
-
-class _HookServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def verify_request(self, request, client_address) -> bool:
-        self.recorder.connections += 1
-        return True
-
-
-@pytest.fixture
-def private_webhooks(settings):
-    """Webhooks to 127.0.0.1 (the test servers): refused unless explicitly allowed."""
-    settings.WEBHOOK_ALLOW_PRIVATE = True
-
-
-@pytest.fixture
-def hooks(private_webhooks):
-    """A real HTTP server on 127.0.0.1 that records every request it gets (webhooks to
-    private addresses allowed)."""
-    server = _HookServer(("127.0.0.1", 0), _HookHandler)
-    server.recorder = HookRecorder(port=server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield server.recorder
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 def webhooks_to(world, hooks, *tenants: str) -> None:

@@ -20,16 +20,12 @@ from wlm.licenses.models import License
 from wlm.locations.models import Location
 from wlm.notifications import messages, recipients, worker
 from wlm.notifications.models import Channel, Delivery, DeliveryState, Notice
-from wlm.notifications.tests import test_channels
 from wlm.notifications.tests.conftest import DUE_DAYS, END, local_midnight, make_in_use
+from wlm.notifications.tests.hooks import verify
 from wlm.tenancy.models import Membership, Organization, Partner, TenantType
 
 pytestmark = pytest.mark.django_db
 
-# the real HTTP server that records webhooks (on 127.0.0.1, allowed for it), and the
-# receiver's check of a signature as documented
-hooks, private_webhooks = test_channels.hooks, test_channels.private_webhooks
-verify = test_channels.verify
 
 PAYLOAD = "Mercado Central <img src=x onerror=alert(document.domain)>"
 ESCAPED = "Mercado Central &lt;img src=x onerror=alert(document.domain)&gt;"
