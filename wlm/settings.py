@@ -241,6 +241,10 @@ DEVICE_HASH_KEY = (
     or hmac.new(SECRET_KEY.encode(), b"wlm.connections.device-hash", hashlib.sha256).hexdigest()
 ).encode()
 
+# --- RADIUS (wlm.dataplane.radius; docs/radius.md) ------------------------------
+# The longest session an Access-Accept grants, in seconds; never past the license's cut-off.
+RADIUS_SESSION_TIMEOUT = env_int("RADIUS_SESSION_TIMEOUT", 24 * 60 * 60)
+
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -12,6 +12,7 @@ from rest_framework.routers import SimpleRouter
 
 from wlm.connections.api import ConnectionsView
 from wlm.dashboard.views import dashboard
+from wlm.dataplane.api import RadiusAuthorizeView
 from wlm.lib.headers import REDOC_POLICY
 from wlm.licenses.api import (
     ActivateView,
@@ -64,6 +65,7 @@ api_v1 = [
         name="entitlement",
     ),
     path("connections/", ConnectionsView.as_view(), name="connections"),
+    path("radius/authorize/", RadiusAuthorizeView.as_view(), name="radius-authorize"),
     path("locations/<uuid:location_pk>/activate/", ActivateView.as_view(), name="activate"),
     path("locations/<uuid:location_pk>/", include(location_router.urls)),
     *router.urls,

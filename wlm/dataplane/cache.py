@@ -8,7 +8,8 @@ second whatever the cache holds.
 Every ``refresh_every`` seconds (0.25) a call first reads the change log
 (``dataplane_change``, written by triggers) for rows it has not seen and drops the
 locations they touch: a deny, restore, renewal, upgrade, assignment or a new access point
-is seen by every process within that interval plus one request. What "not seen" means:
+is seen by every process within that interval plus one request. The same holds for the
+RADIUS lookup of an access point's location (``location_of``). What "not seen" means:
 
 - SQLite serialises writers, so row ids commit in order: rows with ``id`` above the
   largest seen.
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable
 
 from django.db import connection
 
+from wlm.dataplane.radius import location_of
 from wlm.licenses.entitlement import Facts, facts_of
 from wlm.licenses.models import Assignment, License
 from wlm.locations.models import Location
@@ -54,6 +56,7 @@ class Entitlements:
         self.max_entries = max_entries
         self.monotonic = monotonic  # tests move it; time-machine does not
         self._facts: dict[str, Facts] = {}
+        self._stations: dict[str, str | None] = {}  # an AP's MAC: its location, or None
         self._mark: int | None = None  # None: the log has not been read yet
         self._refreshed = float("-inf")
         self._lock = threading.Lock()
@@ -73,9 +76,24 @@ class Entitlements:
                 self._facts[key] = found
             return found
 
+    def location_of(self, mac: str) -> str | None:
+        """The id of the location where the access point ``mac`` is registered (RADIUS),
+        None if none: kept like the facts (a new, moved or removed access point is a
+        change of its location; an unknown MAC is asked again after any change)."""
+        with self._lock:
+            self._refresh_if_due()
+            if mac in self._stations:
+                return self._stations[mac]
+            found = location_of(mac)
+            if len(self._stations) >= self.max_entries:
+                del self._stations[next(iter(self._stations))]
+            self._stations[mac] = found
+            return found
+
     def clear(self) -> None:
         with self._lock:
             self._facts.clear()
+            self._stations.clear()
             self._mark = None
 
     def __len__(self) -> int:
@@ -89,14 +107,22 @@ class Entitlements:
             return
         if now - self._refreshed > self.stale_after:
             self._facts.clear()
+            self._stations.clear()
             self._mark = None
         self._refreshed = now
         changes, self._mark = self._read_log(self._mark)
         if changes is None:  # first read, or too many to sort out
             self._facts.clear()
+            self._stations.clear()
         elif changes:
-            for key in self._touched(changes):
+            touched = self._touched(changes)
+            for key in touched:
                 self._facts.pop(key, None)
+            self._stations = {
+                mac: location
+                for mac, location in self._stations.items()
+                if location is not None and location not in touched
+            }
 
     def _read_log(self, mark: int | None) -> tuple[list | None, int]:
         """(changes since ``mark``, the next mark); changes is None when everything must

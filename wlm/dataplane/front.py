@@ -1,5 +1,6 @@
-"""The data plane's lean path: a WSGI front that answers the entitlement check before
-Django and hands every other request to Django (docs/dataplane.md).
+"""The data plane's lean path: a WSGI front that answers the entitlement check and
+FreeRADIUS's authorization question before Django and hands every other request to
+Django (docs/dataplane.md, docs/radius.md).
 
 ``GET /api/v1/locations/{id}/entitlement/`` from the gateway or staff (the callers who
 see every location) is answered from the process's ``Entitlements`` with the same rule,
@@ -11,12 +12,14 @@ the lean path only ever gives the answers the full path gives.
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 
+import orjson
 from csp.utils import build_policy
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -24,14 +27,20 @@ from django.http.request import split_domain_port, validate_host
 from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 
+from wlm.dataplane import radius
 from wlm.dataplane.cache import Entitlements
 from wlm.lib import clock
 from wlm.lib.headers import NO_STORE
 from wlm.tenancy.scoping import actor_of
 
 ENTITLEMENT_PATH = re.compile(r"/api/v1/locations/([0-9a-fA-F-]{36})/entitlement/")
+RADIUS_AUTHORIZE_PATH = "/api/v1/radius/authorize/"
+MAX_RADIUS_BODY = 4096  # three attributes of at most 253 octets, JSON-escaped
 ACCEPTED = ("", "*/*", "application/json")
 TOKEN_SECONDS = 1.0  # a revoked token or a changed role is seen within this
+
+
+GATEWAY, STAFF = "gateway", "staff"
 
 
 class Tokens:
@@ -42,33 +51,37 @@ class Tokens:
     ) -> None:
         self.seconds = seconds
         self.monotonic = monotonic
-        self._known: dict[str, tuple[bool, float]] = {}
+        self._known: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
 
-    def sees_every_location(self, key: str) -> bool:
+    def kind(self, key: str) -> str | None:
+        """GATEWAY or STAFF for an active user of that role, else None."""
         now = self.monotonic()
         known = self._known.get(key)
         if known is not None and known[1] > now:
             return known[0]
         token = Token.objects.select_related("user").filter(key=key).first()
-        allowed = False
+        kind = None
         if token is not None and token.user.is_active:
             actor = actor_of(token.user)
-            allowed = actor.is_staff or actor.is_gateway
+            kind = GATEWAY if actor.is_gateway else STAFF if actor.is_staff else None
         with self._lock:
             if len(self._known) > 10_000:
                 self._known.clear()
-            self._known[key] = (allowed, now + self.seconds)
-        return allowed
+            self._known[key] = (kind, now + self.seconds)
+        return kind
+
+    def sees_every_location(self, key: str) -> bool:
+        return self.kind(key) is not None
 
 
-def _headers(secure: bool) -> list[tuple[str, str]]:
+def _headers(secure: bool, allow: str) -> list[tuple[str, str]]:
     """The headers Django's middleware gives the view's answer, but Content-Length (a
     test compares them)."""
     headers = [
         ("Content-Type", "application/json"),
         ("Vary", "Accept, Accept-Language"),
-        ("Allow", "GET, HEAD, OPTIONS"),
+        ("Allow", allow),
         ("X-Frame-Options", settings.X_FRAME_OPTIONS),
         ("Content-Language", settings.LANGUAGE_CODE),
     ]
@@ -104,35 +117,89 @@ class DataPlaneFront:
 
         self._serializer = EntitlementSerializer()  # its fields are built once
         # read once: the settings do not change while the process serves
-        self._headers = {secure: _headers(secure) for secure in (False, True)}
+        self._headers = {secure: _headers(secure, "GET, HEAD, OPTIONS") for secure in (0, 1)}
+        self._radius_headers = {secure: _headers(secure, "POST, OPTIONS") for secure in (0, 1)}
         self._proxy_header = settings.SECURE_PROXY_SSL_HEADER or (None, None)
         self._ssl_redirect = settings.SECURE_SSL_REDIRECT
 
     def __call__(self, environ, start_response):
-        if environ["REQUEST_METHOD"] == "GET":
+        method = environ["REQUEST_METHOD"]
+        if method == "GET":
             match = ENTITLEMENT_PATH.fullmatch(environ.get("PATH_INFO", ""))
             if match is not None:
                 answer = self._entitlement(environ, match.group(1))
                 if answer is not None:
-                    headers = [*self._headers[self._secure(environ)]]
-                    headers.append(("Content-Length", str(len(answer))))
-                    start_response("200 OK", headers)
-                    return [answer]
+                    return self._send(start_response, "200 OK", self._headers, environ, answer)
+        elif method == "POST" and environ.get("PATH_INFO") == RADIUS_AUTHORIZE_PATH:
+            answer = self._radius_authorize(environ)
+            if answer is not None:
+                status, body = answer
+                return self._send(start_response, status, self._radius_headers, environ, body)
         return self.django(environ, start_response)
 
-    def _entitlement(self, environ, location: str) -> bytes | None:
-        """The answer's body, or None when Django must answer."""
-        if (
+    def _send(self, start_response, status: str, headers: dict, environ, body: bytes):
+        headers = [*headers[self._secure(environ)], ("Content-Length", str(len(body)))]
+        start_response(status, headers)
+        return [body]
+
+    def _declines(self, environ) -> bool:
+        """What only Django answers as the view would: a query string, a cookie (a
+        session, CSRF), another language or format, a host it refuses, an insecure
+        request it would redirect."""
+        return bool(
             environ.get("QUERY_STRING")
             or environ.get("HTTP_COOKIE")
             or environ.get("HTTP_ACCEPT_LANGUAGE")
             or environ.get("HTTP_ACCEPT", "") not in ACCEPTED
             or not self._host_allowed(environ)
             or (self._ssl_redirect and not self._secure(environ))
-        ):
-            return None
+        )
+
+    def _token(self, environ) -> str | None:
         scheme, _, key = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != "token" or not key or " " in key:
+            return None
+        return key
+
+    def _radius_authorize(self, environ) -> tuple[str, bytes] | None:
+        """FreeRADIUS's question about an Access-Request (wlm.dataplane.radius), from a
+        gateway: (status, body), or None when Django must answer (the body is put back)."""
+        content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip()
+        if self._declines(environ) or content_type != "application/json":
+            return None
+        key = self._token(environ)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        if key is None or not 0 < length <= MAX_RADIUS_BODY:
+            return None
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)  # Django reads it again if it answers
+        try:
+            question = radius.Question.from_json(orjson.loads(body))
+        except (orjson.JSONDecodeError, ValueError):
+            return None  # Django's parser and serializer say what is wrong
+        try:
+            if self.tokens.kind(key) != GATEWAY:
+                return None
+            accepted, reply = radius.authorize(
+                question,
+                clock.now(),
+                location_of=self.entitlements.location_of,
+                facts_of=self.entitlements.facts,
+            )
+        except DatabaseError:
+            connection.close()  # Django's path opens a new one and reports the error
+            return None
+        return ("200 OK" if accepted else "401 Unauthorized"), self._render(reply)
+
+    def _entitlement(self, environ, location: str) -> bytes | None:
+        """The answer's body, or None when Django must answer."""
+        if self._declines(environ):
+            return None
+        key = self._token(environ)
+        if key is None:
             return None
         try:
             location_id = uuid.UUID(location)

@@ -89,9 +89,9 @@ class AccessPoint(models.Model):
         verbose_name = _("access point")
         verbose_name_plural = _("access points")
         ordering = ["location", "mac"]
-        constraints = [
-            models.UniqueConstraint(fields=["location", "mac"], name="access_point_mac_unique")
-        ]
+        # an access point answers for one location: RADIUS finds the location by the
+        # MAC alone (wlm.dataplane.radius)
+        constraints = [models.UniqueConstraint(fields=["mac"], name="access_point_mac_unique")]
 
     def __str__(self) -> str:
         return self.name or self.mac

@@ -59,11 +59,17 @@ def add_access_point(user, location: Location, *, mac: str, name: str = "") -> A
     location = Location.objects.select_for_update().get(pk=location.pk)
     require_room_for_one_more(location, AccessPoint)
     access_point = AccessPoint(location=location, mac=normalize_mac(mac), name=name)
-    _save_unique(
-        access_point,
+    where = AccessPoint.objects.filter(mac=access_point.mac).values_list("location", flat=True)
+    here = where.first() == location.pk
+    message = (
         _("The access point %(mac)s is already configured at this location.")
-        % {"mac": access_point.mac},
+        if here
+        else _(
+            "The access point %(mac)s is registered at another location; an access point "
+            "serves one location. Remove it there first, or ask the platform operator."
+        )
     )
+    _save_unique(access_point, message % {"mac": access_point.mac})
     return access_point
 
 

@@ -372,3 +372,25 @@ def test_inbox_item_only_its_user_reads_and_marks(world, api):
         for person in ("staff", "org_viewer", "partner_admin", "other_org_admin"):
             assert call(getattr(world, person)).status_code == 404, (person, url)
         assert call(world.org_admin).status_code == 200, url
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "answer"),
+    [
+        ("/api/v1/connections/", {"events": []}, (200, "accepted", 0)),
+        # the hotel's access point, no license there: FreeRADIUS's reject (a 401)
+        (
+            "/api/v1/radius/authorize/",
+            {"called_station_id": "02-00-00-00-00-01:Guests"},
+            (401, "reply:Reply-Message", "no_license"),
+        ),
+    ],
+)
+def test_the_data_planes_endpoints_answer_only_the_gateway(world, api, path, payload, answer):
+    """Not a tenant's row: every other role, staff and admins included, gets 403."""
+    assert api().post(path, payload, format="json").status_code == 401
+    for person in ("staff", "staff_viewer", "dist_admin", "partner_admin", "org_admin"):
+        assert api(getattr(world, person)).post(path, payload, format="json").status_code == 403
+    response = api(world.gateway).post(path, payload, format="json")
+    status, name, value = answer
+    assert (response.status_code, response.json()[name]) == (status, value)

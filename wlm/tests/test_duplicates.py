@@ -204,7 +204,7 @@ def test_unique_violations_are_recognised_by_constraint(world):
     assert found == {
         "organization": (Organization, ("partner", "name")),
         "distributor": (Distributor, ("name",)),
-        "access point": (AccessPoint, ("location", "mac")),
+        "access point": (AccessPoint, ("mac",)),
         "room": (Room, ("location", "number")),
         "module (primary key)": (Module, ("code",)),
         "user (unique column)": (get_user_model(), ("username",)),

@@ -158,17 +158,23 @@ def test_access_point_bad_mac_refused(world, api, mac):
     assert not AccessPoint.objects.filter(location=world.shop).exists()
 
 
-def test_access_point_unique_per_location(world, api):
+def test_access_point_unique_on_the_platform(world, api):
     client = api(world.org_admin)
     url = f"/api/v1/locations/{world.hotel.pk}/access-points/"
     response = client.post(url, {"mac": "02-00-00-00-00-01"})
     assert response.status_code == 409
     assert "02:00:00:00:00:01" in response.json()["detail"]
-    # the same MAC at another location is fine
-    response = client.post(
-        f"/api/v1/locations/{world.shop.pk}/access-points/", {"mac": "02:00:00:00:00:01"}
-    )
-    assert response.status_code == 201
+    # an access point serves one location (RADIUS finds it by its MAC): not even at another
+    # location of the same organization, nor of another tenant, which is not named
+    for location in (world.shop, world.other_office):
+        admin = world.org_admin if location == world.shop else world.other_org_admin
+        response = api(admin).post(
+            f"/api/v1/locations/{location.pk}/access-points/", {"mac": "02:00:00:00:00:01"}
+        )
+        assert response.status_code == 409
+        assert "another location" in response.json()["detail"]
+        assert world.hotel.name not in response.content.decode()
+    assert AccessPoint.objects.filter(mac="02:00:00:00:00:01").count() == 1
 
 
 def test_access_point_delete(world, api):
