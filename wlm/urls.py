@@ -12,7 +12,7 @@ from rest_framework.routers import SimpleRouter
 
 from wlm.connections.api import ConnectionsView
 from wlm.dashboard.views import dashboard
-from wlm.dataplane.api import RadiusAuthorizeView
+from wlm.dataplane.api import RadiusAccountingView, RadiusAuthorizeView
 from wlm.lib.headers import REDOC_POLICY
 from wlm.licenses.api import (
     ActivateView,
@@ -66,6 +66,7 @@ api_v1 = [
     ),
     path("connections/", ConnectionsView.as_view(), name="connections"),
     path("radius/authorize/", RadiusAuthorizeView.as_view(), name="radius-authorize"),
+    path("radius/accounting/", RadiusAccountingView.as_view(), name="radius-accounting"),
     path("locations/<uuid:location_pk>/activate/", ActivateView.as_view(), name="activate"),
     path("locations/<uuid:location_pk>/", include(location_router.urls)),
     *router.urls,

@@ -363,7 +363,7 @@ def _upsert(
     field's ``get_db_prep_value`` as the ORM's would; only the model's own names, one
     placeholder group per row and ``action`` (a constant, whose own placeholders take
     ``action_params``) are formatted into the SQL. The rows' conflict keys must be
-    distinct. The rows an ``action`` ending in ``RETURNING …`` returns, of the last
+    distinct. The rows an ``action`` ending in ``RETURNING …`` returns, of every
     statement."""
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-access proxy
     opts, quote = model._meta, db.ops.quote_name
@@ -389,7 +389,8 @@ def _upsert(
                 ]
                 + list(action_params),
             )
-            returned = cursor.fetchall() if cursor.description else []
+            if cursor.description:
+                returned.extend(cursor.fetchall())
     return returned
 
 

@@ -1,9 +1,11 @@
-"""``POST /api/v1/radius/authorize/``: FreeRADIUS's ``rest`` module asks whether an
-Access-Request is accepted (gateway role; docs/radius.md).
+"""FreeRADIUS's ``rest`` module asks (gateway role; docs/radius.md):
+``POST /api/v1/radius/authorize/`` whether an Access-Request is accepted,
+``POST /api/v1/radius/accounting/`` to count an Accounting-Request.
 
-The lean path (wlm.dataplane.front) answers it before Django from its cache; this view is
-the same answer through Django, for what the lean path hands on (another format, a body
-to refuse) and the reference its tests compare with.
+The lean path (wlm.dataplane.front) answers both before Django (from its cache; packets
+buffered and written in batches); these views are the same answers through Django, for
+what the lean path hands on (another format, a body to refuse) and the reference its
+tests compare with. The accounting view writes its packet at once.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +15,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from wlm.connections import accounting
 from wlm.dataplane import radius
 from wlm.lib import clock
 from wlm.lib.parsers import FastJSONParser
@@ -67,13 +70,58 @@ class RadiusAuthorizeView(APIView):
         },
     )
     def post(self, request):
-        if not actor_of(request.user).is_gateway:
-            raise PermissionDenied(_("Only the data plane's gateway accounts ask this."))
-        try:
-            question = radius.Question.from_json(request.data)
-        except ValueError as error:
-            field = str(error)
-            message = _("Send a JSON object of strings of at most 253 characters.")
-            raise ValidationError({field: [message]}) from None
+        question = _read(request, radius.Question.from_json)
         accepted, reply = radius.authorize(question, clock.now())
         return Response(reply, status=200 if accepted else 401)
+
+
+class AccountingSerializer(serializers.Serializer):
+    """Documents the body; ``radius.Accounting.from_json`` reads it."""
+
+    status_type = serializers.CharField(
+        max_length=radius.MAX_ATTRIBUTE,
+        required=False,
+        help_text=_("Acct-Status-Type: Start is counted; Interim-Update and Stop are not."),
+    )
+    called_station_id = serializers.CharField(max_length=radius.MAX_ATTRIBUTE, required=False)
+    calling_station_id = serializers.CharField(max_length=radius.MAX_ATTRIBUTE, required=False)
+    nas_identifier = serializers.CharField(max_length=radius.MAX_ATTRIBUTE, required=False)
+    acct_session_id = serializers.CharField(max_length=radius.MAX_ATTRIBUTE, required=False)
+    event_timestamp = serializers.IntegerField(
+        required=False, help_text=_("Seconds since the epoch; default: now.")
+    )
+
+
+def _read(request, read):
+    if not actor_of(request.user).is_gateway:
+        raise PermissionDenied(_("Only the data plane's gateway accounts ask this."))
+    try:
+        return read(request.data)
+    except ValueError as error:
+        message = _("Send a JSON object of strings of at most 253 characters.")
+        raise ValidationError({str(error): [message]}) from None
+
+
+class RadiusAccountingView(APIView):
+    """Acknowledged (204) whatever it holds; a Start of a registered access point counts
+    its device once, through the connection intake."""
+
+    gateway_access = True
+    parser_classes = [FastJSONParser]
+
+    @extend_schema(request=AccountingSerializer, responses={204: None})
+    def post(self, request):
+        question = _read(request, radius.Accounting.from_json)
+        mac = radius.station_mac(question.called_station_id)
+        counted = accounting.packet(
+            status_type=question.status_type,
+            location=None if mac is None else radius.location_of(mac),
+            station=mac or "",
+            device=question.calling_station_id,
+            session=question.acct_session_id,
+            event_timestamp=question.event_timestamp,
+            now=clock.now(),
+        )
+        if counted is not None:
+            accounting.record(request.user.pk, [counted])
+        return Response(status=204)

@@ -27,6 +27,7 @@ from django.http.request import split_domain_port, validate_host
 from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 
+from wlm.connections import accounting
 from wlm.dataplane import radius
 from wlm.dataplane.cache import Entitlements
 from wlm.lib import clock
@@ -35,6 +36,7 @@ from wlm.tenancy.scoping import actor_of
 
 ENTITLEMENT_PATH = re.compile(r"/api/v1/locations/([0-9a-fA-F-]{36})/entitlement/")
 RADIUS_AUTHORIZE_PATH = "/api/v1/radius/authorize/"
+RADIUS_ACCOUNTING_PATH = "/api/v1/radius/accounting/"
 MAX_RADIUS_BODY = 4096  # three attributes of at most 253 octets, JSON-escaped
 ACCEPTED = ("", "*/*", "application/json")
 TOKEN_SECONDS = 1.0  # a revoked token or a changed role is seen within this
@@ -51,28 +53,30 @@ class Tokens:
     ) -> None:
         self.seconds = seconds
         self.monotonic = monotonic
-        self._known: dict[str, tuple[str | None, float]] = {}
+        self._known: dict[str, tuple[str | None, int | None, float]] = {}
         self._lock = threading.Lock()
 
-    def kind(self, key: str) -> str | None:
-        """GATEWAY or STAFF for an active user of that role, else None."""
+    def identify(self, key: str) -> tuple[str | None, int | None]:
+        """(GATEWAY or STAFF, the user's id) for an active user of that role, else
+        (None, None)."""
         now = self.monotonic()
         known = self._known.get(key)
-        if known is not None and known[1] > now:
-            return known[0]
+        if known is not None and known[2] > now:
+            return known[0], known[1]
         token = Token.objects.select_related("user").filter(key=key).first()
-        kind = None
+        kind = user_id = None
         if token is not None and token.user.is_active:
             actor = actor_of(token.user)
             kind = GATEWAY if actor.is_gateway else STAFF if actor.is_staff else None
+            user_id = token.user_id if kind else None
         with self._lock:
             if len(self._known) > 10_000:
                 self._known.clear()
-            self._known[key] = (kind, now + self.seconds)
-        return kind
+            self._known[key] = (kind, user_id, now + self.seconds)
+        return kind, user_id
 
     def sees_every_location(self, key: str) -> bool:
-        return self.kind(key) is not None
+        return self.identify(key)[0] is not None
 
 
 def _headers(secure: bool, allow: str) -> list[tuple[str, str]]:
@@ -106,9 +110,15 @@ def _headers(secure: bool, allow: str) -> list[tuple[str, str]]:
 
 
 class DataPlaneFront:
-    def __init__(self, django_app, entitlements: Entitlements | None = None) -> None:
+    def __init__(
+        self,
+        django_app,
+        entitlements: Entitlements | None = None,
+        buffer: accounting.Buffer | None = None,
+    ) -> None:
         self.django = django_app
         self.entitlements = Entitlements() if entitlements is None else entitlements
+        self.accounting = accounting.Buffer() if buffer is None else buffer
         self.tokens = Tokens(monotonic=self.entitlements.monotonic)
         self._hosts: dict[str, bool] = {}
         self._bodies: dict[tuple, bytes] = {}
@@ -119,6 +129,10 @@ class DataPlaneFront:
         # read once: the settings do not change while the process serves
         self._headers = {secure: _headers(secure, "GET, HEAD, OPTIONS") for secure in (0, 1)}
         self._radius_headers = {secure: _headers(secure, "POST, OPTIONS") for secure in (0, 1)}
+        self._no_content_headers = {  # a 204 has no body, so no Content-Type
+            secure: [h for h in headers if h[0] != "Content-Type"]
+            for secure, headers in self._radius_headers.items()
+        }
         self._proxy_header = settings.SECURE_PROXY_SSL_HEADER or (None, None)
         self._ssl_redirect = settings.SECURE_SSL_REDIRECT
 
@@ -135,6 +149,13 @@ class DataPlaneFront:
             if answer is not None:
                 status, body = answer
                 return self._send(start_response, status, self._radius_headers, environ, body)
+        elif (
+            method == "POST"
+            and environ.get("PATH_INFO") == RADIUS_ACCOUNTING_PATH
+            and self._radius_accounting(environ)
+        ):
+            headers = self._no_content_headers
+            return self._send(start_response, "204 No Content", headers, environ, b"")
         return self.django(environ, start_response)
 
     def _send(self, start_response, status: str, headers: dict, environ, body: bytes):
@@ -161,9 +182,9 @@ class DataPlaneFront:
             return None
         return key
 
-    def _radius_authorize(self, environ) -> tuple[str, bytes] | None:
-        """FreeRADIUS's question about an Access-Request (wlm.dataplane.radius), from a
-        gateway: (status, body), or None when Django must answer (the body is put back)."""
+    def _radius_request(self, environ, read):
+        """(the gateway user's id, ``read(the JSON body)``) of a request from FreeRADIUS
+        the lean path answers, or None when Django must (the body is put back for it)."""
         content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip()
         if self._declines(environ) or content_type != "application/json":
             return None
@@ -177,14 +198,47 @@ class DataPlaneFront:
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)  # Django reads it again if it answers
         try:
-            question = radius.Question.from_json(orjson.loads(body))
+            data = read(orjson.loads(body))
         except (orjson.JSONDecodeError, ValueError):
             return None  # Django's parser and serializer say what is wrong
+        kind, user_id = self.tokens.identify(key)
+        return None if kind != GATEWAY else (user_id, data)
+
+    def _radius_accounting(self, environ) -> bool:
+        """An Accounting-Request, buffered (wlm.connections.accounting); False when
+        Django must answer."""
         try:
-            if self.tokens.kind(key) != GATEWAY:
+            found = self._radius_request(environ, radius.Accounting.from_json)
+            if found is None:
+                return False
+            gateway_id, question = found
+            mac = radius.station_mac(question.called_station_id)
+            location = None if mac is None else self.entitlements.location_of(mac)
+        except DatabaseError:
+            connection.close()
+            return False
+        counted = accounting.packet(
+            status_type=question.status_type,
+            location=location,
+            station=mac or "",
+            device=question.calling_station_id,
+            session=question.acct_session_id,
+            event_timestamp=question.event_timestamp,
+            now=clock.now(),
+        )
+        if counted is not None:
+            self.accounting.add(gateway_id, counted)
+        return True
+
+    def _radius_authorize(self, environ) -> tuple[str, bytes] | None:
+        """FreeRADIUS's question about an Access-Request (wlm.dataplane.radius), from a
+        gateway: (status, body), or None when Django must answer."""
+        try:
+            found = self._radius_request(environ, radius.Question.from_json)
+            if found is None:
                 return None
             accepted, reply = radius.authorize(
-                question,
+                found[1],
                 clock.now(),
                 location_of=self.entitlements.location_of,
                 facts_of=self.entitlements.facts,

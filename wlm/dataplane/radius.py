@@ -81,6 +81,45 @@ class Question:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class Accounting:
+    """An Accounting-Request as rlm_rest sends it ("" when absent)."""
+
+    status_type: str = ""
+    called_station_id: str = ""
+    calling_station_id: str = ""
+    nas_identifier: str = ""
+    acct_session_id: str = ""
+    event_timestamp: int | None = None  # seconds since the epoch
+
+    @classmethod
+    def from_json(cls, data) -> Accounting:
+        """From the body; ValueError naming the field when it is not an object of strings
+        of at most 253 characters, ``event_timestamp`` a whole number of seconds (or "")."""
+        if not isinstance(data, dict):
+            raise ValueError("body")
+        values = {}
+        for name in (
+            "status_type",
+            "called_station_id",
+            "calling_station_id",
+            "nas_identifier",
+            "acct_session_id",
+        ):
+            value = data.get(name, "")
+            if not isinstance(value, str) or len(value) > MAX_ATTRIBUTE:
+                raise ValueError(name)
+            values[name] = value
+        stamp = data.get("event_timestamp", "")
+        if isinstance(stamp, str) and stamp.strip().isdigit():
+            stamp = int(stamp)
+        if stamp == "":
+            stamp = None
+        elif isinstance(stamp, bool) or not isinstance(stamp, int) or not 0 < stamp < 2**32:
+            raise ValueError("event_timestamp")
+        return cls(**values, event_timestamp=stamp)
+
+
 def cut_off(end_date: dt.date, tz_name: str) -> dt.datetime:
     """The moment service ends: the local midnight that starts the end date."""
     return dt.datetime.combine(end_date, dt.time(), tzinfo=zoneinfo.ZoneInfo(tz_name))

@@ -384,6 +384,7 @@ def test_inbox_item_only_its_user_reads_and_marks(world, api):
             {"called_station_id": "02-00-00-00-00-01:Guests"},
             (401, "reply:Reply-Message", "no_license"),
         ),
+        ("/api/v1/radius/accounting/", {"status_type": "Stop"}, (204, None, None)),
     ],
 )
 def test_the_data_planes_endpoints_answer_only_the_gateway(world, api, path, payload, answer):
@@ -393,4 +394,5 @@ def test_the_data_planes_endpoints_answer_only_the_gateway(world, api, path, pay
         assert api(getattr(world, person)).post(path, payload, format="json").status_code == 403
     response = api(world.gateway).post(path, payload, format="json")
     status, name, value = answer
-    assert (response.status_code, response.json()[name]) == (status, value)
+    assert response.status_code == status
+    assert name is None or response.json()[name] == value
