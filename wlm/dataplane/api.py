@@ -112,7 +112,7 @@ class RadiusAccountingView(APIView):
     @extend_schema(request=AccountingSerializer, responses={204: None})
     def post(self, request):
         question = _read(request, radius.Accounting.from_json)
-        mac = radius.station_mac(question.called_station_id)
+        mac = radius.access_point_mac(question.called_station_id, question.nas_identifier)
         counted = accounting.packet(
             status_type=question.status_type,
             location=None if mac is None else radius.location_of(mac),

@@ -212,7 +212,7 @@ class DataPlaneFront:
             if found is None:
                 return False
             gateway_id, question = found
-            mac = radius.station_mac(question.called_station_id)
+            mac = radius.access_point_mac(question.called_station_id, question.nas_identifier)
             location = None if mac is None else self.entitlements.location_of(mac)
         except DatabaseError:
             connection.close()

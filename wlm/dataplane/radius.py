@@ -22,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
+from wlm.lib.validators import normalize_mac
 from wlm.licenses.entitlement import EXPIRED, NO_LICENSE, OK, Facts, facts_of
 from wlm.licenses.models import LicenseStatus
 from wlm.locations.models import AccessPoint
@@ -56,6 +58,18 @@ def station_mac(called_station_id: str) -> str | None:
         return None
     digits = re.sub(r"[^0-9a-fA-F]", "", match.group("mac"))
     return bytes.fromhex(digits).hex(":").upper()
+
+
+def access_point_mac(called_station_id: str, nas_identifier: str) -> str | None:
+    """The access point's MAC: from ``Called-Station-Id``; when that holds none, from a
+    ``NAS-Identifier`` that is exactly a MAC (controllers that name the AP there)."""
+    mac = station_mac(called_station_id)
+    if mac is None:
+        try:
+            mac = normalize_mac(nas_identifier)
+        except ValidationError:
+            return None
+    return mac
 
 
 @dataclass(frozen=True)
@@ -157,6 +171,6 @@ def authorize(
 ) -> tuple[bool, dict]:
     """The answer to an Access-Request: the access point's location's facts at ``now``.
     The Django view reads the database; the lean path passes its cache's lookups."""
-    mac = station_mac(question.called_station_id)
+    mac = access_point_mac(question.called_station_id, question.nas_identifier)
     location = None if mac is None else location_of(mac)
     return answer(None if location is None else facts_of(location), now)

@@ -52,6 +52,20 @@ def test_no_mac_no_access_point(station):
     assert radius.station_mac(station) is None
 
 
+@pytest.mark.parametrize(
+    ("station", "nas", "mac"),
+    [
+        ("02-00-00-00-00-01:Guests", "02-00-00-00-00-09", "02:00:00:00:00:01"),  # station first
+        ("", "02-00-00-00-00-09", "02:00:00:00:00:09"),
+        ("Guests", "0200.0000.0009", "02:00:00:00:00:09"),
+        ("", "lobby-ap", None),  # a name, not a MAC
+        ("", "02-00-00-00-00-09:Guests", None),  # only a bare MAC there
+    ],
+)
+def test_the_nas_identifier_names_the_access_point_only_without_a_station(station, nas, mac):
+    assert radius.access_point_mac(station, nas) == mac
+
+
 def body(station=LOBBY, device="AA-BB-CC-00-00-01", nas="lobby-ap") -> dict:
     return {"called_station_id": station, "calling_station_id": device, "nas_identifier": nas}
 
