@@ -15,6 +15,16 @@ RUN_ENV := SECURE_SSL=0
 CHROMIUM ?= /usr/bin/chromium
 # Debian's wrk: the load generator of `make bench`.
 WRK ?= /usr/bin/wrk
+# Debian's FreeRADIUS 3.2 (the server, its rest module, radclient): `make radius` and the
+# RADIUS tests run it with deploy/freeradius/ (docs/radius.md).
+FREERADIUS ?= /usr/sbin/freeradius
+RADIUS_PACKAGES := $(FREERADIUS) /usr/lib/freeradius/rlm_rest.so /usr/bin/radclient
+RADIUS_AUTH_PORT ?= 1812
+RADIUS_ACCT_PORT ?= 1813
+RADIUS_LISTEN ?= 127.0.0.1
+# The shared secret of `make radius` only: a development default, never a production one.
+RADIUS_SECRET ?= wlm-dev-secret
+API_URL ?= http://$(HOST):$(PORT)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	--no-install-recommends
@@ -23,7 +33,7 @@ SERVE := $(BIN)/granian --interface wsgi --host $(HOST) --workers $(WORKERS) \
 	--blocking-threads 1 --no-ws
 
 .PHONY: run serve install install-dev test lint test-sqlite test-postgres check-postgres bench \
-	screenshots lock fmt clean
+	screenshots lock fmt clean radius
 
 $(VENV)/.installed-run: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +54,11 @@ $(CHROMIUM):
 $(WRK):
 	@echo "Installing Debian's wrk package for the benchmarks"
 	$(APT_INSTALL) wrk || { $(SUDO) apt-get update -q && $(APT_INSTALL) wrk; }
+
+$(RADIUS_PACKAGES) &:
+	@echo "Installing Debian's FreeRADIUS packages for make radius and the RADIUS tests"
+	$(APT_INSTALL) freeradius freeradius-rest freeradius-utils || \
+		{ $(SUDO) apt-get update -q && $(APT_INSTALL) freeradius freeradius-rest freeradius-utils; }
 
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
@@ -70,7 +85,7 @@ run: install
 ## test: lint, migrations check, the whole suite (browser tests included) on SQLite and on
 ## PostgreSQL, the two passes side by side (one per core); each prints its output when it
 ## ends, and make fails if either does
-test: install-dev $(CHROMIUM) lint check-postgres
+test: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) lint check-postgres
 	@echo "=== the suite on SQLite and on PostgreSQL, in parallel (output at the end of each) ==="
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
@@ -79,16 +94,44 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-test-sqlite: install-dev $(CHROMIUM)
+test-sqlite: install-dev $(CHROMIUM) $(RADIUS_PACKAGES)
 	@echo "=== test suite on SQLite ==="
 	DATABASE_URL=sqlite:///$(CURDIR)/data/test.sqlite3 $(BIN)/pytest $(PYTEST_ARGS)
 
 check-postgres: install-dev
 	@DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(PY) scripts/check_postgres.py
 
-test-postgres: check-postgres $(CHROMIUM)
+test-postgres: check-postgres $(CHROMIUM) $(RADIUS_PACKAGES)
 	@echo "=== test suite on PostgreSQL ==="
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/pytest $(PYTEST_ARGS)
+
+## radius: FreeRADIUS in the foreground beside `make run` (docs/radius.md): the configuration
+## of deploy/freeradius/ copied to data/radius/raddb/, ports RADIUS_AUTH_PORT/RADIUS_ACCT_PORT
+## (1812/1813) on RADIUS_LISTEN (127.0.0.1; `*` for every address), shared secret
+## RADIUS_SECRET (development default wlm-dev-secret) and per-NAS clients from
+## RADIUS_CLIENTS_FILE, calling API_URL with RADIUS_API_TOKEN (default: the demo gateway's
+## token, from `manage.py drf_create_token gateway`)
+radius: install $(RADIUS_PACKAGES)
+	@# FreeRADIUS refuses a configuration that others may write: a private copy, rebuilt
+	@# each time so that edits in deploy/freeradius/ are picked up.
+	@rm -rf data/radius/raddb && mkdir -p data/radius && chmod 700 data/radius
+	@cp -R deploy/freeradius data/radius/raddb
+	@# Per-NAS clients (docs/radius.md): the file named by RADIUS_CLIENTS_FILE, if any.
+	@if [ -n "$$RADIUS_CLIENTS_FILE" ]; then \
+		cp "$$RADIUS_CLIENTS_FILE" data/radius/raddb/clients.d/nas.conf; fi
+	@chmod -R u=rwX,go= data/radius/raddb
+	@TOKEN="$${RADIUS_API_TOKEN:-$$($(RUN_ENV) $(PY) manage.py drf_create_token gateway \
+		| sed -n 's/^Generated token \([0-9a-f]*\) for user .*/\1/p')}"; \
+	if [ -z "$$TOKEN" ]; then \
+		echo "No RADIUS_API_TOKEN and no demo gateway user: run make run once first" >&2; \
+		exit 1; \
+	fi; \
+	echo "FreeRADIUS: auth $(RADIUS_LISTEN):$(RADIUS_AUTH_PORT), acct" \
+		"$(RADIUS_LISTEN):$(RADIUS_ACCT_PORT), calling $(API_URL); Ctrl-C stops it"; \
+	exec env RADIUS_AUTH_PORT=$(RADIUS_AUTH_PORT) RADIUS_ACCT_PORT=$(RADIUS_ACCT_PORT) \
+		RADIUS_LISTEN='$(RADIUS_LISTEN)' RADIUS_SECRET='$(RADIUS_SECRET)' \
+		API_URL='$(API_URL)' RADIUS_API_TOKEN="$$TOKEN" \
+		$(FREERADIUS) -f -l stdout -d data/radius/raddb
 
 ## bench: the benchmarks beside their ceilings (bench/run.py); BENCH=entitlement for one,
 ## BENCH_ARGS=--profile to see where the time goes. Writes bench/results/.

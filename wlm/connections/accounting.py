@@ -12,7 +12,8 @@ transaction (the intake's idempotency keys, kept 24 hours), and a key already th
 the packet. Interim-Update and Stop are acknowledged and change nothing.
 
 What a crash can lose: the packets buffered and not yet written (at most ``flush_every``
-seconds' worth, 0.1 s); a normal exit of the process writes them first (``atexit``).
+seconds' worth, 0.1 s); a normal exit of the process writes them first (``close``, at
+exit).
 """
 
 from __future__ import annotations
@@ -109,12 +110,17 @@ def record(gateway_id: int, packets: list[Packet], now: dt.datetime | None = Non
 class Buffer:
     """One server process's packets waiting to be written (see the module's docstring)."""
 
-    def __init__(self, *, flush_every: float = 0.1, max_batch: int = 5_000) -> None:
+    def __init__(
+        self, *, flush_every: float = 0.1, max_batch: int = 5_000, writer: bool = True
+    ) -> None:
+        """``writer=False``: no thread, the caller flushes (tests)."""
         self.flush_every = flush_every
         self.max_batch = max_batch
+        self._writer = writer
         self._pending: list[tuple[int, Packet]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._closing = threading.Event()
         self._thread: threading.Thread | None = None
 
     def add(self, gateway_id: int, packet: Packet) -> None:
@@ -125,7 +131,7 @@ class Buffer:
             self._pending.append((gateway_id, packet))
             if len(self._pending) >= self.max_batch:
                 self._wake.set()
-            if self._thread is None:
+            if self._thread is None and self._writer:
                 self._start()
 
     def flush(self) -> int:
@@ -152,13 +158,24 @@ class Buffer:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def close(self) -> None:
+        """Stop the writer thread and write what is left (a normal exit calls it)."""
+        self._closing.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="radius-accounting", daemon=True)
         self._thread.start()
-        atexit.register(self.flush)
+        atexit.register(self.close)
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait(self.flush_every)
-            self._wake.clear()
-            self.flush()
+        try:
+            while not self._closing.is_set():
+                self._wake.wait(self.flush_every)
+                self._wake.clear()
+                self.flush()
+        finally:
+            connections.close_all()  # the thread's own connections

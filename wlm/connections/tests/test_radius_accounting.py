@@ -16,6 +16,7 @@ from wlm.connections.models import LocationDay, PendingDevice
 from wlm.dataplane.cache import Entitlements
 from wlm.dataplane.front import DataPlaneFront
 from wlm.dataplane.tests.test_front import IGNORED_HEADERS, Clock, NotDjango, token
+from wlm.lib import clock
 from wlm.licenses.models import License, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
 
@@ -71,14 +72,12 @@ def post_full(data, user) -> tuple[int, dict, bytes]:
 
 @pytest.fixture
 def buffer():
-    return accounting.Buffer(flush_every=3600)  # flushed by the test, not by time
+    return accounting.Buffer(writer=False)  # flushed by the test, not by time
 
 
 @pytest.fixture
 def front(buffer):
-    front = DataPlaneFront(NotDjango(), Entitlements(monotonic=Clock()), buffer)
-    front.accounting._start = lambda: None  # no thread: the test flushes
-    return front
+    return DataPlaneFront(NotDjango(), Entitlements(monotonic=Clock()), buffer)
 
 
 def events_at_hotel(world) -> int:
@@ -136,6 +135,21 @@ def test_what_is_not_a_registered_start_is_acknowledged_and_changes_nothing(worl
     assert lean_answer[0] == 204
     assert len(front.accounting) == 0
     assert events_at_hotel(world) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_thread_writes_and_close_leaves_nothing_behind(world):
+    """A server process's buffer has its own thread and connection: what it holds is
+    written, and ``close`` (at exit) writes the rest and ends the thread."""
+    buffer = accounting.Buffer(flush_every=3600, max_batch=2)  # woken by the batch size
+    for n in (1, 2, 3):
+        packet = accounting.Packet(
+            f"radius:test-{n}", str(world.hotel.pk), f"AA:BB:CC:00:00:0{n}", clock.now()
+        )
+        buffer.add(world.gateway.pk, packet)
+    buffer.close()
+    assert not buffer._thread.is_alive() and len(buffer) == 0
+    assert events_at_hotel(world) == 3
 
 
 @time_machine.travel(NOW, tick=False)
