@@ -82,17 +82,23 @@ def test_license_view_tabs(open_as):
     expect(panel).to_contain_text("Hotel Mar Azul")  # General data
     expect(panel).to_contain_text("40")  # the rooms maximum after the upgrade
 
-    page.get_by_role("link", name="Platform modules").click()
+    def open_tab(name):
+        """Click a tab and wait until its answer is in (the tab bar comes with the panel:
+        a click before that could land on a link being replaced)."""
+        page.get_by_role("link", name=name).click()
+        expect(page.get_by_role("link", name=name)).to_have_attribute("aria-current", "page")
+
+    open_tab("Platform modules")
     expect(panel).to_contain_text("PMS")
     expect(panel).to_contain_text("Analytics")
 
-    page.get_by_role("link", name="Upgrades").click()
+    open_tab("Upgrades")
     expect(panel).to_contain_text("New wing with 10 more rooms")
 
-    page.get_by_role("link", name="Notifications").click()
+    open_tab("Notifications")
     expect(panel.locator("tbody tr").first).to_be_visible()
 
-    page.get_by_role("link", name="Assignments").click()
+    open_tab("Assignments")
     expect(panel).to_contain_text("Mar Azul Benidorm")
 
 
