@@ -176,6 +176,18 @@ def smtp(settings):
     controller.stop()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _signing_keys(tmp_path_factory):
+    """License signing keys of the test session's own (never the checkout's data/)."""
+    from django.conf import settings
+
+    from wlm.licenses import signing
+
+    settings.SIGNING_KEYS_DIR = tmp_path_factory.mktemp("signing")
+    settings.LICENSE_SIGNING_KEY = ""
+    signing.reload()
+
+
 DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
 
 

@@ -241,6 +241,12 @@ DEVICE_HASH_KEY = (
     or hmac.new(SECRET_KEY.encode(), b"wlm.connections.device-hash", hashlib.sha256).hexdigest()
 ).encode()
 
+# --- Signed licenses (wlm.licenses.signing; docs/licenses-offline.md) -------------
+# The Ed25519 private keys that sign licenses: files here (one made on first use), never
+# in the database. LICENSE_SIGNING_KEY (a PEM private key) signs instead when set.
+SIGNING_KEYS_DIR = Path(env_str("SIGNING_KEYS_DIR", str(DATA_DIR / "signing")))
+LICENSE_SIGNING_KEY = env_str("LICENSE_SIGNING_KEY", "")
+
 # --- RADIUS (wlm.dataplane.radius; docs/radius.md) ------------------------------
 # The longest session an Access-Accept grants, in seconds; never past the license's cut-off.
 RADIUS_SESSION_TIMEOUT = env_int("RADIUS_SESSION_TIMEOUT", 24 * 60 * 60)

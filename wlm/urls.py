@@ -21,6 +21,7 @@ from wlm.licenses.api import (
     LicenseViewSet,
     ModuleViewSet,
 )
+from wlm.licenses.views import public as public_views
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
 from wlm.notifications.api import InboxViewSet, NotificationViewSet
 from wlm.tenancy import views as tenancy_views
@@ -75,6 +76,8 @@ api_v1 = [
 urlpatterns = [
     # the pages (templates/, docs/pages.md): the same services and tenancy door as the API
     path("", dashboard, name="dashboard"),
+    # public, outside the API: the keys that verify signed licenses offline
+    path(".well-known/jwks.json", public_views.jwks, name="jwks"),
     # the login and reset pages behind the throttles (wlm.tenancy.throttles), then Django's
     path("accounts/login/", tenancy_views.site_login, name="login"),
     path(

@@ -23,6 +23,7 @@ pytestmark = [
 ]
 
 PUBLIC = {
+    ".well-known/jwks.json",
     "api/v1/auth/token/",
     "api/v1/schema/",
     "api/v1/docs/",
