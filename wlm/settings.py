@@ -245,6 +245,8 @@ DEVICE_HASH_KEY = (
 # The Ed25519 private keys that sign licenses: files here (one made on first use), never
 # in the database. LICENSE_SIGNING_KEY (a PEM private key) signs instead when set.
 SIGNING_KEYS_DIR = Path(env_str("SIGNING_KEYS_DIR", str(DATA_DIR / "signing")))
+# The platform's address as people reach it: the issuer of the tokens, and their verify page.
+PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 LICENSE_SIGNING_KEY = env_str("LICENSE_SIGNING_KEY", "")
 
 # --- RADIUS (wlm.dataplane.radius; docs/radius.md) ------------------------------

@@ -181,7 +181,11 @@ class LicenseViewSet(
 
     def base_queryset(self):
         if self.action == "retrieve":
-            return license_rows().prefetch_related("events", notices.reader().prefetch())
+            return (
+                license_rows()
+                .select_related("signed")
+                .prefetch_related("events", notices.reader().prefetch())
+            )
         return license_rows()
 
     def get_serializer_class(self):

@@ -3,10 +3,10 @@
 Every status change, every change of a license's terms and every assignment goes
 through ``apply_change``: it checks that the action is allowed from the current status
 and for the actor, changes the fields, writes or deletes the assignment the table names,
-stores the license of the locations that moves (``wlm.licenses.current``), and appends
-the history event, all in the caller's transaction on the locked license row. No other
-code assigns ``License.status`` or writes an assignment; a new license passes through
-``created``.
+stores the license of the locations that moves (``wlm.licenses.current``), signs the
+terms again if they changed (``wlm.licenses.tokens``), and appends the history event,
+all in the caller's transaction on the locked license row. No other code assigns
+``License.status`` or writes an assignment; a new license passes through ``created``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
-from wlm.licenses import current
+from wlm.licenses import current, tokens
 from wlm.licenses.dates import add_years, has_ended, renewal_term
 from wlm.licenses.keys import InvalidKey, normalize_key
 from wlm.licenses.limits import elements_in_use, require_not_over_limit, require_within_limit
@@ -272,6 +272,7 @@ def apply_change(
         # the license may move up or down among its locations' licenses
         moved += [license.location_id, *license.assignments.values_list("location_id", flat=True)]
     current.refresh(moved)
+    tokens.refresh(license)  # a new signed token when the terms changed
     after = {name: _serialise(value) for name, value in changes.items()}
     record(
         license,
@@ -286,8 +287,10 @@ def apply_change(
 
 def created(license: License, user, *, after: dict) -> None:
     """A license was generated (``pending_provision``): its history starts, and it shows
-    at the location it was generated for. Every new license passes here."""
+    at the location it was generated for, and its first signed token is issued. Every
+    new license passes here."""
     current.refresh([license.location_id])
+    tokens.issue(license)
     record(license, EventKind.CREATED, user, after=after)
 
 
@@ -560,7 +563,7 @@ def upgrade(
     was, extra = {}, {}
     if new_codes != codes:
         was, extra = {"modules": codes}, {"modules": new_codes}
-    license = apply_change(license, "upgrade", user, reason=reason, was=was, extra=extra, **changes)
+    # the modules first: apply_change signs the terms as they are after the change
     license.modules.add(*add)
     license.modules.remove(*remove)
-    return license
+    return apply_change(license, "upgrade", user, reason=reason, was=was, extra=extra, **changes)

@@ -365,6 +365,24 @@ class CurrentLicense(models.Model):
         return f"{self.location_id}: {self.license_id}"
 
 
+class SignedLicense(models.Model):
+    """The license's latest signed token (wlm.licenses.tokens): its terms as issued,
+    re-issued whenever they change. A table of its own, so that the license rows the
+    lists read stay narrow."""
+
+    license = models.OneToOneField(
+        License, primary_key=True, on_delete=models.CASCADE, related_name="signed"
+    )
+    token = models.TextField(_("token"))
+    issued = models.DateTimeField(_("issued"))
+
+    class Meta:
+        verbose_name = _("signed license")
+
+    def __str__(self) -> str:
+        return f"{self.license_id} @ {self.issued:%Y-%m-%d %H:%M}"
+
+
 class EventKind(models.TextChoices):
     CREATED = "created", _("Created")
     PROVISIONED = "provisioned", _("Provisioned (Send Key)")

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from wlm.lib.api import ScopedPrimaryKeyRelatedField
-from wlm.licenses import notices, services
+from wlm.licenses import notices, services, tokens
 from wlm.licenses.models import License, LicenseRequest, LicenseStatus, Module, Payment, StartMode
 from wlm.licenses.queries import assignments_with_counts
 from wlm.locations.models import Location
@@ -214,6 +214,12 @@ class LicenseDetailSerializer(LicenseSerializer):
     upgrades = EventSerializer(source="events", many=True, read_only=True)
     notifications = serializers.SerializerMethodField()
     assignments = serializers.SerializerMethodField()
+    token = serializers.SerializerMethodField(
+        help_text=_(
+            "The license's terms as last issued, signed (compact JWS, EdDSA): verify it "
+            "offline with /.well-known/jwks.json (docs/licenses-offline.md)."
+        )
+    )
 
     class Meta(LicenseSerializer.Meta):
         fields = [
@@ -222,6 +228,7 @@ class LicenseDetailSerializer(LicenseSerializer):
             "upgrades",
             "notifications",
             "assignments",
+            "token",
         ]
         read_only_fields = fields
 
@@ -229,6 +236,9 @@ class LicenseDetailSerializer(LicenseSerializer):
         if not hasattr(license, "_assignment_rows"):
             license._assignment_rows = list(assignments_with_counts(license))
         return license._assignment_rows
+
+    def get_token(self, license) -> str:
+        return tokens.latest(license)
 
     @extend_schema_field(GeneralSerializer)
     def get_general(self, license):
