@@ -25,6 +25,8 @@ RADIUS_LISTEN ?= 127.0.0.1
 # The shared secret of `make radius` only: a development default, never a production one.
 RADIUS_SECRET ?= wlm-dev-secret
 API_URL ?= http://$(HOST):$(PORT)
+# Debian's rlm_sql driver for PostgreSQL: the rlm_sql reference of `make bench BENCH=radius`.
+RLM_SQL_POSTGRESQL := /usr/lib/freeradius/rlm_sql_postgresql.so
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	--no-install-recommends
@@ -59,6 +61,11 @@ $(RADIUS_PACKAGES) &:
 	@echo "Installing Debian's FreeRADIUS packages for make radius and the RADIUS tests"
 	$(APT_INSTALL) freeradius freeradius-rest freeradius-utils || \
 		{ $(SUDO) apt-get update -q && $(APT_INSTALL) freeradius freeradius-rest freeradius-utils; }
+
+$(RLM_SQL_POSTGRESQL):
+	@echo "Installing Debian's freeradius-postgresql for the RADIUS benchmark"
+	$(APT_INSTALL) freeradius-postgresql || \
+		{ $(SUDO) apt-get update -q && $(APT_INSTALL) freeradius-postgresql; }
 
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
@@ -135,7 +142,7 @@ radius: install $(RADIUS_PACKAGES)
 
 ## bench: the benchmarks beside their ceilings (bench/run.py); BENCH=entitlement for one,
 ## BENCH_ARGS=--profile to see where the time goes. Writes bench/results/.
-bench: install-dev check-postgres $(WRK)
+bench: install-dev check-postgres $(WRK) $(RADIUS_PACKAGES) $(RLM_SQL_POSTGRESQL)
 	SERVE="$(SERVE)" PG_URL="$(PG_URL)" $(PY) bench/run.py $(BENCH) $(BENCH_ARGS)
 
 ## screenshots: the pages of docs/screenshots/ (README), taken by the browser tests

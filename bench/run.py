@@ -8,7 +8,9 @@ Targets (all by default; ``make bench BENCH=connections``), one file each beside
   PostgreSQL, beside a server that reads and discards the same bodies;
 - ``notices`` (bench/notices.py): the notifier's passes with 1,000,000 licenses;
 - ``lists`` (bench/lists.py): the licenses and locations lists and the CSV export with
-  1,000,000 licenses.
+  1,000,000 licenses;
+- ``radius`` (bench/radius.py): Access-Requests and Accounting-Starts through FreeRADIUS
+  to the lean path, beside FreeRADIUS's ``files`` (the ceiling) and ``rlm_sql``.
 
 Each benchmark writes ``bench/results/<target>.json``; ``bench/results/README.md`` is the
 table of every result (figure, ceiling, ratio, goal, pass/fail), copied into the
@@ -24,6 +26,7 @@ import connections
 import entitlement
 import lists
 import notices
+import radius
 from common import RESULTS, write_report
 
 TARGETS = {
@@ -31,6 +34,7 @@ TARGETS = {
     "connections": connections.bench_connections,
     "notices": notices.bench_notices,
     "lists": lists.bench_lists,
+    "radius": radius.bench_radius,
 }
 
 
@@ -40,7 +44,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--locations", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="Median of this many runs.")
-    for target in (connections, notices, entitlement, lists):
+    for target in (connections, notices, entitlement, lists, radius):
         target.add_arguments(parser)
     args = parser.parse_args()
     unknown = set(args.targets) - set(TARGETS)
