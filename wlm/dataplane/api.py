@@ -92,6 +92,21 @@ class AccountingSerializer(serializers.Serializer):
     )
 
 
+def packet_of(question: radius.Accounting, location_of) -> accounting.Packet | None:
+    """The Start to count for an Accounting-Request (None: nothing to count), its access
+    point's location found with ``location_of`` (the database, or the lean path's cache)."""
+    mac = radius.access_point_mac(question.called_station_id, question.nas_identifier)
+    return accounting.packet(
+        status_type=question.status_type,
+        location=None if mac is None else location_of(mac),
+        station=mac or "",
+        device=question.calling_station_id,
+        session=question.acct_session_id,
+        event_timestamp=question.event_timestamp,
+        now=clock.now(),
+    )
+
+
 def _read(request, read):
     if not actor_of(request.user).is_gateway:
         raise PermissionDenied(_("Only the data plane's gateway accounts ask this."))
@@ -112,16 +127,7 @@ class RadiusAccountingView(APIView):
     @extend_schema(request=AccountingSerializer, responses={204: None})
     def post(self, request):
         question = _read(request, radius.Accounting.from_json)
-        mac = radius.access_point_mac(question.called_station_id, question.nas_identifier)
-        counted = accounting.packet(
-            status_type=question.status_type,
-            location=None if mac is None else radius.location_of(mac),
-            station=mac or "",
-            device=question.calling_station_id,
-            session=question.acct_session_id,
-            event_timestamp=question.event_timestamp,
-            now=clock.now(),
-        )
+        counted = packet_of(question, radius.location_of)
         if counted is not None:
             accounting.record(request.user.pk, [counted])
         return Response(status=204)

@@ -29,6 +29,7 @@ from rest_framework.renderers import JSONRenderer
 
 from wlm.connections import accounting
 from wlm.dataplane import radius
+from wlm.dataplane.api import packet_of
 from wlm.dataplane.cache import Entitlements
 from wlm.lib import clock
 from wlm.lib.headers import NO_STORE
@@ -212,20 +213,10 @@ class DataPlaneFront:
             if found is None:
                 return False
             gateway_id, question = found
-            mac = radius.access_point_mac(question.called_station_id, question.nas_identifier)
-            location = None if mac is None else self.entitlements.location_of(mac)
+            counted = packet_of(question, self.entitlements.location_of)
         except DatabaseError:
             connection.close()
             return False
-        counted = accounting.packet(
-            status_type=question.status_type,
-            location=location,
-            station=mac or "",
-            device=question.calling_station_id,
-            session=question.acct_session_id,
-            event_timestamp=question.event_timestamp,
-            now=clock.now(),
-        )
         if counted is not None:
             self.accounting.add(gateway_id, counted)
         return True
