@@ -9,13 +9,14 @@ import json
 
 import pytest
 import time_machine
-from django.test import Client, RequestFactory
 
 from wlm.connections import accounting
 from wlm.connections.models import LocationDay, PendingDevice
 from wlm.dataplane.cache import Entitlements
 from wlm.dataplane.front import DataPlaneFront
-from wlm.dataplane.tests.test_front import IGNORED_HEADERS, Clock, NotDjango, token
+from wlm.dataplane.tests.test_front import Clock, NotDjango
+from wlm.dataplane.tests.test_front import post_full as django_post
+from wlm.dataplane.tests.test_front import post_lean as front_post
 from wlm.lib import clock
 from wlm.licenses.models import License, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
@@ -41,33 +42,11 @@ def start(n: int, *, status="Start", station=LOBBY, session=None, at=None) -> di
 
 
 def post_lean(front, data, user) -> tuple[int, dict, bytes]:
-    environ = (
-        RequestFactory()
-        .post(
-            URL,
-            json.dumps(data),
-            content_type="application/json",
-            HTTP_AUTHORIZATION=f"Token {token(user)}",
-        )
-        .environ
-    )
-    answer = {}
-
-    def start_response(status, headers):
-        answer["status"] = int(status.split()[0])
-        answer["headers"] = {name.lower(): value for name, value in headers}
-
-    content = b"".join(front(environ, start_response))
-    return answer["status"], answer["headers"], content
+    return front_post(front, URL, data, user)
 
 
 def post_full(data, user) -> tuple[int, dict, bytes]:
-    client = Client(HTTP_AUTHORIZATION=f"Token {token(user)}")
-    response = client.post(URL, json.dumps(data), content_type="application/json")
-    headers = {name.lower(): value for name, value in response.headers.items()}
-    for name in IGNORED_HEADERS:
-        headers.pop(name, None)
-    return response.status_code, headers, response.content
+    return django_post(URL, data, user)
 
 
 @pytest.fixture

@@ -62,8 +62,8 @@ class NotDjango:
         return [b"django"]
 
 
-def lean(front, url: str, **headers) -> tuple[int, dict, bytes]:
-    environ = RequestFactory().get(url, **headers).environ
+def served(front, environ) -> tuple[int, dict, bytes]:
+    """(status, headers with lower-case names, body) of the WSGI front for ``environ``."""
     answer = {}
 
     def start_response(status, response_headers):
@@ -74,9 +74,32 @@ def lean(front, url: str, **headers) -> tuple[int, dict, bytes]:
     return answer["status"], answer["headers"], body
 
 
+def lean(front, url: str, **headers) -> tuple[int, dict, bytes]:
+    return served(front, RequestFactory().get(url, **headers).environ)
+
+
 def full(url: str, **headers) -> tuple[int, dict, bytes]:
     response = Client().get(url, **headers)
     names = {name.lower(): value for name, value in response.headers.items()}
+    return response.status_code, names, response.content
+
+
+def post_lean(front, url: str, data, user) -> tuple[int, dict, bytes]:
+    """``data`` POSTed as JSON with ``user``'s token, to the front (FreeRADIUS's calls)."""
+    authorization = f"Token {token(user)}"
+    request = RequestFactory().post(
+        url, json.dumps(data), content_type="application/json", HTTP_AUTHORIZATION=authorization
+    )
+    return served(front, request.environ)
+
+
+def post_full(url: str, data, user) -> tuple[int, dict, bytes]:
+    """The same POST through Django alone; the headers a server adds left out."""
+    client = Client(HTTP_AUTHORIZATION=f"Token {token(user)}")
+    response = client.post(url, json.dumps(data), content_type="application/json")
+    names = {name.lower(): value for name, value in response.headers.items()}
+    for name in IGNORED_HEADERS:
+        names.pop(name, None)
     return response.status_code, names, response.content
 
 

@@ -9,12 +9,12 @@ import json
 
 import pytest
 import time_machine
-from django.test import Client, RequestFactory
+from django.test import Client
 
 from wlm.dataplane import radius
 from wlm.dataplane.cache import Entitlements
 from wlm.dataplane.front import DataPlaneFront
-from wlm.dataplane.tests.test_front import IGNORED_HEADERS, Clock, NotDjango, token
+from wlm.dataplane.tests.test_front import Clock, NotDjango, post_full, post_lean
 from wlm.licenses import lifecycle
 from wlm.licenses.models import License, LicenseStatus, Module
 from wlm.licenses.tests.test_lifecycle import make_license
@@ -70,30 +70,12 @@ def body(station=LOBBY, device="AA-BB-CC-00-00-01", nas="lobby-ap") -> dict:
     return {"called_station_id": station, "calling_station_id": device, "nas_identifier": nas}
 
 
-def full(data, user, **headers) -> tuple[int, dict, bytes]:
-    client = Client(HTTP_AUTHORIZATION=f"Token {token(user)}")
-    response = client.post(URL, json.dumps(data), content_type="application/json", **headers)
-    names = {name.lower(): value for name, value in response.headers.items()}
-    for name in IGNORED_HEADERS:
-        names.pop(name, None)
-    return response.status_code, names, response.content
+def full(data, user) -> tuple[int, dict, bytes]:
+    return post_full(URL, data, user)
 
 
 def lean(front, data, user) -> tuple[int, dict, bytes]:
-    raw = json.dumps(data)
-    environ = (
-        RequestFactory()
-        .post(URL, raw, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token(user)}")
-        .environ
-    )
-    answer = {}
-
-    def start_response(status, headers):
-        answer["status"] = int(status.split()[0])
-        answer["headers"] = {name.lower(): value for name, value in headers}
-
-    content = b"".join(front(environ, start_response))
-    return answer["status"], answer["headers"], content
+    return post_lean(front, URL, data, user)
 
 
 @pytest.fixture
