@@ -22,10 +22,15 @@ import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from rest_framework.authtoken.models import Token
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Waits: a page's actions and the assertions that wait for it share one limit. Under
+# `make test` two suites share the two cores, and Redoc alone takes seconds to render the
+# whole schema: Playwright's 5 s default for assertions failed there once (CI, stop 26).
+WAIT_MS = 15_000
+expect.set_options(timeout=WAIT_MS)
 # As root, without a sandbox; no background traffic (this machine's network is closed).
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -81,7 +86,7 @@ def open_as(browser, live_server, demo, request) -> Callable[..., Page]:
     def open_page(username: str | None, viewport: dict = DESKTOP) -> Page:
         context = browser.new_context(base_url=live_server.url, viewport=viewport)
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(WAIT_MS)
         pages.append(page)
         if username is not None:
             log_in(page, username)
