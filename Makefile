@@ -25,6 +25,10 @@ RADIUS_LISTEN ?= 127.0.0.1
 # The shared secret of `make radius` only: a development default, never a production one.
 RADIUS_SECRET ?= wlm-dev-secret
 API_URL ?= http://$(HOST):$(PORT)
+# Debian's zbar-tools (a real QR decoder) and poppler-utils (a PDF rasteriser): the
+# certificate's QR code is decoded from a rendered page in the tests, and
+# `manage.py verify_license PDF` reads it the same way (docs/licenses-offline.md).
+QR_TOOLS := /usr/bin/zbarimg /usr/bin/pdftoppm
 # Debian's rlm_sql driver for PostgreSQL: the rlm_sql reference of `make bench BENCH=radius`.
 RLM_SQL_POSTGRESQL := /usr/lib/freeradius/rlm_sql_postgresql.so
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -62,6 +66,11 @@ $(RADIUS_PACKAGES) &:
 	$(APT_INSTALL) freeradius freeradius-rest freeradius-utils || \
 		{ $(SUDO) apt-get update -q && $(APT_INSTALL) freeradius freeradius-rest freeradius-utils; }
 
+$(QR_TOOLS) &:
+	@echo "Installing Debian's zbar-tools and poppler-utils for the certificate's QR tests"
+	$(APT_INSTALL) zbar-tools poppler-utils || \
+		{ $(SUDO) apt-get update -q && $(APT_INSTALL) zbar-tools poppler-utils; }
+
 $(RLM_SQL_POSTGRESQL):
 	@echo "Installing Debian's freeradius-postgresql for the RADIUS benchmark"
 	$(APT_INSTALL) freeradius-postgresql || \
@@ -92,7 +101,7 @@ run: install
 ## test: lint, migrations check, the whole suite (browser tests included) on SQLite and on
 ## PostgreSQL, the two passes side by side (one per core); each prints its output when it
 ## ends, and make fails if either does
-test: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) lint check-postgres
+test: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS) lint check-postgres
 	@echo "=== the suite on SQLite and on PostgreSQL, in parallel (output at the end of each) ==="
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
@@ -101,14 +110,14 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-test-sqlite: install-dev $(CHROMIUM) $(RADIUS_PACKAGES)
+test-sqlite: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS)
 	@echo "=== test suite on SQLite ==="
 	DATABASE_URL=sqlite:///$(CURDIR)/data/test.sqlite3 $(BIN)/pytest $(PYTEST_ARGS)
 
 check-postgres: install-dev
 	@DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(PY) scripts/check_postgres.py
 
-test-postgres: check-postgres $(CHROMIUM) $(RADIUS_PACKAGES)
+test-postgres: check-postgres $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS)
 	@echo "=== test suite on PostgreSQL ==="
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -76,8 +76,9 @@ api_v1 = [
 urlpatterns = [
     # the pages (templates/, docs/pages.md): the same services and tenancy door as the API
     path("", dashboard, name="dashboard"),
-    # public, outside the API: the keys that verify signed licenses offline
+    # public, outside the API: the keys that verify signed licenses offline, and the page
     path(".well-known/jwks.json", public_views.jwks, name="jwks"),
+    path("verify/", public_views.verify, name="verify"),
     # the login and reset pages behind the throttles (wlm.tenancy.throttles), then Django's
     path("accounts/login/", tenancy_views.site_login, name="login"),
     path(

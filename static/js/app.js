@@ -34,3 +34,22 @@ document.addEventListener("DOMContentLoaded", () => {
     refresh();
   });
 });
+
+// The verify page: the certificate's QR code opens it with the signed token in the URL's
+// fragment (which no server sees); put it in the form and send it. Without script, the
+// token is pasted by hand.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form[data-verify]");
+  const token = window.location.hash.slice(1);
+  if (!form || !token) {
+    return;
+  }
+  let text = token;
+  try {
+    text = decodeURIComponent(token);
+  } catch {
+    // not percent-encoded: the token as it came; the service says what is wrong with it
+  }
+  form.querySelector("textarea").value = text;
+  form.requestSubmit();
+});

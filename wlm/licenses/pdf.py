@@ -34,8 +34,17 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import (
+    Image,
+    PageBreak,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
+from wlm.licenses import signing, tokens
 from wlm.licenses.dates import local_date
 
 # The QR code is embedded as a PNG: QR_SCALE pixels per module and the quiet zone of
@@ -43,6 +52,13 @@ from wlm.licenses.dates import local_date
 QR_SCALE = 8
 QR_BORDER = 4
 QR_SIZE = 36 * mm
+# The verify QR code (the signed token's URL: about 1,000 characters for one location,
+# at most about 1,500, QR versions 26 to 32) has a page of its own, printed at
+# VERIFY_MODULE a module, so its size follows the token's length (docs/licenses-offline.md,
+# "The QR code": 116 mm for one location, at most VERIFY_MAX_SIDE).
+VERIFY_MODULE = 0.9 * mm
+VERIFY_MAX_SIDE = 130 * mm  # a token with many long module codes: smaller modules
+TOKEN_LINE = 120  # characters of the printed token a line
 
 ACCENT = colors.HexColor("#1F4E79")
 MUTED = colors.HexColor("#5F6B76")
@@ -86,6 +102,12 @@ class CertificateData:
     issued_on: dt.date
     start_mode: Literal["automatic", "fixed"]
     fixed_start: dt.date | None = None
+    start_date: dt.date | None = None  # the current term, once started
+    end_date: dt.date | None = None
+    # the signed terms (wlm.licenses.tokens) and the public page that checks them: the
+    # verify QR code and the fingerprint; a certificate without them shows no such block
+    token: str = ""
+    verify_url: str = ""
 
     def __post_init__(self) -> None:
         # A wrong value would print a wrong certificate silently: refuse it here.
@@ -97,6 +119,10 @@ class CertificateData:
             raise ValueError(f"unknown start mode {self.start_mode!r}")
         if (self.start_mode == "fixed") != (self.fixed_start is not None):
             raise ValueError("a fixed start date goes with start mode 'fixed', and only with it")
+        if (self.start_date is None) != (self.end_date is None):
+            raise ValueError("a term has a start and an end date, or neither")
+        if bool(self.token) != bool(self.verify_url):
+            raise ValueError("a token goes with the URL of the page that verifies it")
 
 
 def make_qr(key: str) -> segno.QRCode:
@@ -110,6 +136,32 @@ def qr_png(key: str) -> bytes:
     buffer = BytesIO()
     make_qr(key).save(buffer, kind="png", scale=QR_SCALE, border=QR_BORDER)
     return buffer.getvalue()
+
+
+def make_verify_qr(url: str) -> segno.QRCode | None:
+    """The QR code of the verify page's URL with the token: a full QR code at error
+    correction level M (a printed page gets creased and marked), L if only that holds it;
+    None beyond the largest QR code (a license with dozens of modules)."""
+    for error in ("m", "l"):
+        try:
+            return segno.make(url, error=error, micro=False)
+        except segno.DataOverflowError:
+            continue
+    return None
+
+
+def _verify_qr_image(url: str) -> Image | Paragraph:
+    qr = make_verify_qr(url)
+    if qr is None:
+        return Paragraph(
+            escape(gettext("These terms are too long for a QR code: paste the token below.")),
+            _styles()["value"],
+        )
+    buffer = BytesIO()
+    # four pixels a module: sharp edges however a viewer scales it, and a small file
+    qr.save(buffer, kind="png", scale=4, border=QR_BORDER)
+    side = min(qr.symbol_size(border=QR_BORDER)[0] * VERIFY_MODULE, VERIFY_MAX_SIDE)
+    return Image(BytesIO(buffer.getvalue()), width=side, height=side)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -255,6 +307,53 @@ def _story(data: CertificateData, title: str) -> list:
             ),
             styles["note"],
         ),
+        *_verify_block(data, styles),
+    ]
+
+
+def _verify_block(data: CertificateData, styles: dict) -> list:
+    """The second page: the signed terms as a QR code (the verify page's URL with the
+    token), large enough to scan from arm's length, the fingerprint a person compares with
+    that page, and the token itself for typing or copying."""
+    if not data.token:
+        return []
+    page = data.verify_url.partition("#")[0]
+    lines = [data.token[at : at + TOKEN_LINE] for at in range(0, len(data.token), TOKEN_LINE)]
+    image = _verify_qr_image(data.verify_url)
+    image.hAlign = "CENTER"
+    return [
+        PageBreak(),
+        Paragraph(escape(gettext("Verify this license")), styles["title"]),
+        Spacer(0, 3 * mm),
+        Paragraph(
+            escape(
+                gettext(
+                    "The terms on this certificate are signed by the platform. Scan the code "
+                    "with a phone to check them on the platform's verify page, which shows "
+                    "the same fingerprint, or paste the token below into %(page)s. Offline, "
+                    "anyone with the platform's published keys can check the token. A new "
+                    "token is issued when the terms change (start, renewal, upgrade, another "
+                    "location): the latest certificate carries it."
+                )
+                % {"page": page}
+            ),
+            styles["value"],
+        ),
+        Spacer(0, 5 * mm),
+        image,
+        Spacer(0, 5 * mm),
+        _section(
+            gettext("Signed terms"),
+            [
+                (gettext("Token fingerprint"), signing.fingerprint(data.token)),
+                (gettext("Verify page"), page),
+            ],
+            styles,
+        ),
+        Spacer(0, 4 * mm),
+        Paragraph(escape(gettext("Token")).upper(), styles["key_label"]),
+        Spacer(0, 2 * mm),
+        Paragraph("<br/>".join(escape(line) for line in lines), styles["token"]),
     ]
 
 
@@ -276,16 +375,28 @@ def _license_rows(data: CertificateData) -> list[tuple[str, str]]:
             ngettext("… and %(count)d more", "… and %(count)d more", more) % {"count": more}
         ]
     modules = "\n".join(names) or gettext("None")
-    return [
+    term = ngettext("%(years)d year", "%(years)d years", data.years) % {"years": data.years}
+    if data.start_date is not None and data.end_date is not None:
+        term = gettext("%(term)s: from %(start)s to %(end)s") % {
+            "term": term,
+            "start": _date(data.start_date),
+            "end": _date(data.end_date),
+        }
+    else:
+        term = gettext("%(term)s, not started yet") % {"term": term}
+    rows = [
         (gettext("Type and limit"), limit),
         (gettext("Modules"), modules),
-        (
-            gettext("Term"),
-            ngettext("%(years)d year", "%(years)d years", data.years) % {"years": data.years},
-        ),
+        (gettext("Term"), term),
         (gettext("Payment"), payment),
         (gettext("Start"), start),
     ]
+    if data.token:
+        signed = gettext("Fingerprint %(fingerprint)s (verify on page 2)") % {
+            "fingerprint": signing.fingerprint(data.token)
+        }
+        rows.append((gettext("Signed terms"), signed))
+    return rows
 
 
 def _location_rows(data: CertificateData) -> list[tuple[str, str]]:
@@ -353,6 +464,9 @@ def _styles() -> dict[str, ParagraphStyle]:
             "label", fontName="Helvetica", fontSize=9.5, leading=13, textColor=MUTED
         ),
         "value": ParagraphStyle("value", fontName="Helvetica", fontSize=10, leading=13),
+        "token": ParagraphStyle(
+            "token", fontName="Courier", fontSize=6, leading=7.5, alignment=TA_CENTER
+        ),
         "note": ParagraphStyle(
             "note", fontName="Helvetica-Oblique", fontSize=8.5, leading=11, textColor=MUTED
         ),
@@ -363,6 +477,7 @@ def certificate_for(license) -> bytes:
     """The certificate of a stored license (its intended location's data, date of issue
     in the license's time zone)."""
     location = license.location
+    token = tokens.latest(license)
     return render_certificate(
         CertificateData(
             key=license.key,
@@ -381,6 +496,10 @@ def certificate_for(license) -> bytes:
             issued_on=local_date(license.created, license.timezone),
             start_mode=license.start_mode,
             fixed_start=license.fixed_start,
+            start_date=license.start_date,
+            end_date=license.end_date,
+            token=token,
+            verify_url=tokens.verify_url(token),
         )
     )
 

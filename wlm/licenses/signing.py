@@ -125,9 +125,23 @@ def jwks() -> dict:
 
 
 def sign(claims: dict) -> str:
-    """A compact JWS of ``claims`` signed with the signing key, its ``kid`` in the header."""
+    """A compact JWS of ``claims`` signed with the signing key, its ``kid`` in the header.
+
+    Made to be short, as it travels in a QR code: compact JSON in UTF-8 ("Málaga" is
+    7 bytes, not the 11 of PyJWT's ``\\u00e1`` escapes) and no ``typ`` header (RFC 7515
+    makes it optional; the ``alg`` and ``kid`` say all a verifier needs)."""
     key = signing_key()
-    return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
+    payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+    return jwt.api_jws.encode(
+        payload, key.private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": None}
+    )
+
+
+def fingerprint(token: str) -> str:
+    """What a person compares between a printed certificate and the verify page: the
+    first 80 bits of the token's SHA-256, in five groups of four hex digits."""
+    digest = hashlib.sha256(token.encode()).hexdigest().upper()[:20]
+    return " ".join(digest[at : at + 4] for at in range(0, 20, 4))
 
 
 class InvalidToken(Exception):
@@ -164,7 +178,7 @@ def verify(token: str, keys: dict | None = None) -> dict:
             algorithms=[ALGORITHM],
             # a license token proves terms, not a moment: no expiry; an issue time ahead
             # of the verifier's clock is not a forgery
-            options={"verify_aud": False, "verify_iat": False, "require": ["iat", "iss", "jti"]},
+            options={"verify_aud": False, "verify_iat": False, "require": ["iat", "iss"]},
         )
     except jwt.InvalidSignatureError:
         raise InvalidToken("bad_signature") from None

@@ -10,7 +10,7 @@ is signed only when the terms differ from the latest token's.
 
 from __future__ import annotations
 
-import uuid
+import json
 
 import jwt
 from django.conf import settings
@@ -19,9 +19,35 @@ from wlm.lib import clock
 from wlm.licenses import signing
 from wlm.licenses.models import License, SignedLicense
 
+# The token travels in the certificate's QR code, which must scan from a printed A4 at
+# arm's length (docs/licenses-offline.md, "The QR code"): its size is bounded. Names are
+# cut to NAME_BYTES bytes of UTF-8 (the ids are exact; the names are for people), and
+# at most TOKEN_LOCATIONS locations are listed, the first assigned first, with
+# ``more_locations`` counting the others (a verifier at one of those asks online).
+NAME_BYTES = 40
+TOKEN_LOCATIONS = 4
+ELLIPSIS = "…"
+
+
+def _size(text: str) -> int:
+    """The bytes ``text`` takes in the token's JSON (``"`` and ``\\`` are escaped)."""
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def _name(text: str) -> str:
+    """``text`` in at most NAME_BYTES bytes of the token, cut at a character with an
+    ellipsis."""
+    if _size(text) <= NAME_BYTES:
+        return text
+    room = NAME_BYTES - _size(ELLIPSIS)
+    kept = text[:room]
+    while _size(kept) > room:
+        kept = kept[:-1]
+    return kept.rstrip() + ELLIPSIS
+
 
 def _party(row) -> dict | None:
-    return None if row is None else {"id": row.pk, "name": row.name}
+    return None if row is None else {"id": row.pk, "name": _name(row.name)}
 
 
 def _date(value) -> str | None:
@@ -32,13 +58,17 @@ def terms(license: License) -> dict:
     """The license's terms: the ``lic`` claim."""
     assigned = license.assignments.select_related("location").order_by("created", "id")
     locations = [assignment.location for assignment in assigned] or [license.location]
-    return {
+    more = len(locations) - TOKEN_LOCATIONS
+    lic = {
         "id": license.pk,
         "key": license.key,
         "distributor": _party(license.distributor),
         "partner": _party(license.partner),
         "organization": _party(license.organization),
-        "locations": [{"id": str(place.pk), "name": place.name} for place in locations],
+        "locations": [
+            {"id": str(place.pk), "name": _name(place.name)}
+            for place in locations[:TOKEN_LOCATIONS]
+        ],
         "type": license.license_type,
         "limit": license.limit,
         "modules": sorted(license.modules.values_list("code", flat=True)),
@@ -49,16 +79,19 @@ def terms(license: License) -> dict:
         "start": _date(license.start_date),
         "end": _date(license.end_date),
     }
+    if more > 0:
+        lic["more_locations"] = more
+    return lic
 
 
 def issue(license: License, lic: dict | None = None) -> str:
     """Sign the license's terms now and keep the token as its latest."""
     now = clock.now()
+    # no ``sub`` (the key is in ``lic``) and no ``jti`` (a token is told from a newer one
+    # by comparing it with the latest): every byte counts in the QR code
     claims = {
         "iss": settings.PUBLIC_URL,
-        "sub": license.key,
         "iat": int(now.timestamp()),
-        "jti": str(uuid.uuid4()),
         "lic": terms(license) if lic is None else lic,
     }
     token = signing.sign(claims)
@@ -66,6 +99,12 @@ def issue(license: License, lic: dict | None = None) -> str:
         license=license, defaults={"token": token, "issued": now}
     )
     return token
+
+
+def verify_url(token: str) -> str:
+    """The public verify page carrying ``token`` in the fragment (never sent to a server:
+    the page's script reads it), as the certificate's QR code encodes it."""
+    return f"{settings.PUBLIC_URL.rstrip('/')}/verify/#{token}"
 
 
 def unverified_claims(token: str) -> dict:

@@ -24,6 +24,7 @@ pytestmark = [
 
 PUBLIC = {
     ".well-known/jwks.json",
+    "verify/",
     "api/v1/auth/token/",
     "api/v1/schema/",
     "api/v1/docs/",

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from pypdf import PdfReader
 
+from wlm.licenses import signing, tokens, verification
 from wlm.licenses.pdf import QR_BORDER, QR_SCALE, CertificateData, make_qr, render_certificate
 
 KEY = "7K3QM-X9ZT4-HB2RC-VW8NP-J5D6E"
@@ -145,7 +146,7 @@ def test_certificate_of_rooms_with_a_fixed_start_and_no_modules():
     text = text_of(render_certificate(data))
     assert "Rooms: 120" in text
     assert "Access points" not in text
-    assert "1 year " in text
+    assert "1 year, not started yet" in text
     assert "Monthly" in text
     assert "Modules None" in text
     assert "Fixed: the term starts on 2026-06-01" in text
@@ -226,3 +227,75 @@ def test_pdf_of_a_location_stored_with_tall_text_is_served(world, api, client, w
     page = client.get(f"/licenses/{license.pk}/pdf/")
     assert page.status_code == 200
     assert license.key in text_of(page.content)
+
+
+# A phone at arm's length (50-60 cm) sees about 75 cm of page width: a 1080p video frame
+# of a QR scanner then holds about 65 dpi, a 12 MP still about 130. Rendered at 75 dpi and
+# decoded by zbar, the verify code must read (docs/licenses-offline.md, "The QR code").
+ARMS_LENGTH_DPI = 75
+
+
+def signed(data: CertificateData, lic: dict) -> CertificateData:
+    """``data`` with a token signed by the session's key and its verify link."""
+    token = signing.sign({"iss": "https://wifi.example", "iat": 1_800_000_000, "lic": lic})
+    return dataclasses.replace(
+        data, token=token, verify_url=f"https://wifi.example/verify/#{token}"
+    )
+
+
+def lic_of(locations: list[str], modules: list[str], name: str) -> dict:
+    party = {"id": 123456, "name": name}
+    return {
+        "id": 987654,
+        "key": KEY,
+        "distributor": party,
+        "partner": party,
+        "organization": party,
+        "locations": [{"id": "3f0c2a9e-8b1d-4e7a-9c55-2d8f6b1a7e40", "name": n} for n in locations],
+        "type": "rooms",
+        "limit": 12345,
+        "modules": modules,
+        "years": 5,
+        "payment": "monthly",
+        "start_mode": "fixed",
+        "fixed_start": "2026-06-01",
+        "start": "2026-06-01",
+        "end": "2031-06-01",
+    }
+
+
+def test_a_started_term_prints_its_dates():
+    started = dataclasses.replace(
+        SAMPLE, start_date=dt.date(2026, 6, 1), end_date=dt.date(2029, 6, 1)
+    )
+    assert "3 years: from 2026-06-01 to 2029-06-01" in text_of(render_certificate(started))
+    with pytest.raises(ValueError):
+        dataclasses.replace(SAMPLE, start_date=dt.date(2026, 6, 1))  # no end
+
+
+def test_the_verify_page_carries_the_token_its_fingerprint_and_a_code_that_scans():
+    data = signed(SAMPLE, lic_of(["Downtown Office"], ["enterprise", "guest", "pms"], "Acme"))
+    pdf = render_certificate(data)
+    reader = read(pdf)
+    assert len(reader.pages) == 2  # the certificate, then its verify page
+    first, second = (" ".join(page.extract_text().split()) for page in reader.pages)
+    fingerprint = signing.fingerprint(data.token)
+    assert f"Fingerprint {fingerprint} (verify on page 2)" in first
+    assert fingerprint in second
+    assert data.token in second.replace(" ", "")  # printed in lines, for typing or copying
+    codes = verification.qr_codes_in_pdf(pdf, dpi=ARMS_LENGTH_DPI)
+    assert KEY in codes  # the key's own code, as before
+    assert data.verify_url in codes
+    assert signing.verify(verification.token_of(data.verify_url))["lic"]["key"] == KEY
+
+
+def test_the_largest_token_still_fits_its_page_and_scans_from_arms_length():
+    """Every name at its budget in the token (wide letters), the most locations a token
+    lists, ten modules with codes of the longest length."""
+    name = "W" * tokens.NAME_BYTES
+    lic = lic_of([name] * tokens.TOKEN_LOCATIONS, ["m" * 40] * 10, name)
+    lic["more_locations"] = 99
+    data = signed(dataclasses.replace(SAMPLE, location_name="W" * 200), lic)
+    pdf = render_certificate(data)
+    assert len(read(pdf).pages) == 2
+    assert data.verify_url in verification.qr_codes_in_pdf(pdf, dpi=ARMS_LENGTH_DPI)

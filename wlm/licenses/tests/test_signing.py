@@ -4,6 +4,7 @@ forged or altered token is refused (wlm.licenses.signing)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 
@@ -49,11 +50,8 @@ def reason(token, jwks=None) -> str:
 def test_a_token_round_trips_and_names_its_key(keys):
     token = signing.sign(CLAIMS)
     assert signing.verify(token) == CLAIMS
-    assert jwt.get_unverified_header(token) == {
-        "alg": "EdDSA",
-        "kid": signing.signing_key().kid,
-        "typ": "JWT",
-    }
+    # no typ (optional in RFC 7515): every byte counts in the certificate's QR code
+    assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "kid": signing.signing_key().kid}
     # the first use made one key, readable by its owner only
     [path] = keys.glob("*.pem")
     assert path.stat().st_mode & 0o077 == 0
@@ -177,3 +175,19 @@ def test_the_command_lists_and_rotates(keys):
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("New signing key ")
     assert lines[1:] == [f"{first}  verifies", f"{signing.signing_key().kid}  signing"]
+
+
+def test_names_travel_as_utf8_not_escapes(keys):
+    claims = {**CLAIMS, "lic": {"name": "Málaga Ñandú"}}
+    token = signing.sign(claims)
+    payload = token.split(".")[1]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert "Málaga Ñandú".encode() in raw
+    assert signing.verify(token) == claims
+
+
+def test_the_fingerprint_is_80_bits_of_the_tokens_sha256_in_groups():
+    token = "a.b.c"
+    expected = hashlib.sha256(b"a.b.c").hexdigest().upper()[:20]
+    assert signing.fingerprint(token) == " ".join(expected[at : at + 4] for at in range(0, 20, 4))
+    assert signing.fingerprint("a.b.d") != signing.fingerprint(token)

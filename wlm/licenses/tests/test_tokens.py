@@ -5,6 +5,7 @@ latest."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import time_machine
@@ -43,7 +44,7 @@ def test_a_new_license_is_signed_with_every_term(world, settings):
     license = generated(world)
     found = claims(license)
     assert found["iss"] == "https://wifi.example"
-    assert found["sub"] == license.key
+    assert set(found) == {"iss", "iat", "lic"}  # no sub, no jti: bytes in the QR code
     assert found["iat"] == int(NOW.timestamp())
     modules = sorted(license.modules.values_list("code", flat=True))
     assert "pms" in modules
@@ -118,3 +119,38 @@ def test_the_detail_carries_the_latest_token(world, api):
     response = api(world.dist_admin).get(f"/api/v1/licenses/{license.pk}/")
     assert response.json()["token"] == tokens.latest(License.objects.get(pk=license.pk))
     assert signing.verify(response.json()["token"])["lic"]["key"] == license.key
+
+
+def test_names_are_cut_to_their_budget_in_the_token_and_ids_stay_exact(world):
+    world.dist.name = "Distribución " + "Ñ" * 100  # 2 bytes a letter
+    world.dist.save()
+    world.partner.name = '"' * 60  # each one 2 bytes in JSON (escaped)
+    world.partner.save()
+    license = generated(world)
+    lic = claims(license)["lic"]
+    for party in (lic["distributor"], lic["partner"]):
+        encoded = json.dumps(party["name"], ensure_ascii=False).encode()
+        assert len(encoded) - 2 <= tokens.NAME_BYTES
+        assert party["name"].endswith("…")
+    assert lic["distributor"]["name"].startswith("Distribución ÑÑ")
+    assert lic["distributor"]["id"] == world.dist.pk
+    assert lic["locations"][0]["name"] == world.hotel.name  # a short name is whole
+
+
+def test_the_token_lists_the_first_locations_and_counts_the_others(world):
+    license = generated(world)
+    lifecycle.provision(world.org_admin, world.hotel, license.key)
+    more = [
+        Location.objects.create(
+            organization=world.org, name=f"Annex {n}", sector="hospitality", timezone="UTC"
+        )
+        for n in range(tokens.TOKEN_LOCATIONS + 1)
+    ]
+    for place in more:
+        lifecycle.assign(world.org_admin, license.pk, place)
+    lic = claims(license)["lic"]
+    assert [place["id"] for place in lic["locations"]] == [
+        str(place.pk) for place in [world.hotel, *more][: tokens.TOKEN_LOCATIONS]
+    ]
+    assert lic["more_locations"] == 2
+    assert "more_locations" not in claims(generated(world))["lic"]  # only when there are

@@ -19,7 +19,7 @@ from django.views import View
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
-from wlm.licenses import lifecycle, notices
+from wlm.licenses import lifecycle, notices, signing, tokens
 from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.filters import LicenseFilterSet
 from wlm.licenses.forms.licenses import ACTION_FORMS
@@ -95,7 +95,9 @@ class LicenseListView(ScopedListView):
 def _license_or_404(request, pk: int, *prefetch) -> License:
     """The license if the user sees it (else 404), with what its pages show and whether
     the user manages it (``managed``, for the buttons)."""
-    rows = license_rows().select_related("organization", "location", "distributor", "partner")
+    rows = license_rows().select_related(
+        "organization", "location", "distributor", "partner", "signed"
+    )
     rows = rows.prefetch_related(*prefetch).visible_to(request.user).with_managed(request.user)
     return get_object_or_404(rows, pk=pk)
 
@@ -169,6 +171,8 @@ class LicenseDetailView(LoginRequiredMixin, View):
         }
         if _htmx_target(request) == TAB_PANEL_TARGET:
             return render(request, "licenses/includes/tab_panel.html", context)
+        token = tokens.latest(license)  # the header's verify link
+        context.update(token=token, fingerprint=signing.fingerprint(token))
         return render(request, "licenses/license_detail.html", context)
 
 

@@ -71,3 +71,13 @@ def test_main_pages(open_as, shots):
 
     taken = sorted(path.name for path in shots.glob("*.png"))
     assert len(taken) >= 9, taken
+
+
+def test_verify_page(open_as, shots):
+    from wlm.licenses import tokens
+
+    license = License.objects.filter(status="in_use").first()
+    stranger = open_as(None)
+    stranger.goto(f"/verify/#{tokens.latest(license)}")
+    expect(stranger.get_by_test_id("verdict")).to_contain_text("Valid")
+    stranger.screenshot(path=shots / "verify.png", full_page=True)
