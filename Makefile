@@ -29,6 +29,9 @@ API_URL ?= http://$(HOST):$(PORT)
 # certificate's QR code is decoded from a rendered page in the tests, and
 # `manage.py verify_license PDF` reads it the same way (docs/licenses-offline.md).
 QR_TOOLS := /usr/bin/zbarimg /usr/bin/pdftoppm
+# GNU gettext from Debian: msgfmt compiles the Spanish catalogue (locale/, docs/i18n.md)
+# for `make run` and `make test`.
+MSGFMT := /usr/bin/msgfmt
 # Debian's rlm_sql driver for PostgreSQL: the rlm_sql reference of `make bench BENCH=radius`.
 RLM_SQL_POSTGRESQL := /usr/lib/freeradius/rlm_sql_postgresql.so
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -38,7 +41,7 @@ APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q 
 SERVE := $(BIN)/granian --interface wsgi --host $(HOST) --workers $(WORKERS) \
 	--blocking-threads 1 --no-ws
 
-.PHONY: run serve install install-dev test lint test-sqlite test-postgres check-postgres bench \
+.PHONY: messages catalogue run serve install install-dev test lint test-sqlite test-postgres check-postgres bench \
 	screenshots lock fmt clean radius
 
 $(VENV)/.installed-run: requirements.lock
@@ -71,6 +74,19 @@ $(QR_TOOLS) &:
 	$(APT_INSTALL) zbar-tools poppler-utils || \
 		{ $(SUDO) apt-get update -q && $(APT_INSTALL) zbar-tools poppler-utils; }
 
+$(MSGFMT):
+	@echo "Installing Debian's gettext for the translation catalogues"
+	$(APT_INSTALL) gettext || { $(SUDO) apt-get update -q && $(APT_INSTALL) gettext; }
+
+## messages: compile the translation catalogues (locale/*/LC_MESSAGES/django.po → .mo)
+messages: install $(MSGFMT)
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=data --verbosity 0
+
+## catalogue: extract the marked strings into locale/es/LC_MESSAGES/django.po (docs/i18n.md)
+catalogue: install-dev $(MSGFMT)
+	$(PY) manage.py makemessages -l es --no-location --ignore=.venv --ignore=data --ignore=bench \
+		--ignore=scripts --ignore=deploy --ignore=docs --ignore=static
+
 $(RLM_SQL_POSTGRESQL):
 	@echo "Installing Debian's freeradius-postgresql for the RADIUS benchmark"
 	$(APT_INSTALL) freeradius-postgresql || \
@@ -81,7 +97,7 @@ install-dev: $(VENV)/.installed-dev
 
 ## run: install, migrate, load the demo data the first time, serve on http://127.0.0.1:8000
 ## and run the notifier beside the server
-run: install
+run: install messages
 	@mkdir -p data
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
@@ -101,7 +117,7 @@ run: install
 ## test: lint, migrations check, the whole suite (browser tests included) on SQLite and on
 ## PostgreSQL, the two passes side by side (one per core); each prints its output when it
 ## ends, and make fails if either does
-test: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS) lint check-postgres
+test: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS) $(MSGFMT) lint check-postgres messages
 	@echo "=== the suite on SQLite and on PostgreSQL, in parallel (output at the end of each) ==="
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
@@ -110,14 +126,14 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-test-sqlite: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS)
+test-sqlite: install-dev messages $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS)
 	@echo "=== test suite on SQLite ==="
 	DATABASE_URL=sqlite:///$(CURDIR)/data/test.sqlite3 $(BIN)/pytest $(PYTEST_ARGS)
 
 check-postgres: install-dev
 	@DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(PY) scripts/check_postgres.py
 
-test-postgres: check-postgres $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS)
+test-postgres: check-postgres messages $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS)
 	@echo "=== test suite on PostgreSQL ==="
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -24,6 +24,7 @@ from wlm.licenses.api import (
 from wlm.licenses.views import public as public_views
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
 from wlm.notifications.api import InboxViewSet, NotificationViewSet
+from wlm.tenancy import language
 from wlm.tenancy import views as tenancy_views
 from wlm.tenancy.api import (
     DistributorViewSet,
@@ -87,6 +88,9 @@ urlpatterns = [
         name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    # the header's language switch and the user's profile (wlm/tenancy/language.py)
+    path("language/", language.switch, name="switch_language"),
+    path("profile/", language.profile, name="profile"),
     path("", include("wlm.locations.urls")),
     path("", include("wlm.licenses.urls")),
     path("", include("wlm.licenses.request_urls")),

@@ -18,6 +18,7 @@ from collections import Counter
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from wlm.lib import clock
 from wlm.licenses import lifecycle, services
@@ -231,4 +232,7 @@ def summary() -> str:
     states = Counter(LicenseRequest.objects.values_list("state", flat=True))
     licenses = ", ".join(f"{statuses[s]} {s}" for s in LicenseStatus.values)
     requests = ", ".join(f"{states[s]} {s}" for s in RequestState.values)
-    return f"Licenses: {licenses}. Requests: {requests}."
+    return gettext("Licenses: %(licenses)s. Requests: %(requests)s.") % {
+        "licenses": licenses,
+        "requests": requests,
+    }

@@ -31,7 +31,8 @@ class StrictOrderingFilter(OrderingFilter):
             raise ValidationError(
                 {
                     self.ordering_param: [
-                        _("Unknown ordering field. Choose from: %s.") % ", ".join(sorted(allowed))
+                        _("Unknown ordering field. Choose from: %(fields)s.")
+                        % {"fields": ", ".join(sorted(allowed))}
                     ]
                 }
             )

@@ -99,7 +99,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
             size = None
         if size is None or not 1 <= size <= self.max_page_size:
             raise ValidationError(
-                {"page_size": [_("Enter a whole number from 1 to %d.") % self.max_page_size]}
+                {
+                    "page_size": [
+                        _("Enter a whole number from 1 to %(max)d.") % {"max": self.max_page_size}
+                    ]
+                }
             )
         return size
 

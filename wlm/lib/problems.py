@@ -17,6 +17,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 from django.http import Http404, HttpResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.views import set_rollback
 
@@ -25,13 +27,36 @@ PROBLEM_BASE = "https://wifi-license-manager.example/problems/"
 UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 SQLITE_UNIQUE = "UNIQUE constraint failed: "
 
+# The ``title`` of each problem: the status's reason phrase (Python's ``HTTPStatus``
+# wording), translated, so an answer is in one language; ``type`` and ``status`` stay
+# machine identifiers. A status not listed here keeps the English phrase.
+TITLES = {
+    400: _("Bad Request"),
+    401: _("Unauthorized"),
+    403: _("Forbidden"),
+    404: _("Not Found"),
+    405: _("Method Not Allowed"),
+    406: _("Not Acceptable"),
+    409: _("Conflict"),
+    410: _("Gone"),
+    412: _("Precondition Failed"),
+    413: _("Request Entity Too Large"),
+    415: _("Unsupported Media Type"),
+    422: _("Unprocessable Entity"),
+    429: _("Too Many Requests"),
+    500: _("Internal Server Error"),
+    502: _("Bad Gateway"),
+    503: _("Service Unavailable"),
+    504: _("Gateway Timeout"),
+}
+
 
 class Conflict(exceptions.APIException):
     """409: the request conflicts with the current state (limit, status, used key, a
     duplicate). ``fields``: the fields the conflict is about, answered as ``errors``."""
 
     status_code = 409
-    default_detail = "The request conflicts with the current state."
+    default_detail = _("The request conflicts with the current state.")
     default_code = "conflict"
 
     def __init__(self, detail=None, code=None, *, fields: Sequence[str] = ()):
@@ -145,7 +170,7 @@ def problem_response(
     never replace the standard ones."""
     body = {
         "type": _problem_type(code),
-        "title": HTTPStatus(status).phrase,
+        "title": str(TITLES.get(status, HTTPStatus(status).phrase)),
         "status": status,
         "detail": str(detail),
     }
@@ -225,7 +250,7 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         return problem_response(
             exc.status_code,
-            "The request has invalid fields.",
+            gettext("The request has invalid fields."),
             code="invalid",
             errors=_flatten(exc.detail),
             headers=headers,
@@ -258,7 +283,7 @@ def _is_api(request) -> bool:
 
 def handler404(request, exception=None):
     if _is_api(request):
-        return problem_response(404, "Not found.", code="not_found")
+        return problem_response(404, gettext("Not found."), code="not_found")
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -266,7 +291,7 @@ def handler404(request, exception=None):
 
 def handler500(request):
     if _is_api(request):
-        return problem_response(500, "Internal server error.", code="server_error")
+        return problem_response(500, gettext("Internal server error."), code="server_error")
     from django.views.defaults import server_error
 
     return server_error(request)
@@ -274,7 +299,7 @@ def handler500(request):
 
 def handler400(request, exception=None):
     if _is_api(request):
-        return problem_response(400, "Bad request.", code="bad_request")
+        return problem_response(400, gettext("Bad request."), code="bad_request")
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
@@ -282,7 +307,7 @@ def handler400(request, exception=None):
 
 def handler403(request, exception=None):
     if _is_api(request):
-        return problem_response(403, "Permission denied.", code="permission_denied")
+        return problem_response(403, gettext("Permission denied."), code="permission_denied")
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception)

@@ -4,8 +4,8 @@ validate, services decide."""
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -18,7 +18,7 @@ from wlm.licenses import lifecycle, notices, services
 from wlm.licenses.entitlement import entitlement_seen_by
 from wlm.licenses.filters import LicenseFilterSet, LicenseRequestFilterSet, ModuleFilterSet
 from wlm.licenses.models import License, LicenseRequest, Module
-from wlm.licenses.pdf import certificate_response
+from wlm.licenses.pdf import LANGUAGES, certificate_response
 from wlm.licenses.queries import license_rows
 from wlm.licenses.serializers import (
     AssignSerializer,
@@ -219,14 +219,30 @@ class LicenseViewSet(
         return Response(_license_row(license), status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        responses={(200, "application/pdf"): OpenApiResponse(description=_("The certificate."))}
+        parameters=[
+            OpenApiParameter(
+                "language",
+                enum=sorted(LANGUAGES),
+                description=_("The certificate's language; default: the organization's."),
+            )
+        ],
+        responses={(200, "application/pdf"): OpenApiResponse(description=_("The certificate."))},
     )
     @action(detail=True, methods=["get"])
     def pdf(self, request, pk=None):
         license = License.objects.select_related(
-            "location__organization", "partner", "distributor"
+            "organization", "location__organization", "partner", "distributor"
         ).get(pk=self.get_object().pk)
-        return certificate_response(license)
+        language = request.query_params.get("language") or None
+        if language is not None and language not in LANGUAGES:
+            raise serializers.ValidationError(
+                {
+                    "language": [
+                        _("Choose one of: %(codes)s.") % {"codes": ", ".join(sorted(LANGUAGES))}
+                    ]
+                }
+            )
+        return certificate_response(license, language)
 
     def _act(self, action: str, serializer_class, act) -> Response:
         license = self.get_object()  # an invisible license is a 404 whatever the body

@@ -131,3 +131,30 @@ class ModuleFilterSet(SearchFilterSet):
         model = Module
         fields = ["advanced"]
         search_fields = ("code", "name", "description")
+
+
+def _label(filterset: type[SearchFilterSet], **labels) -> None:
+    """Labels for the filters ``Meta.fields`` makes: django-filter derives theirs from
+    the verbose names once and keeps that text, in whatever language was active then
+    (the API schema reads them too), so they are given here, translated when shown."""
+    for name, label in labels.items():
+        filterset.base_filters[name].label = label
+
+
+_label(
+    LicenseFilterSet,
+    organization=_("Organization"),
+    distributor=_("Distributor"),
+    partner=_("Partner"),
+    payment=_("Payment"),
+    years=_("Years"),
+)
+_label(
+    LicenseRequestFilterSet,
+    location=_("Location"),
+    partner=_("Partner"),
+    distributor=_("Distributor"),
+    payment=_("Payment"),
+    years=_("Years"),
+)
+_label(ModuleFilterSet, advanced=_("Advanced"))

@@ -123,6 +123,21 @@ TRANSITIONS: dict[str, Rule] = {
 }
 
 
+# ``check``'s refusal for each action of the table: whole sentences, so each translates
+REFUSALS = {
+    "provision": gettext_lazy("Cannot provision a license that is %(status)s."),
+    "start": gettext_lazy("Cannot start a license that is %(status)s."),
+    "cut_off": gettext_lazy("Cannot cut off a license that is %(status)s."),
+    "deny": gettext_lazy("Cannot deny a license that is %(status)s."),
+    "restore": gettext_lazy("Cannot restore a license that is %(status)s."),
+    "cancel": gettext_lazy("Cannot cancel a license that is %(status)s."),
+    "renew": gettext_lazy("Cannot renew a license that is %(status)s."),
+    "upgrade": gettext_lazy("Cannot upgrade a license that is %(status)s."),
+    "assign": gettext_lazy("Cannot assign a license that is %(status)s."),
+    "unassign": gettext_lazy("Cannot unassign a license that is %(status)s."),
+}
+
+
 def _serialise(value):
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
@@ -164,10 +179,7 @@ def check(license: License, action: str, user) -> Rule:
     rule = TRANSITIONS[action]
     require_actor(license, action, user)
     if license.status not in rule.sources:
-        raise Conflict(
-            _("Cannot %(action)s a license that is %(status)s.")
-            % {"action": action.replace("_", " "), "status": S(license.status).label}
-        )
+        raise Conflict(str(REFUSALS[action]) % {"status": S(license.status).label})
     return rule
 
 

@@ -57,17 +57,18 @@ class OverLimit(Conflict):
         }
 
 
-def _what(license: License) -> str:
-    return _("rooms") if license.license_type == LicenseType.ROOMS else _("access points")
-
-
 def require_within_limit(license: License, in_use: int, limit: int | None = None) -> None:
     """409 that says what is in use and what is allowed when ``in_use`` exceeds the limit."""
     limit = license.limit if limit is None else limit
     if in_use > limit:
+        if license.license_type == LicenseType.ROOMS:
+            message = _("License %(key)s allows %(limit)d rooms; %(in_use)d would be in use.")
+        else:
+            message = _(
+                "License %(key)s allows %(limit)d access points; %(in_use)d would be in use."
+            )
         raise OverLimit(
-            _("License %(key)s allows %(limit)d %(what)s; %(in_use)d would be in use.")
-            % {"key": license.key, "limit": limit, "what": _what(license), "in_use": in_use},
+            message % {"key": license.key, "limit": limit, "in_use": in_use},
             license=license,
             in_use=in_use,
             limit=limit,
@@ -86,15 +87,27 @@ def require_not_over_limit(license: License, *, upgradable: bool) -> None:
     in_use, limit = elements_in_use(license), license.limit
     if in_use <= limit:
         return
-    numbers = {"in_use": in_use, "what": _what(license), "limit": limit, "excess": in_use - limit}
-    if upgradable:
+    numbers = {"in_use": in_use, "limit": limit, "excess": in_use - limit}
+    rooms = license.license_type == LicenseType.ROOMS
+    # whole sentences for each kind of element, so each translates as a sentence
+    if upgradable and rooms:
         message = _(
-            "The locations hold %(in_use)d %(what)s; this license allows %(limit)d. "
+            "The locations hold %(in_use)d rooms; this license allows %(limit)d. "
             "Remove %(excess)d or upgrade the license first."
+        )
+    elif upgradable:
+        message = _(
+            "The locations hold %(in_use)d access points; this license allows %(limit)d. "
+            "Remove %(excess)d or upgrade the license first."
+        )
+    elif rooms:
+        message = _(
+            "The locations hold %(in_use)d rooms; this license allows %(limit)d. "
+            "Remove %(excess)d first, or use a license with a higher limit."
         )
     else:
         message = _(
-            "The locations hold %(in_use)d %(what)s; this license allows %(limit)d. "
+            "The locations hold %(in_use)d access points; this license allows %(limit)d. "
             "Remove %(excess)d first, or use a license with a higher limit."
         )
     raise OverLimit(message % numbers, license=license, in_use=in_use, limit=limit)

@@ -25,6 +25,7 @@ from typing import Literal
 from xml.sax.saxutils import escape
 
 import segno
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils import translation
 from django.utils.http import content_disposition_header
@@ -504,10 +505,28 @@ def certificate_for(license) -> bytes:
     )
 
 
-def certificate_response(license) -> HttpResponse:
-    """The certificate of a stored license as a download: the one answer of the API's
-    ``pdf`` action and of the license page's link."""
-    response = HttpResponse(certificate_for(license), content_type="application/pdf")
+LANGUAGES = {code for code, _name in settings.LANGUAGES}
+
+
+def certificate_language(license, asked: str | None = None) -> str:
+    """The certificate's language: ``asked`` (``?language=``, checked by the caller), else
+    the customer's — the organization's language, that of the intended location's
+    organization before Send Key (docs/i18n.md)."""
+    if asked:
+        return asked
+    organization = license.organization or license.location.organization
+    return organization.language if organization.language in LANGUAGES else "en"
+
+
+def certificate_response(license, language: str | None = None) -> HttpResponse:
+    """The certificate of a stored license as a download, in ``language`` or the
+    customer's: the one answer of the API's ``pdf`` action and of the license page's
+    link."""
+    language = certificate_language(license, language)
+    with translation.override(language):
+        pdf = certificate_for(license)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Language"] = language
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"license-{license.key}.pdf"
     )

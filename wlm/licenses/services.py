@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
@@ -211,12 +212,16 @@ def _lock_request(request_id: int) -> LicenseRequest:
     )
 
 
+# a whole sentence for each decided state, so each translates as a sentence
+ALREADY_DECIDED = {
+    RequestState.APPROVED: gettext_lazy("This request is already approved."),
+    RequestState.REJECTED: gettext_lazy("This request is already rejected."),
+}
+
+
 def _require_pending(request: LicenseRequest) -> None:
     if request.state != RequestState.PENDING:
-        raise Conflict(
-            _("This request is already %(state)s.")
-            % {"state": RequestState(request.state).label.lower()}
-        )
+        raise Conflict(str(ALREADY_DECIDED[request.state]))
 
 
 @transaction.atomic
@@ -333,14 +338,12 @@ def upgrade_license(
     rooms_license = license.license_type == LicenseType.ROOMS
     wrong, limit = ("aps", rooms) if rooms_license else ("rooms", aps)
     if (aps if rooms_license else rooms) is not None:
-        raise ValidationError(
-            {
-                wrong: [
-                    _("This license limits %(what)s.")
-                    % {"what": license.get_license_type_display()}
-                ]
-            }
+        message = (
+            _("This license limits Rooms.")
+            if rooms_license
+            else _("This license limits Access points.")
         )
+        raise ValidationError({wrong: [message]})
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         field = "rooms" if rooms_license else "aps"
         raise ValidationError({field: [_("Choose between 1 and %(max)d.") % {"max": MAX_LIMIT}]})

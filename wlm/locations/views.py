@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views import View
 
 from wlm.lib import clock
@@ -134,13 +134,18 @@ class SendKeyView(LoginRequiredMixin, View):
         wait = activation_wait(request)
         if wait is not None:
             form.is_valid()
+            seconds = max(1, round(wait))
             form.add_error(
                 None,
-                gettext("Too many key attempts. Try again in %(seconds)d seconds.")
-                % {"seconds": max(1, round(wait))},
+                ngettext(
+                    "Too many key attempts. Try again in %(seconds)d second.",
+                    "Too many key attempts. Try again in %(seconds)d seconds.",
+                    seconds,
+                )
+                % {"seconds": seconds},
             )
             response = self.render_form(location, form, status=429)
-            response["Retry-After"] = str(max(1, round(wait)))
+            response["Retry-After"] = str(seconds)
             return response
         if form.is_valid():
             key = form.cleaned_data["key"]

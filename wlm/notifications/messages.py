@@ -1,8 +1,9 @@
 """What a notice says, in English or Spanish (e-mail subject, plain text and HTML; the
 webhook's JSON; the inbox shows the subject and the text).
 
-The words live in templates, one per language (``templates/notifications/notice.<lang>.txt``
-and ``.html``): a notice is read by customers, and a translator edits a whole text.
+The words live in two templates (``templates/notifications/notice.txt`` and ``.html``)
+and the subjects here, all through Django's i18n like every page (docs/i18n.md): the
+notice is rendered in its recipient's language with ``translation.override``.
 
 A message is rendered once per language when the notifier decides the notice, from the
 state at that moment (the days really left, the names then), and stored on each delivery
@@ -17,36 +18,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
 
 from wlm.lib import clock
 from wlm.licenses.dates import local_date
 from wlm.notifications import schedule
 from wlm.notifications.models import Channel
 
-LANGUAGES = ("en", "es")
-
-SUBJECTS = {
-    "en": {
-        "before_end": "Your Wi-Fi license {key} ends on {end} ({when})",
-        "imminent": "Your Wi-Fi license {key} ends {when}, {end}",  # today or tomorrow
-        schedule.END: "Your Wi-Fi license {key} has ended: service is cut off",
-        schedule.RENEWAL: "Renew your Wi-Fi license {key} to restore the service",
-    },
-    "es": {
-        "before_end": "Su licencia Wi-Fi {key} termina el {end} ({when})",
-        "imminent": "Su licencia Wi-Fi {key} termina {when}, {end}",  # hoy o mañana
-        schedule.END: "Su licencia Wi-Fi {key} ha terminado: el servicio se ha cortado",
-        schedule.RENEWAL: "Renueve su licencia Wi-Fi {key} para recuperar el servicio",
-    },
-}
-
-# the days left in words: 0 and 1 by name; from 2 on the plural (in both languages the
-# singular is for 1 only, said "tomorrow")
-DAYS_LEFT = {
-    "en": {0: "today", 1: "tomorrow", "more": "in {n} days"},
-    "es": {0: "hoy", 1: "mañana", "more": "dentro de {n} días"},
-}
+LANGUAGES = tuple(code for code, _name in settings.LANGUAGES)
 
 
 @dataclass(frozen=True)
@@ -63,10 +45,12 @@ def _language(language: str) -> str:
 def days_left_words(days: int, language: str) -> str:
     """``days`` left before the end date, as a notice says it: "today", "tomorrow",
     "in 20 days" (or the Spanish)."""
-    words = DAYS_LEFT[_language(language)]
-    if days <= 1:
-        return words[max(days, 0)]
-    return words["more"].format(n=days)
+    with translation.override(_language(language)):
+        if days <= 0:
+            return gettext("today")
+        if days == 1:
+            return gettext("tomorrow")
+        return ngettext("in %(count)d day", "in %(count)d days", days) % {"count": days}
 
 
 def _moment(notice, at: dt.datetime | None) -> dt.datetime:
@@ -96,13 +80,17 @@ def context(notice, at: dt.datetime | None = None) -> dict:
     }
 
 
-def _subject(notice, language: str, values: dict) -> str:
-    subjects = SUBJECTS[language]
+def _subject(notice, values: dict) -> str:
+    """The subject, in the active language."""
     if notice.number < schedule.END:
-        days = values["days_left"]
-        pattern = subjects["imminent" if days <= 1 else "before_end"]
-        return pattern.format(key=values["key"], end=values["end"], when=values["when"])
-    return subjects[notice.number].format(key=values["key"])
+        if values["days_left"] <= 1:  # today or tomorrow
+            pattern = gettext("Your Wi-Fi license %(key)s ends %(when)s, %(end)s")
+        else:
+            pattern = gettext("Your Wi-Fi license %(key)s ends on %(end)s (%(when)s)")
+        return pattern % {"key": values["key"], "end": values["end"], "when": values["when"]}
+    if notice.number == schedule.END:
+        return gettext("Your Wi-Fi license %(key)s has ended: service is cut off") % values
+    return gettext("Renew your Wi-Fi license %(key)s to restore the service") % values
 
 
 def render(notice, language: str, at: dt.datetime | None = None) -> Message:
@@ -112,12 +100,13 @@ def render(notice, language: str, at: dt.datetime | None = None) -> Message:
     language = _language(language)
     values = context(notice, at)
     values["when"] = days_left_words(values["days_left"], language)
-    text = render_to_string(f"notifications/notice.{language}.txt", values)
-    return Message(
-        subject=_subject(notice, language, values),
-        text=str.__str__(text),  # a plain str: no longer marked safe
-        html=render_to_string(f"notifications/notice.{language}.html", values),
-    )
+    with translation.override(language):
+        text = render_to_string("notifications/notice.txt", values)
+        return Message(
+            subject=_subject(notice, values),
+            text=str.__str__(text),  # a plain str: no longer marked safe
+            html=render_to_string("notifications/notice.html", values),
+        )
 
 
 def for_delivery(message: Message, channel: str) -> dict[str, str]:

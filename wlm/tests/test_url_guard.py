@@ -25,6 +25,7 @@ pytestmark = [
 PUBLIC = {
     ".well-known/jwks.json",
     "verify/",
+    "language/",
     "api/v1/auth/token/",
     "api/v1/schema/",
     "api/v1/docs/",

@@ -277,7 +277,19 @@ def test_upgrades_lists_each_change_with_actor_reason_and_values(client, world):
     body = text(get(client, world.org_viewer, detail(license, "upgrades")))
     row = re.search(r'<tr data-kind="denied">.*?</tr>', body, re.S).group(0)
     assert "dist_admin" in row and "Access denied" in row and "unpaid invoice" in row
-    assert "status</small>: in_use → access_denied" in row
+    # field names and values as a person reads them, not stored codes
+    assert "Status</small>: In Use → Access denied" in row
+    assert "Status before the denial</small>: — → In Use" in row
+
+
+def test_upgrades_name_what_the_events_stored_by_id(client, world):
+    license = provisioned_license(world, world.hotel, dt.datetime(2026, 6, 20, tzinfo=dt.UTC))
+    body = text(get(client, world.org_viewer, detail(license, "upgrades")))
+    row = re.search(r'<tr data-kind="provisioned">.*?</tr>', body, re.S).group(0)
+    assert f"Organization</small>: — → {world.org.name}<" in row
+    assert f"Location</small>: — → {world.hotel.name}<" in row
+    assert str(world.hotel.pk) not in row
+    assert "Provisioned</small>: — → 2026-06-20 00:00 UTC<" in row  # no microseconds
 
 
 def test_notifications_mask_the_recipients_of_other_tenants(client, world):

@@ -9,22 +9,24 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views import View
 
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
-from wlm.licenses import lifecycle, notices, signing, tokens
+from wlm.licenses import history, lifecycle, notices, signing, tokens
 from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.filters import LicenseFilterSet
 from wlm.licenses.forms.licenses import ACTION_FORMS
 from wlm.licenses.models import EventKind, License, LicenseStatus, Module
-from wlm.licenses.pdf import certificate_response
+from wlm.licenses.pdf import LANGUAGES, certificate_response
 from wlm.licenses.queries import assignments_with_counts, license_rows
 
 TAB_PANEL_TARGET = "tab-panel"
@@ -76,7 +78,8 @@ class LicenseListView(ScopedListView):
         first, last = ending_soon(today)
         shortcuts = [
             (
-                _("Ending in %(days)s days") % {"days": ENDING_SOON_DAYS},
+                ngettext("Ending in %(days)s day", "Ending in %(days)s days", ENDING_SOON_DAYS)
+                % {"days": ENDING_SOON_DAYS},
                 {"end_after": first, "end_before": last},
             ),
             (_("Ended"), {"end_before": today}),
@@ -102,20 +105,6 @@ def _license_or_404(request, pk: int, *prefetch) -> License:
     return get_object_or_404(rows, pk=pk)
 
 
-def _shown(value) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, list | tuple):
-        return ", ".join(str(item) for item in value) or "—"
-    return str(value)
-
-
-def _changes(event) -> list[tuple[str, str, str]]:
-    """(name, before, after) for each value an event names, as text."""
-    names = list(dict.fromkeys([*event.before, *event.after]))
-    return [(name, _shown(event.before.get(name)), _shown(event.after.get(name))) for name in names]
-
-
 def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
     """Only what the shown tab needs, so each tab costs its own queries only."""
     if tab == "general":
@@ -133,10 +122,12 @@ def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
         }
     if tab == "upgrades":
         kinds = dict(EventKind.choices)
-        events = license.events.order_by("at", "id")
+        events = list(license.events.order_by("at", "id"))
+        names = history.Names(events)
         return {
             "events": [
-                (event, kinds.get(event.kind, event.kind), _changes(event)) for event in events
+                (event, kinds.get(event.kind, event.kind), history.changes(event, names))
+                for event in events
             ]
         }
     if tab == "notifications":
@@ -180,7 +171,10 @@ class LicensePdfView(LoginRequiredMixin, View):
     """The certificate, as the API's ``pdf`` action serves it."""
 
     def get(self, request, pk: int):
-        return certificate_response(_license_or_404(request, pk))
+        language = request.GET.get("language") or None
+        if language is not None and language not in LANGUAGES:
+            raise BadRequest("unknown language")
+        return certificate_response(_license_or_404(request, pk), language)
 
 
 class LicenseActionView(LoginRequiredMixin, View):

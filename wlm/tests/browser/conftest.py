@@ -25,6 +25,8 @@ from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from rest_framework.authtoken.models import Token
 
+from wlm.tenancy.models import Membership
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Waits: a page's actions and the assertions that wait for it share one limit. Under
 # `make test` two suites share the two cores, and Redoc alone takes seconds to render the
@@ -80,11 +82,16 @@ def demo(transactional_db):
 @pytest.fixture
 def open_as(browser, live_server, demo, request) -> Callable[..., Page]:
     """``open_as("iberia")``: a page in a fresh browser context, logged in through the
-    login form. A failing test leaves a screenshot of each page in data/browser-failures/."""
+    login form, reading ``language`` (the user's setting and the browser's). A failing test
+    leaves a screenshot of each page in data/browser-failures/."""
     pages: list[Page] = []
 
-    def open_page(username: str | None, viewport: dict = DESKTOP) -> Page:
-        context = browser.new_context(base_url=live_server.url, viewport=viewport)
+    def open_page(username: str | None, viewport: dict = DESKTOP, language: str = "en") -> Page:
+        # the demo's Spanish tenants' users read Spanish: a test says which language it
+        # reads (the page's words are asserted), English unless it asks
+        if username is not None:
+            Membership.objects.filter(user__username=username).update(language=language)
+        context = browser.new_context(base_url=live_server.url, viewport=viewport, locale=language)
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         pages.append(page)

@@ -9,6 +9,7 @@ listed in README.md.
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.translation import gettext
 
 from wlm.demo import licenses
 from wlm.locations.models import AccessPoint, Location, Room
@@ -184,24 +185,29 @@ def _mac(location_index: int, ap_index: int) -> str:
 
 
 class Command(BaseCommand):
-    help = (
-        "Load the demo tenants, users, locations, access points, rooms and licenses "
-        "in every status (idempotent)."
-    )
+    @property
+    def help(self) -> str:
+        # translated when the help is printed (argparse takes no lazy strings)
+        return gettext(
+            "Load the demo tenants, users, locations, access points, rooms and licenses "
+            "in every status (idempotent)."
+        )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--logins-only", action="store_true", help="Only print the demo logins."
+            "--logins-only", action="store_true", help=gettext("Only print the demo logins.")
         )
 
     def handle(self, *args, **options):
         if not options["logins_only"]:
             licensed = self.seed()
             if not licensed:
-                self.stdout.write("Demo licenses exist already: left as they are.")
-            self.stdout.write(self.style.SUCCESS("Demo data ready."))
+                self.stdout.write(gettext("Demo licenses exist already: left as they are."))
+            self.stdout.write(self.style.SUCCESS(gettext("Demo data ready.")))
             self.stdout.write(licenses.summary())
-        self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
+        self.stdout.write(
+            gettext("Demo logins (password %(password)s):") % {"password": DEMO_PASSWORD}
+        )
         for username, (tenant_type, tenant_name, role) in USERS.items():
             self.stdout.write(f"  {username:<15} {tenant_type:<13} {role:<8} {tenant_name or ''}")
 
