@@ -170,10 +170,11 @@ radius: install $(RADIUS_PACKAGES)
 bench: install-dev check-postgres $(WRK) $(RADIUS_PACKAGES) $(RLM_SQL_POSTGRESQL)
 	SERVE="$(SERVE)" PG_URL="$(PG_URL)" $(PY) bench/run.py $(BENCH) $(BENCH_ARGS)
 
-## screenshots: the pages of docs/screenshots/ (README), taken by the browser tests
+## screenshots: the pages of docs/screenshots/ (README; in Spanish: es/), taken by the browser tests
 screenshots: install-dev $(CHROMIUM)
 	WLM_SCREENSHOTS=$(CURDIR)/docs/screenshots DATABASE_URL=sqlite:///$(CURDIR)/data/test.sqlite3 \
-		$(BIN)/pytest -q wlm/tests/browser/test_screenshots.py
+		$(BIN)/pytest -q wlm/tests/browser/test_screenshots.py \
+		wlm/tests/browser/test_spanish.py::test_the_story_in_spanish
 
 ## lock: re-resolve the pinned dependency tree from pyproject.toml
 lock:

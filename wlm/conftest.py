@@ -202,3 +202,15 @@ def pytest_runtest_call(item):
         stale = current.stale()
         assert not stale, f"stored licenses differ from the rule (location, rule, stored): {stale}"
     return result
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in English: a request through the test client leaves its language
+    active in the thread (Django does not reset it), which would leak into the next test's
+    direct rendering (a PDF, a notice)."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.activate("en")

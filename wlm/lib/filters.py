@@ -14,6 +14,8 @@ from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 
+from wlm.lib.search import folded_contains
+
 
 class StrictOrderingFilter(OrderingFilter):
     """``?ordering=a,-b``; an unknown field is a 400, not silently ignored."""
@@ -146,18 +148,26 @@ class AnyOf(Lookup):
         return f"{lhs} = ANY(%s::{array_type}[])", [*params, list(self.rhs)]
 
 
+def _matches(path: str, term: str) -> Q:
+    """``path`` contains ``term``: accents and case aside (wlm/lib/search.py), but for a
+    license key (capitals and digits: ``icontains`` and its own trigram index)."""
+    if path == "key" or path.endswith("__key"):
+        return Q(**{f"{path}__icontains": term})
+    return Q(folded_contains(path, term))
+
+
 def _contains(model, path: str, term: str) -> Q:
-    """``path__icontains=term``; across a foreign key, as ``fk IN (SELECT pk … WHERE
-    … LIKE …)``: the same rows as the join, but PostgreSQL answers the subquery from a
-    trigram index of the related table (docs/api.md, "Lists at scale") instead of joining
-    every candidate row to test its name."""
+    """``path`` contains ``term`` (``_matches``); across a foreign key, as ``fk IN (SELECT
+    pk … WHERE … LIKE …)``: the same rows as the join, but PostgreSQL answers the subquery
+    from a trigram index of the related table (docs/api.md, "Lists at scale") instead of
+    joining every candidate row to test its name."""
     first, _, rest = path.partition("__")
     if rest:
         field = model._meta.get_field(first)
         if field.concrete and (field.many_to_one or field.one_to_one):
-            matching = field.related_model._base_manager.filter(
-                **{f"{rest}__icontains": term}
-            ).values_list(field.target_field.name, flat=True)
+            matching = field.related_model._base_manager.filter(_matches(rest, term)).values_list(
+                field.target_field.name, flat=True
+            )
             if connections[matching.db].vendor == "postgresql":
                 # A few matching rows: their ids as constants, so the planner sees how
                 # few they are and reads the list's rows from the foreign key's index
@@ -167,4 +177,4 @@ def _contains(model, path: str, term: str) -> Q:
                 if len(ids) <= SEARCH_IDS:
                     return Q(AnyOf(F(field.attname), ids)) if ids else Q(pk__in=[])
             return Q(**{f"{first}__in": matching})
-    return Q(**{f"{path}__icontains": term})
+    return _matches(path, term)

@@ -7,12 +7,21 @@ from django.db import migrations
 from django.db.models import TextField
 from django.db.models.functions import Cast, Upper
 
+from wlm.lib.search import Fold
+
 
 def trigram_index(field: str, name: str) -> GinIndex:
     """A trigram index on ``UPPER(field::text)``, the expression Django's ``icontains``
     compares on PostgreSQL: ``q`` reads it instead of scanning the table. Declared in
     ``Meta.indexes``, built by ``AddIndexOnPostgreSQL``."""
     return GinIndex(OpClass(Upper(Cast(field, TextField())), name="gin_trgm_ops"), name=name)
+
+
+def folded_trigram_index(field: str, name: str) -> GinIndex:
+    """A trigram index on ``wlm_fold(field)``, the accent- and case-blind form ``q``
+    compares (wlm/lib/search.py). Declared in ``Meta.indexes``, built by
+    ``AddIndexOnPostgreSQL`` after the function's migration (tenancy 0007)."""
+    return GinIndex(OpClass(Fold(field), name="gin_trgm_ops"), name=name)
 
 
 def _on_postgresql(schema_editor) -> bool:
@@ -37,6 +46,10 @@ class AddIndexOnPostgreSQL(_OnPostgreSQLOnly, migrations.AddIndex):
     The model state has the index on every database, so ``makemigrations`` sees the
     model's ``Meta.indexes`` as migrated; only PostgreSQL builds it.
     """
+
+
+class RemoveIndexOnPostgreSQL(_OnPostgreSQLOnly, migrations.RemoveIndex):
+    """``RemoveIndex`` of an index ``AddIndexOnPostgreSQL`` built."""
 
 
 class RunSQLOnPostgreSQL(_OnPostgreSQLOnly, migrations.RunSQL):

@@ -8,6 +8,7 @@ from django.db.models.functions import Replace
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.filters import SearchFilterSet
+from wlm.lib.widgets import LocalDateInput
 from wlm.licenses.keys import ALPHABET, typed_symbols
 from wlm.licenses.models import (
     Assignment,
@@ -22,7 +23,7 @@ _KEY_CHARACTERS = frozenset(ALPHABET)
 MAX_LIMIT_FILTER = 2**31 - 1
 
 
-_DATE = forms.DateInput(attrs={"type": "date"})  # the browser's date picker on the page
+_DATE = LocalDateInput()  # typed as the reader's language writes dates
 
 
 class LicenseFilterSet(SearchFilterSet):

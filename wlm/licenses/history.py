@@ -10,7 +10,7 @@ location it was provisioned on, the devices that started it); this module only s
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import FieldDoesNotExist
@@ -20,7 +20,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from wlm.licenses.models import License, LicenseEvent, LicenseStatus
+from wlm.licenses.lifecycle import SYSTEM
+from wlm.licenses.models import License, LicenseEvent, LicenseStatus, Module
 from wlm.locations.models import Location
 from wlm.tenancy.models import Organization
 
@@ -63,10 +64,10 @@ def label(name: str) -> str:
 
 
 class Names:
-    """The names of the organizations and locations that ``events`` stored by id: one
-    query each, only for the ids there are."""
+    """The names of what ``events`` stored by id or code — organizations, locations,
+    modules: one query each, only when they name some."""
 
-    def __init__(self, events: Iterable[LicenseEvent]) -> None:
+    def __init__(self, events: Sequence[LicenseEvent]) -> None:
         organizations, locations = set(), set()
         for event in events:
             for values in (event.before, event.after):
@@ -79,6 +80,9 @@ class Names:
             if organizations
             else {}
         )
+        stored_modules = any("modules" in v for e in events for v in (e.before, e.after))
+        # the catalogue's names, when an event names modules
+        self.modules = dict(Module.objects.values_list("code", "name")) if stored_modules else {}
         self.locations = (
             {
                 str(pk): name
@@ -89,7 +93,20 @@ class Names:
         )
 
 
+def actor(event: LicenseEvent) -> str:
+    """Who made the change: the user's name as it was, or the platform itself (the worker
+    and the device trigger)."""
+    if event.actor_id is None and event.actor_name == SYSTEM:
+        return str(_("system"))
+    return event.actor_name
+
+
 def _datetime(text: str) -> str:
+    if len(text) == 10:  # a date, as the license's dates are stored
+        try:
+            return date_format(dt.date.fromisoformat(text), "SHORT_DATE_FORMAT")
+        except ValueError:
+            return text
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -118,9 +135,11 @@ def value(name: str, raw, names: Names) -> str:
         return str(SOURCES.get(raw, raw))
     if name == "devices" and isinstance(raw, list):
         return ngettext("%(count)d device", "%(count)d devices", len(raw)) % {"count": len(raw)}
+    if name == "modules" and isinstance(raw, list):
+        return ", ".join(names.modules.get(code, code) for code in raw)
     if isinstance(raw, list):
         return ", ".join(str(item) for item in raw)
-    if isinstance(raw, str) and "T" in raw and raw[:4].isdigit():
+    if isinstance(raw, str) and raw[:4].isdigit() and raw[4:5] == "-":
         return _datetime(raw)
     return str(raw)
 

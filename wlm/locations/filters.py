@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.filters import SearchFilterSet
+from wlm.lib.widgets import LocalDateInput
 from wlm.licenses.models import LicenseStatus
 from wlm.locations.models import Location, Sector
 from wlm.locations.queries import license_condition
@@ -51,7 +52,7 @@ class LocationFilterSet(SearchFilterSet):
         lookup_expr="gte",
         method="filter_license_end_after",
         label=_("License ends on or after"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=LocalDateInput(),
         help_text=_("End date of the location's license on or after this date (inclusive)."),
     )
     license_end_before = django_filters.DateFilter(
@@ -59,7 +60,7 @@ class LocationFilterSet(SearchFilterSet):
         lookup_expr="lte",
         method="filter_license_end_before",
         label=_("License ends on or before"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=LocalDateInput(),
         help_text=_("End date of the location's license on or before this date (inclusive)."),
     )
 

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
-from wlm.lib.migrations import trigram_index
+from wlm.lib.migrations import folded_trigram_index
 from wlm.lib.validators import validate_address, validate_one_line, validate_time_zone
 from wlm.tenancy.models import Organization
 from wlm.tenancy.scoping import ChildScopedQuerySet
@@ -57,7 +57,7 @@ class Location(models.Model):
             # the list's order: page 1 reads the first rows that pass the filters
             models.Index(fields=["name", "id"], name="location_name_idx"),
             # ``q``: a trigram index, PostgreSQL only
-            trigram_index("name", "location_name_trgm"),
+            folded_trigram_index("name", "location_name_fold_trgm"),
         ]
 
     def __str__(self) -> str:

@@ -7,4 +7,10 @@ class TenancyConfig(AppConfig):
     verbose_name = _("Tenancy")
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from wlm.lib import search
         from wlm.tenancy import signals  # noqa: F401 (a password change revokes tokens)
+
+        # q's accent-blind comparison on SQLite (wlm/lib/search.py)
+        connection_created.connect(search.register, dispatch_uid="wlm_fold")

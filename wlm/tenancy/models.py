@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from wlm.lib.migrations import trigram_index
+from wlm.lib.migrations import folded_trigram_index
 from wlm.lib.outbound import validate_public_http_url
 from wlm.lib.validators import validate_one_line
 from wlm.tenancy.scoping import ScopedQuerySet
@@ -175,7 +175,7 @@ class Organization(Tenant):
         ]
         indexes = [
             # ``q`` of the licenses and locations lists: a trigram index, PostgreSQL only
-            trigram_index("name", "organization_name_trgm"),
+            folded_trigram_index("name", "organization_name_fold_trgm"),
         ]
 
 

@@ -1,6 +1,7 @@
 """Every page, as each kind of tenant sees it with the demo data, says nothing of ours in
 English when the user reads Spanish (docs/i18n.md, "Kept complete"): a string left
-unmarked, or marked but untranslated, shows as an English word here.
+unmarked, or marked but untranslated, shows as an English word here. And the other way:
+an English reader sees no word of our Spanish.
 
 The English words looked for are every word of our catalogue's English that its Spanish
 never uses (so "Total" or "PDF" are not taken for English), and a few common words. What
@@ -70,6 +71,15 @@ def english_words() -> set[str]:
     return (english - spanish - SHARED) | COMMON
 
 
+def spanish_words() -> set[str]:
+    """Words of our Spanish that our English never uses: what an English reader must not
+    see."""
+    pairs = _entries()
+    spanish = set().union(*(_words(text) for _english, text in pairs))
+    english = set().union(*(_words(text) for text, _spanish in pairs))
+    return spanish - english - SHARED
+
+
 def data_strings() -> re.Pattern:
     """Every stored text of our models (3 characters or more), as whole words, longest
     first (so a name is removed whole)."""
@@ -99,15 +109,17 @@ def readable_text(page: str) -> str:
     """What a person reads: text and the attributes that are shown or spoken."""
     page = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", page)
     page = re.sub(r"(?is)<code\b.*?</code>", " ", page)  # keys, ids, tokens
-    # what is marked as another language on purpose: the switch's "English"
-    page = re.sub(r'(?is)<(\w+)\b[^>]*\blang="en"[^>]*>.*?</\1>', " ", page)
+    # what is marked as another language on purpose: the switch's "English" or "Español"
+    # (an element inside the page: not <html lang="…"> itself)
+    page = re.sub(r'(?is)<(?!html\b)(\w+)\b[^>]*\blang="(?:en|es)"[^>]*>.*?</\1>', " ", page)
+    assert "</body>" not in page or "<body" in page
     shown = re.findall(r'(?i)\b(?:title|placeholder|aria-label|alt)="([^"]*)"', page)
     text = re.sub(r"(?s)<[^>]+>", " ", page)
     return html.unescape(" ".join([text, *shown]))
 
 
-def english_in(page: str, data: re.Pattern, words: set[str]) -> set[str]:
-    text = data.sub(" ", readable_text(page))
+def words_in(page: str, data: re.Pattern, words: set[str]) -> set[str]:
+    text = NOT_WORDS.sub(" ", data.sub(" ", readable_text(page)))
     return {word for word in WORD.findall(text) if word.lower() in words}
 
 
@@ -138,20 +150,33 @@ def urls_for(user) -> list[str]:
     return urls
 
 
-@pytest.mark.parametrize("username", ["staff", "iberia", "costa", "marazul"])
+READERS = ["staff", "iberia", "costa", "marazul"]
+
+
+@pytest.mark.parametrize("username", READERS)
 def test_a_spanish_reader_sees_no_english_word_of_ours(client, demo_in_spanish, username):
+    assert_no_words_of_the_other_language(client, username, "es", english_words())
+
+
+@pytest.mark.parametrize("username", READERS)
+def test_an_english_reader_sees_no_spanish_word_of_ours(client, demo_in_spanish, username):
+    Membership.objects.update(language="en")
+    assert_no_words_of_the_other_language(client, username, "en", spanish_words())
+
+
+def assert_no_words_of_the_other_language(client, username: str, language: str, words):
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.get(username=username)
     client.force_login(user)
-    words, data = english_words(), data_strings()
+    data = data_strings()
     found = {}
     for url in urls_for(user):
         response = client.get(url)
         if response.status_code in (302, 403, 405):
             continue  # not a page this user has
-        assert response["Content-Language"] == "es", url
-        english = english_in(response.content.decode(), data, words)
-        if english:
-            found[url] = sorted(english)
+        assert response["Content-Language"] == language, url
+        foreign = words_in(response.content.decode(), data, words)
+        if foreign:
+            found[url] = sorted(foreign)
     assert found == {}

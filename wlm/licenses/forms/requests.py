@@ -7,6 +7,7 @@ from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
+from wlm.lib.widgets import LocalDateInput
 from wlm.licenses import services
 from wlm.licenses.models import Module, Payment, StartMode
 from wlm.locations.models import Location
@@ -163,7 +164,7 @@ class ApproveForm(PageForm):
     )
     fixed_start = forms.DateField(
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=LocalDateInput(),
         label=_("Fixed start date"),
         help_text=_("Only for a fixed start: the date the term begins, in the location's time."),
     )

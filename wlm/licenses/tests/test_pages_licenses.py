@@ -290,6 +290,14 @@ def test_upgrades_name_what_the_events_stored_by_id(client, world):
     assert f"Location</small>: — → {world.hotel.name}<" in row
     assert str(world.hotel.pk) not in row
     assert "Provisioned</small>: — → 2026-06-20 00:00 UTC<" in row  # no microseconds
+    lifecycle.start(license.pk, dt.date(2026, 7, 1), evidence={"threshold": 5, "devices": []})
+    lifecycle.upgrade(world.dist_admin, license.pk, add_modules=[Module.objects.get(code="pms")])
+    body = text(get(client, world.org_viewer, detail(license, "upgrades")))
+    started = re.search(r'<tr data-kind="started">.*?</tr>', body, re.S).group(0)
+    assert "<td>system</td>" in started  # the platform itself, in the reader's language
+    assert "Start date</small>: — → 2026-07-01<" in started
+    upgraded = re.search(r'<tr data-kind="upgraded">.*?</tr>', body, re.S).group(0)
+    assert Module.objects.get(code="pms").name in upgraded  # names, not codes
 
 
 def test_notifications_mask_the_recipients_of_other_tenants(client, world):

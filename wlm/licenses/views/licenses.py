@@ -126,7 +126,12 @@ def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
         names = history.Names(events)
         return {
             "events": [
-                (event, kinds.get(event.kind, event.kind), history.changes(event, names))
+                (
+                    event,
+                    history.actor(event),
+                    kinds.get(event.kind, event.kind),
+                    history.changes(event, names),
+                )
                 for event in events
             ]
         }

@@ -134,3 +134,24 @@ def test_dates_read_dd_mm_yyyy_in_spanish_and_iso_in_english(client, world):
     assert end.isoformat() not in spanish_page.replace(f'"{end.isoformat()}', "")
     listing = page(client, world.dist_admin, "/licenses/")
     assert end.strftime("%d/%m/%Y") in listing
+
+
+def test_a_date_is_typed_as_the_readers_language_writes_it(client, world):
+    from wlm.licenses.models import LicenseStatus
+    from wlm.licenses.tests.test_lifecycle import make_license
+
+    license = make_license(world, LicenseStatus.IN_USE)
+    end = license.end_date
+    set_language(world.dist_admin, "es")
+    client.force_login(world.dist_admin)
+    spanish_day = end.strftime("%d/%m/%Y")
+    response = client.get(f"/licenses/?end_after={spanish_day}&end_before={spanish_day}")
+    text = response.content.decode()
+    assert response.status_code == 200 and f'data-key="{license.key}"' in text
+    assert f'value="{spanish_day}"' in text and 'placeholder="dd/mm/aaaa"' in text
+    iso = client.get(f"/licenses/?end_after={end.isoformat()}")  # links and APIs: ISO too
+    assert f'data-key="{license.key}"' in iso.content.decode()
+    set_language(world.dist_admin, "en")
+    english = client.get(f"/licenses/?end_after={spanish_day}")
+    assert 'placeholder="yyyy-mm-dd"' in english.content.decode()
+    assert f'data-key="{license.key}"' not in english.content.decode()  # not a date in English

@@ -110,9 +110,11 @@ def open_as(browser, live_server, demo, request) -> Callable[..., Page]:
 
 def log_in(page: Page, username: str) -> None:
     page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    # by the fields' names: the page speaks the browser's language
+    form = page.locator('form:has(input[name="password"])')
+    form.locator('input[name="username"]').fill(username)
+    form.locator('input[name="password"]').fill(DEMO_PASSWORD)
+    form.locator('button[type="submit"]').click()
     page.wait_for_url("**/")
 
 
