@@ -1,8 +1,11 @@
-"""OpenAPI additions: every operation documents its problem+json error answers."""
+"""OpenAPI additions: every operation documents its problem+json error answers, in the
+language of the request for the schema (docs/i18n.md)."""
+
+from django.utils.translation import gettext_lazy as _
 
 PROBLEM_SCHEMA = {
     "type": "object",
-    "description": "RFC 9457 problem details.",
+    "description": _("RFC 9457 problem details."),
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
@@ -17,22 +20,22 @@ PROBLEM_SCHEMA = {
 }
 
 ERRORS = {
-    "400": "Invalid input; `errors` names the fields.",
-    "401": "No or bad credentials.",
-    "403": "Not allowed for this role or tenant.",
-    "404": "Not found, or not visible to this user.",
-    "405": "Method not allowed on this path.",
-    "406": "No acceptable representation (JSON, or CSV on lists).",
-    "409": "Conflicts with the current state.",
-    "415": "Unsupported body media type (send application/json).",
-    "429": "Throttled; see Retry-After.",
+    "400": _("Invalid input; `errors` names the fields."),
+    "401": _("No or bad credentials."),
+    "403": _("Not allowed for this role or tenant."),
+    "404": _("Not found, or not visible to this user."),
+    "405": _("Method not allowed on this path."),
+    "406": _("No acceptable representation (JSON, or CSV on lists)."),
+    "409": _("Conflicts with the current state."),
+    "415": _("Unsupported body media type (send application/json)."),
+    "429": _("Throttled; see Retry-After."),
 }
 
 
 def add_problem_responses(result, generator, request, public):
     """drf-spectacular post-processing hook."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
-    components["Problem"] = PROBLEM_SCHEMA
+    components["Problem"] = {**PROBLEM_SCHEMA, "description": str(PROBLEM_SCHEMA["description"])}
     reference = {"$ref": "#/components/schemas/Problem"}
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
@@ -43,7 +46,7 @@ def add_problem_responses(result, generator, request, public):
                 responses.setdefault(
                     status,
                     {
-                        "description": description,
+                        "description": str(description),
                         "content": {"application/problem+json": {"schema": reference}},
                     },
                 )

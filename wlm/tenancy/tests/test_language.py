@@ -155,3 +155,14 @@ def test_a_date_is_typed_as_the_readers_language_writes_it(client, world):
     english = client.get(f"/licenses/?end_after={spanish_day}")
     assert 'placeholder="yyyy-mm-dd"' in english.content.decode()
     assert f'data-key="{license.key}"' not in english.content.decode()  # not a date in English
+
+
+def test_the_api_schema_describes_errors_in_the_readers_language(client):
+    spanish_schema = client.get("/api/v1/schema/?format=json", HTTP_ACCEPT_LANGUAGE="es").json()
+    english_schema = client.get("/api/v1/schema/?format=json", HTTP_ACCEPT_LANGUAGE="en").json()
+    operation = spanish_schema["paths"]["/api/v1/licenses/"]["get"]
+    assert operation["responses"]["404"]["description"] == spanish(
+        "Not found, or not visible to this user."
+    )
+    english = english_schema["paths"]["/api/v1/licenses/"]["get"]["responses"]["404"]
+    assert english["description"] == "Not found, or not visible to this user."
