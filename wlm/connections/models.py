@@ -15,14 +15,20 @@ class PendingDevice(models.Model):
     """A distinct device seen at a location of a license that is pending start."""
 
     license = models.ForeignKey(
-        "licenses.License", on_delete=models.CASCADE, related_name="pending_devices"
+        "licenses.License",
+        on_delete=models.CASCADE,
+        related_name="pending_devices",
+        verbose_name=_("license"),
     )
     device = models.CharField(_("device (keyed hash)"), max_length=64)
-    location = models.ForeignKey("locations.Location", on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey(
+        "locations.Location", on_delete=models.CASCADE, related_name="+", verbose_name=_("location")
+    )
     first_seen = models.DateTimeField(_("first seen"))
 
     class Meta:
         verbose_name = _("device of a pending license")
+        verbose_name_plural = _("devices of pending licenses")
         constraints = [
             models.UniqueConstraint(fields=["license", "device"], name="pending_device_unique")
         ]
@@ -35,12 +41,15 @@ class PendingDevice(models.Model):
 class LocationDay(models.Model):
     """How many connection events a location reported on one local day (the aggregate)."""
 
-    location = models.ForeignKey("locations.Location", on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey(
+        "locations.Location", on_delete=models.CASCADE, related_name="+", verbose_name=_("location")
+    )
     day = models.DateField(_("local day"))
     events = models.PositiveBigIntegerField(_("events"), default=0)
 
     class Meta:
         verbose_name = _("connections of a location on a day")
+        verbose_name_plural = _("connections of locations by day")
         constraints = [
             models.UniqueConstraint(fields=["location", "day"], name="location_day_unique")
         ]
@@ -59,7 +68,11 @@ class IntakeKey(models.Model):
 
     # the unique (user, key) index serves the user's rows: no index of its own
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("user"),
     )
     key = models.CharField(_("idempotency key"), max_length=255)
     body_hash = models.CharField(_("SHA-256 of the body"), max_length=64)
@@ -68,6 +81,7 @@ class IntakeKey(models.Model):
 
     class Meta:
         verbose_name = _("idempotency key of the intake")
+        verbose_name_plural = _("idempotency keys of the intake")
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="intake_key_unique")]
         indexes = [models.Index(fields=["created"], name="intake_key_created_idx")]
 

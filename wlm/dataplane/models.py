@@ -17,11 +17,12 @@ class Change(models.Model):
     id = models.BigAutoField(primary_key=True)
     license_id = models.BigIntegerField(_("license"), null=True)
     location_id = models.UUIDField(_("location"), null=True)
-    xid = models.BigIntegerField(default=0)
+    xid = models.BigIntegerField(default=0, verbose_name=_("transaction id"))
     at = models.DateTimeField(_("at"))
 
     class Meta:
         verbose_name = _("entitlement change")
+        verbose_name_plural = _("entitlement changes")
         indexes = [models.Index(fields=["xid"], name="dataplane_change_xid")]
 
     def __str__(self) -> str:

@@ -21,18 +21,17 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from wlm.licenses.lifecycle import SYSTEM
-from wlm.licenses.models import License, LicenseEvent, LicenseStatus, Module
+from wlm.licenses.models import License, LicenseEvent, Module
 from wlm.locations.models import Location
 from wlm.tenancy.models import Organization
 
-# what events record besides the license's own fields, and fields without a label
+# what events record besides the license's own fields
 LABELS = {
     "request": _("request"),
     "location": _("location"),
     "source": _("source"),
     "threshold": _("devices that start it"),
     "devices": _("first devices"),
-    "status_before_denial": _("status before the denial"),
 }
 SOURCES = {"seed_demo": _("demo data")}
 EMPTY = "—"
@@ -121,8 +120,6 @@ def value(name: str, raw, names: Names) -> str:
     if raw is None or raw == "" or raw == []:
         return EMPTY
     field = _field(name)
-    if name == "status_before_denial":
-        return str(dict(LicenseStatus.choices).get(raw, raw))
     if field is not None and getattr(field, "choices", None):
         return str(dict(field.choices).get(raw, raw))
     if name == "organization":

@@ -152,6 +152,7 @@ class LicenseRequest(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("requested by"),
     )
     created = models.DateTimeField(_("created"), default=clock.now)
     decided = models.DateTimeField(_("decided"), null=True, blank=True)
@@ -259,7 +260,11 @@ class License(models.Model):
         editable=False,
     )
     status_before_denial = models.CharField(
-        max_length=20, choices=LicenseStatus.choices, blank=True, editable=False
+        max_length=20,
+        choices=LicenseStatus.choices,
+        blank=True,
+        editable=False,
+        verbose_name=_("status before denial"),
     )
     timezone = models.CharField(
         _("time zone"),
@@ -321,14 +326,20 @@ class License(models.Model):
 class Assignment(models.Model):
     """A license assigned to a location of its organization; its limit counts them all."""
 
-    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="assignments")
+    license = models.ForeignKey(
+        License, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("license")
+    )
     location = models.ForeignKey(
-        "locations.Location", on_delete=models.PROTECT, related_name="assignments"
+        "locations.Location",
+        on_delete=models.PROTECT,
+        related_name="assignments",
+        verbose_name=_("location"),
     )
     created = models.DateTimeField(_("assigned"), default=clock.now)
 
     class Meta:
         verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
         ordering = ["created", "id"]
         constraints = [
             models.UniqueConstraint(fields=["license", "location"], name="assignment_unique")
@@ -354,12 +365,19 @@ class CurrentLicense(models.Model):
     """
 
     location = models.OneToOneField(
-        "locations.Location", primary_key=True, on_delete=models.CASCADE, related_name="current"
+        "locations.Location",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="current",
+        verbose_name=_("location"),
     )
-    license = models.ForeignKey(License, null=True, on_delete=models.SET_NULL, related_name="+")
+    license = models.ForeignKey(
+        License, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("license")
+    )
 
     class Meta:
         verbose_name = _("current license")
+        verbose_name_plural = _("current licenses")
 
     def __str__(self) -> str:
         return f"{self.location_id}: {self.license_id}"
@@ -371,13 +389,18 @@ class SignedLicense(models.Model):
     lists read stay narrow."""
 
     license = models.OneToOneField(
-        License, primary_key=True, on_delete=models.CASCADE, related_name="signed"
+        License,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="signed",
+        verbose_name=_("license"),
     )
     token = models.TextField(_("token"))
     issued = models.DateTimeField(_("issued"))
 
     class Meta:
         verbose_name = _("signed license")
+        verbose_name_plural = _("signed licenses")
 
     def __str__(self) -> str:
         return f"{self.license_id} @ {self.issued:%Y-%m-%d %H:%M}"
@@ -400,7 +423,9 @@ class EventKind(models.TextChoices):
 class LicenseEvent(models.Model):
     """One change of a license (the "Upgrades" tab). Append-only."""
 
-    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="events")
+    license = models.ForeignKey(
+        License, on_delete=models.CASCADE, related_name="events", verbose_name=_("license")
+    )
     at = models.DateTimeField(_("time"), default=clock.now)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -408,6 +433,7 @@ class LicenseEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("actor"),
     )
     actor_name = models.CharField(_("actor"), max_length=150)
     kind = models.CharField(_("kind"), max_length=20, choices=EventKind.choices)
@@ -417,6 +443,7 @@ class LicenseEvent(models.Model):
 
     class Meta:
         verbose_name = _("license event")
+        verbose_name_plural = _("license events")
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["license", "at"], name="event_license_at_idx")]
 

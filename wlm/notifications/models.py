@@ -108,7 +108,9 @@ class Delivery(models.Model):
     (``messages.stored`` renders those when read).
     """
 
-    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
+    notice = models.ForeignKey(
+        Notice, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("notice")
+    )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     recipient = models.CharField(_("recipient"), max_length=300)
     user = models.ForeignKey(
@@ -117,6 +119,7 @@ class Delivery(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="deliveries",
+        verbose_name=_("user"),
     )
     language = models.CharField(_("language"), max_length=8, choices=NOTICE_LANGUAGES, default="en")
     # the tenant whose contact this is (webhooks are signed with its secret)
@@ -166,12 +169,16 @@ class Delivery(models.Model):
 class Attempt(models.Model):
     """One try of a delivery, kept so that failures and retries are visible."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
+    )
     at = models.DateTimeField(_("at"))
     ok = models.BooleanField(_("ok"))
     detail = models.TextField(_("detail"), blank=True)
 
     class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
         ordering = ["at", "id"]
 
     def __str__(self) -> str:

@@ -197,17 +197,35 @@ class Membership(models.Model):
     """The one tenant and role of a user. The check constraint keeps it coherent."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="membership",
+        verbose_name=_("user"),
     )
     tenant_type = models.CharField(_("tenant type"), max_length=20, choices=TenantType.choices)
     distributor = models.ForeignKey(
-        Distributor, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+        Distributor,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("distributor"),
     )
     partner = models.ForeignKey(
-        Partner, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+        Partner,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("partner"),
     )
     organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("organization"),
     )
     role = models.CharField(_("role"), max_length=10, choices=Role.choices)
     language = models.CharField(_("language"), max_length=8, choices=NOTICE_LANGUAGES, default="en")
@@ -216,6 +234,7 @@ class Membership(models.Model):
 
     class Meta:
         verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.CheckConstraint(
                 name="membership_tenant_matches_type",

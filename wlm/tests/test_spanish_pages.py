@@ -113,6 +113,8 @@ def readable_text(page: str) -> str:
     # (an element inside the page: not <html lang="…"> itself)
     page = re.sub(r'(?is)<(?!html\b)(\w+)\b[^>]*\blang="(?:en|es)"[^>]*>.*?</\1>', " ", page)
     assert "</body>" not in page or "<body" in page
+    # Django's admin writes its search icon's alt="Search" untranslated (its own template)
+    page = re.sub(r'<img src="/static/admin/img/search.svg"[^>]*>', " ", page)
     shown = re.findall(r'(?i)\b(?:title|placeholder|aria-label|alt)="([^"]*)"', page)
     text = re.sub(r"(?s)<[^>]+>", " ", page)
     return html.unescape(" ".join([text, *shown]))
@@ -147,6 +149,10 @@ def urls_for(user) -> list[str]:
     if location is not None:
         urls.append(f"/locations/{location.pk}/send-key/")
     urls.append("/requests/new/")
+    if user.is_staff:  # the admin: Django's words and ours (model and field names)
+        urls.append("/admin/")
+        for model in ("tenancy/membership", "licenses/license", "licenses/licenseevent"):
+            urls += [f"/admin/{model}/", f"/admin/{model}/add/"]
     return urls
 
 

@@ -279,7 +279,7 @@ def test_upgrades_lists_each_change_with_actor_reason_and_values(client, world):
     assert "dist_admin" in row and "Access denied" in row and "unpaid invoice" in row
     # field names and values as a person reads them, not stored codes
     assert "Status</small>: In Use → Access denied" in row
-    assert "Status before the denial</small>: — → In Use" in row
+    assert "Status before denial</small>: — → In Use" in row
 
 
 def test_upgrades_name_what_the_events_stored_by_id(client, world):
