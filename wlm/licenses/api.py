@@ -5,20 +5,20 @@ validate, services decide."""
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from wlm.lib import clock
+from wlm.lib import clock, languages
 from wlm.lib.api import ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.licenses import lifecycle, notices, services
 from wlm.licenses.entitlement import entitlement_seen_by
 from wlm.licenses.filters import LicenseFilterSet, LicenseRequestFilterSet, ModuleFilterSet
 from wlm.licenses.models import License, LicenseRequest, Module
-from wlm.licenses.pdf import LANGUAGES, certificate_response
+from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import license_rows
 from wlm.licenses.serializers import (
     AssignSerializer,
@@ -222,7 +222,7 @@ class LicenseViewSet(
         parameters=[
             OpenApiParameter(
                 "language",
-                enum=sorted(LANGUAGES),
+                enum=sorted(languages.CODES),
                 description=_("The certificate's language; default: the organization's."),
             )
         ],
@@ -233,15 +233,7 @@ class LicenseViewSet(
         license = License.objects.select_related(
             "organization", "location__organization", "partner", "distributor"
         ).get(pk=self.get_object().pk)
-        language = request.query_params.get("language") or None
-        if language is not None and language not in LANGUAGES:
-            raise serializers.ValidationError(
-                {
-                    "language": [
-                        _("Choose one of: %(codes)s.") % {"codes": ", ".join(sorted(LANGUAGES))}
-                    ]
-                }
-            )
+        language = languages.asked(request.query_params.get("language"))  # else a 400
         return certificate_response(license, language)
 
     def _act(self, action: str, serializer_class, act) -> Response:

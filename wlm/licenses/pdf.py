@@ -25,7 +25,6 @@ from typing import Literal
 from xml.sax.saxutils import escape
 
 import segno
-from django.conf import settings
 from django.http import HttpResponse
 from django.utils import translation
 from django.utils.http import content_disposition_header
@@ -45,6 +44,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from wlm.lib import languages
 from wlm.licenses import signing, tokens
 from wlm.licenses.dates import local_date
 
@@ -505,9 +505,6 @@ def certificate_for(license) -> bytes:
     )
 
 
-LANGUAGES = {code for code, _name in settings.LANGUAGES}
-
-
 def certificate_language(license, asked: str | None = None) -> str:
     """The certificate's language: ``asked`` (``?language=``, checked by the caller), else
     the customer's — the organization's language, that of the intended location's
@@ -515,7 +512,7 @@ def certificate_language(license, asked: str | None = None) -> str:
     if asked:
         return asked
     organization = license.organization or license.location.organization
-    return organization.language if organization.language in LANGUAGES else "en"
+    return languages.supported(organization.language)
 
 
 def certificate_response(license, language: str | None = None) -> HttpResponse:

@@ -18,17 +18,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
-from wlm.lib import clock
+from wlm.lib import clock, languages
 from wlm.licenses.dates import local_date
 from wlm.notifications import schedule
 from wlm.notifications.models import Channel
-
-LANGUAGES = tuple(code for code, _name in settings.LANGUAGES)
 
 
 @dataclass(frozen=True)
@@ -38,14 +35,10 @@ class Message:
     html: str
 
 
-def _language(language: str) -> str:
-    return language if language in LANGUAGES else "en"
-
-
 def days_left_words(days: int, language: str) -> str:
     """``days`` left before the end date, as a notice says it: "today", "tomorrow",
     "in 20 days" (or the Spanish)."""
-    with translation.override(_language(language)):
+    with translation.override(languages.supported(language)):
         if days <= 0:
             return gettext("today")
         if days == 1:
@@ -97,7 +90,7 @@ def render(notice, language: str, at: dt.datetime | None = None) -> Message:
     """The message of ``notice`` in ``language`` as of ``at`` (default: when it was
     decided). The text is a plain ``str``, not marked safe as ``render_to_string`` marks
     it: it holds names as typed, so it must never pass for HTML."""
-    language = _language(language)
+    language = languages.supported(language)
     values = context(notice, at)
     values["when"] = days_left_words(values["days_left"], language)
     with translation.override(language):
@@ -150,5 +143,5 @@ def payload(delivery) -> dict:
             "partner": values["partner"],
         },
         "subject": stored(delivery).subject,
-        "language": _language(delivery.language),
+        "language": languages.supported(delivery.language),
     }

@@ -25,9 +25,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework import authentication
 
+from wlm.lib import languages
 from wlm.tenancy.models import Membership
-
-LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
 
 
 def language_of(user: AbstractBaseUser) -> str | None:
@@ -36,7 +35,7 @@ def language_of(user: AbstractBaseUser) -> str | None:
         language = user.membership.language
     except ObjectDoesNotExist:
         return None
-    return language if language in LANGUAGE_CODES else None
+    return language if language in languages.CODES else None
 
 
 def use(request: HttpRequest, language: str | None) -> None:
@@ -104,7 +103,7 @@ def switch(request: HttpRequest) -> HttpResponse:
     codes change nothing."""
     language = request.POST.get("language", "")
     response = HttpResponseRedirect(_back(request))
-    if language not in LANGUAGE_CODES:
+    if language not in languages.CODES:
         return response
     return _choose(request, response, language)
 

@@ -11,17 +11,13 @@ from pypdf import PdfReader
 
 from wlm.licenses.tests.test_tokens import generated
 from wlm.tenancy.models import Membership
+from wlm.tests.i18n import spanish
 
 pytestmark = pytest.mark.django_db
 
 
 def text_of(pdf: bytes) -> str:
     return " ".join(" ".join(page.extract_text() for page in PdfReader(BytesIO(pdf)).pages).split())
-
-
-def spanish(text: str) -> str:
-    with translation.override("es"):
-        return str(translation.gettext(text))
 
 
 @pytest.fixture

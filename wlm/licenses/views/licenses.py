@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views import View
 
-from wlm.lib import clock
+from wlm.lib import clock, languages
 from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
 from wlm.licenses import history, lifecycle, notices, signing, tokens
@@ -26,7 +26,7 @@ from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.filters import LicenseFilterSet
 from wlm.licenses.forms.licenses import ACTION_FORMS
 from wlm.licenses.models import EventKind, License, LicenseStatus, Module
-from wlm.licenses.pdf import LANGUAGES, certificate_response
+from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import assignments_with_counts, license_rows
 
 TAB_PANEL_TARGET = "tab-panel"
@@ -176,9 +176,10 @@ class LicensePdfView(LoginRequiredMixin, View):
     """The certificate, as the API's ``pdf`` action serves it."""
 
     def get(self, request, pk: int):
-        language = request.GET.get("language") or None
-        if language is not None and language not in LANGUAGES:
-            raise BadRequest("unknown language")
+        try:
+            language = languages.asked(request.GET.get("language"))
+        except ValidationError:
+            raise BadRequest("unknown language") from None
         return certificate_response(_license_or_404(request, pk), language)
 
 

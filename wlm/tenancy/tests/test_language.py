@@ -6,19 +6,11 @@ by token reads its user's language."""
 from __future__ import annotations
 
 import pytest
-from django.utils import translation
 
 from wlm.tenancy.models import Membership
+from wlm.tests.i18n import spanish
 
 pytestmark = pytest.mark.django_db
-
-
-def spanish(text: str) -> str:
-    """``text``'s Spanish translation (and a check that there is one)."""
-    with translation.override("es"):
-        translated = translation.gettext(text)
-    assert translated != text, f"no Spanish for {text!r}"
-    return translated
 
 
 def set_language(user, language: str) -> None:

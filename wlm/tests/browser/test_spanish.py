@@ -21,18 +21,11 @@ from wlm.licenses.models import License, LicenseStatus
 from wlm.licenses.views.licenses import TABS
 from wlm.locations.models import Location
 from wlm.tenancy.models import Membership
+from wlm.tests.i18n import spanish as es
 
 pytestmark = pytest.mark.browser
 
 MALAGA = "Mar Azul Málaga"  # a hotel of the demo without a license
-
-
-def es(text: str) -> str:
-    """``text`` in Spanish, as the catalogue says (and a check that it says something)."""
-    with translation.override("es"):
-        spanish = str(translation.gettext(text))
-    assert spanish != text, f"no Spanish for {text!r}"
-    return spanish
 
 
 @pytest.fixture
