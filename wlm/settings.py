@@ -277,7 +277,7 @@ REST_FRAMEWORK = {
     ],
     # orjson: strict, and nesting too deep for a recursive parser is a 400, not a 500
     "DEFAULT_PARSER_CLASSES": ["wlm.lib.parsers.FastJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "wlm.lib.schema.Schema",
     "EXCEPTION_HANDLER": "wlm.lib.problems.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("THROTTLE_AUTH", "20/min"),
@@ -302,8 +302,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WiFi License Manager API",
-    "DESCRIPTION": "Licenses of the Wi-Fi management platform: tenants, locations, "
-    "modules, licenses and the data-plane endpoints.",
+    # the description, the sections and the summaries: wlm/lib/schema.py, in the reader's
+    # language
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -323,7 +323,6 @@ SPECTACULAR_SETTINGS = {
                 "type": "apiKey",
                 "in": "header",
                 "name": "Authorization",
-                "description": 'Token-based authentication: "Token <key>"',
             }
         }
     },

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext
 
 from wlm.demo import licenses
+from wlm.lib.languages import OperatorLanguage
 from wlm.locations.models import AccessPoint, Location, Room
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role, TenantType
 
@@ -184,7 +185,7 @@ def _mac(location_index: int, ap_index: int) -> str:
     return ":".join(f"{octet:02X}" for octet in octets)
 
 
-class Command(BaseCommand):
+class Command(OperatorLanguage, BaseCommand):
     @property
     def help(self) -> str:
         # translated when the help is printed (argparse takes no lazy strings)
