@@ -7,6 +7,8 @@ from functools import cached_property
 
 from django.core.paginator import Paginator
 from django.db.models.sql.where import WhereNode
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
@@ -134,13 +136,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def get_paginated_response_schema(self, schema):
         response = super().get_paginated_response_schema(schema)
-        response["properties"]["count"]["description"] = (
-            f"Rows selected, counted up to {COUNT_LIMIT:,} (or to the end of the page asked "
-            "for); with more, this number and `count_capped` true."
-        )
+        response["properties"]["count"]["description"] = gettext(
+            "Rows selected, counted up to %(limit)s (or to the end of the page asked for); "
+            "with more, this number and `count_capped` true."
+        ) % {"limit": number_format(COUNT_LIMIT, force_grouping=True)}
         response["properties"]["count_capped"] = {
             "type": "boolean",
-            "description": "True when more rows exist than `count` says.",
+            "description": gettext("True when more rows exist than `count` says."),
         }
         response["required"] = [*response["required"], "count_capped"]
         return response

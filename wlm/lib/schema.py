@@ -175,6 +175,9 @@ def add_problem_responses(result, generator, request, public):
     result["tags"] = [
         {"name": name, "description": str(text)} for name, text in RESOURCES.items() if name in used
     ]
+    for component in result.get("components", {}).get("schemas", {}).values():
+        # a serializer's docstring is for developers (English, internal references)
+        component.pop("description", None)
     schemes = result.get("components", {}).get("securitySchemes", {})
     if "tokenAuth" in schemes:
         schemes["tokenAuth"]["description"] = str(TOKEN_AUTH)
