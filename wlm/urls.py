@@ -21,6 +21,7 @@ from wlm.licenses.api import (
     LicenseViewSet,
     ModuleViewSet,
 )
+from wlm.licenses.views import bulk_api as license_bulk_api
 from wlm.licenses.views import public as public_views
 from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
 from wlm.notifications.api import InboxViewSet, NotificationViewSet
@@ -71,6 +72,7 @@ api_v1 = [
     path("radius/accounting/", RadiusAccountingView.as_view(), name="radius-accounting"),
     path("locations/<uuid:location_pk>/activate/", ActivateView.as_view(), name="activate"),
     path("locations/<uuid:location_pk>/", include(location_router.urls)),
+    *license_bulk_api.urlpatterns,  # /licenses/bulk/…: bulk changes (before the router's)
     *router.urls,
 ]
 

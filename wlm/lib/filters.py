@@ -5,6 +5,7 @@ from operator import or_
 
 import django_filters
 from django import forms
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, models
 from django.db.models import F, Lookup, Q
@@ -17,8 +18,52 @@ from rest_framework.filters import OrderingFilter
 from wlm.lib.search import folded_contains
 
 
+def _nullable(queryset, name: str) -> bool:
+    """Whether the ordering field ``name`` of ``queryset`` can be empty: an annotation (a
+    masked or computed column), a nullable column, or a column reached through a
+    nullable foreign key (``organization__name`` of a license not yet activated)."""
+    if name in queryset.query.annotations:
+        return True
+    model = queryset.model
+    for part in name.split("__"):
+        if part == "pk":
+            return False
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False
+        if field.null:
+            return True
+        if not field.is_relation:
+            return False
+        model = field.related_model
+    return False
+
+
+def ordering_terms(queryset, fields: list[str]) -> list:
+    """``?ordering`` fields (``end_date``, ``-end_date``) as ``order_by`` terms, ending
+    with the id so that ties keep one order: the API, the pages and the CSV sort alike.
+
+    A field that can be empty (``_nullable``) puts its empty rows last, whichever way
+    one sorts (``NULLS LAST`` both ways; by default PostgreSQL puts them last going up
+    and first going down, SQLite the other way round)."""
+    terms = []
+    for field in fields:
+        name = field.lstrip("-")
+        if not _nullable(queryset, name):
+            terms.append(field)
+        elif field.startswith("-"):
+            terms.append(F(name).desc(nulls_last=True))
+        else:
+            terms.append(F(name).asc(nulls_last=True))
+    if not {"pk", "id", "-pk", "-id"} & set(fields):
+        terms.append("pk")  # ties in a stable order, so pages neither repeat nor skip rows
+    return terms
+
+
 class StrictOrderingFilter(OrderingFilter):
-    """``?ordering=a,-b``; an unknown field is a 400, not silently ignored."""
+    """``?ordering=a,-b``; an unknown field is a 400, not silently ignored. Empty values
+    sort last both ways, ties by id (``ordering_terms``)."""
 
     def get_ordering(self, request, queryset, view):
         params = request.query_params.get(self.ordering_param)
@@ -38,9 +83,7 @@ class StrictOrderingFilter(OrderingFilter):
                     ]
                 }
             )
-        if not {"pk", "id", "-pk", "-id"} & set(fields):
-            fields.append("pk")  # ties in a stable order, so pages neither repeat nor skip rows
-        return fields
+        return ordering_terms(queryset, fields)
 
 
 # ``q`` across a foreign key: up to this many matching related rows are passed as ids.

@@ -92,12 +92,17 @@ SUMMARIES = {
     "licenses_renew_create": _("Renew the license"),
     "licenses_upgrade_create": _("Upgrade the license (limit, modules)"),
     "licenses_pdf_retrieve": _("Download the PDF certificate"),
+    "licenses_bulk_create": _("Change many licenses at once (a bulk job)"),
+    "licenses_bulk_retrieve": _("Read a bulk job and its progress"),
+    "licenses_bulk_results_list": _("List a bulk job's results, license by license"),
     "locations_list": _("List locations (CSV too)"),
     "locations_create": _("Create a location"),
     "locations_retrieve": _("Read a location"),
     "locations_partial_update": _("Change a location"),
     "locations_activate_create": _("Send Key: activate a license key at the location"),
-    "locations_entitlement_retrieve": _("May the location be served, and with which modules"),
+    "locations_entitlement_retrieve": _(
+        "The location's entitlement: served or not, and with which modules"
+    ),
     "locations_access_points_list": _("List the location's access points"),
     "locations_access_points_create": _("Add an access point"),
     "locations_access_points_retrieve": _("Read an access point"),

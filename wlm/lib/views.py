@@ -18,6 +18,8 @@ from django.urls import reverse
 from django_filters.views import FilterView
 from rest_framework.exceptions import APIException
 
+from wlm.lib import saved_views
+from wlm.lib.filters import ordering_terms
 from wlm.lib.pagination import CappedPaginator
 
 PAGE_SIZE = 25
@@ -39,22 +41,30 @@ class ScopedListView(LoginRequiredMixin, FilterView):
     paginator_class = CappedPaginator  # counts stop at COUNT_LIMIT rows, as in the API
     api_url_name: str | None = None  # the API list whose ``?format=csv`` exports the rows
     results_template_name: str | None = None
+    # the "Views" menu (wlm/lib/saved_views.py): the list's name, the functions that keep
+    # the views (wlm.tenancy.saved_views, handed over by the list's app)
+    saved_views_list: str = ""
+    saved_views_store = None
 
     def base_queryset(self):
         return self.model.objects.all()
 
     def get_queryset(self):
-        return self.base_queryset().visible_to(self.request.user).order_by(*self.get_ordering())
+        rows = self.base_queryset().visible_to(self.request.user)
+        return rows.order_by(*self.get_ordering(rows))
 
-    def get_ordering(self) -> tuple[str, ...]:
+    def get_ordering(self, rows=None) -> tuple:
         """``?ordering=field`` or ``-field`` among ``ordering_fields``; else the default.
 
         An unknown field falls back to the default order (a page is lenient where the
-        API answers 400); the tie-breaker ``-id`` keeps pages stable.
+        API answers 400). A chosen field sorts as in the API and the CSV
+        (``ordering_terms``: empty values last both ways, ties by id).
         """
         value = self.request.GET.get("ordering", "")
         if value.lstrip("-") in self.ordering_fields:
-            return (value, "-id")
+            if rows is None:
+                rows = self.base_queryset()
+            return tuple(ordering_terms(rows, [value]))
         return self.default_ordering
 
     def current_ordering(self) -> str:
@@ -73,6 +83,7 @@ class ScopedListView(LoginRequiredMixin, FilterView):
         context = super().get_context_data(**kwargs)
         context["ordering"] = self.current_ordering()
         context["csv_url"] = self.csv_url()
+        context["saved_views"] = saved_views.menu(self)
         context["filters_active"] = any(
             value for key, value in self.request.GET.items() if key not in ("page", "ordering")
         )

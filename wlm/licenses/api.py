@@ -19,7 +19,7 @@ from wlm.licenses.entitlement import entitlement_seen_by
 from wlm.licenses.filters import LicenseFilterSet, LicenseRequestFilterSet, ModuleFilterSet
 from wlm.licenses.models import License, LicenseRequest, Module
 from wlm.licenses.pdf import certificate_response
-from wlm.licenses.queries import license_rows
+from wlm.licenses.queries import LICENSE_CSV, REQUEST_CSV, license_rows, requests_for_csv
 from wlm.licenses.serializers import (
     AssignSerializer,
     CreateLicenseSerializer,
@@ -100,12 +100,15 @@ class LicenseRequestViewSet(
     ordering_fields = ["created", "state", "years", "decided"]
     ordering = ["-created", "-id"]
     csv_filename = "license-requests"
+    csv_export = REQUEST_CSV
 
     def may_write(self, user) -> bool:
         """``TenantPermission``: a role that neither requests nor decides gets 403."""
         return services.may_request(user) or services.may_decide(user)
 
     def base_queryset(self):
+        if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
+            return requests_for_csv(LicenseRequest.objects.all(), self.request.user)
         return LicenseRequest.objects.prefetch_related("modules")
 
     def _row(self, license_request) -> dict:
@@ -171,6 +174,7 @@ class LicenseViewSet(
     ]
     ordering = ["-created", "-id"]
     csv_filename = "licenses"
+    csv_export = LICENSE_CSV
 
     def may_write(self, user) -> bool:
         """``TenantPermission``: 403 for a role that neither generates licenses nor makes

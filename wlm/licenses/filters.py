@@ -3,14 +3,17 @@ pages and the CSV export."""
 
 import django_filters
 from django import forms
-from django.db.models import Q, Value
+from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Replace
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 
 from wlm.lib.filters import SearchFilterSet
 from wlm.lib.widgets import LocalDateInput
 from wlm.licenses.keys import ALPHABET, typed_symbols
+from wlm.licenses.limits import in_use
 from wlm.licenses.models import (
+    ACTIVE_STATUSES,
     Assignment,
     License,
     LicenseRequest,
@@ -18,12 +21,44 @@ from wlm.licenses.models import (
     LicenseType,
     Module,
 )
+from wlm.locations.models import AccessPoint, Room
 
 _KEY_CHARACTERS = frozenset(ALPHABET)
 MAX_LIMIT_FILTER = 2**31 - 1
 
 
 _DATE = LocalDateInput()  # typed as the reader's language writes dates
+
+# A license is near its limit when the elements in use reach this share of it.
+NEAR_LIMIT_PERCENT = 90
+
+
+def near_limit(licenses: QuerySet) -> QuerySet:
+    """The licenses of ``licenses`` near their limit (``near_limit=true``, the dashboard):
+    holding their locations (an active status: a finalized license limits nothing) with
+    elements in use (``limits.in_use``, the one count) at least ``NEAR_LIMIT_PERCENT``
+    of the limit; annotated with ``used``.
+
+    A limit is at least 1, so such a license has an element at one of its locations: the
+    rows looked at are those assigned to a location with an access point or a room (a
+    semi-join from the elements), and only they are counted."""
+    with_elements = (
+        AccessPoint.objects.order_by()
+        .values("location_id")
+        .union(Room.objects.order_by().values("location_id"), all=True)
+    )
+    candidates = Assignment.objects.filter(location__in=with_elements).values("license_id")
+    used = Case(
+        When(license_type=LicenseType.ROOMS, then=in_use(Room, OuterRef("pk"))),
+        default=in_use(AccessPoint, OuterRef("pk")),
+        output_field=IntegerField(),
+    )
+    return (
+        licenses.filter(status__in=ACTIVE_STATUSES, pk__in=candidates)
+        .annotate(used=used)
+        .alias(used_percent=F("used") * 100)
+        .filter(used_percent__gte=F("limit") * NEAR_LIMIT_PERCENT)
+    )
 
 
 class LicenseFilterSet(SearchFilterSet):
@@ -70,6 +105,15 @@ class LicenseFilterSet(SearchFilterSet):
         field_name="end_date", lookup_expr="lte", label=_("End date until"), widget=_DATE
     )
     location = django_filters.UUIDFilter(method="filter_location", label=_("Location"))
+    # a method filter: its schema is given (drf-spectacular finds no model field)
+    near_limit = extend_schema_field({"type": "string", "enum": ["true", "false"]})(
+        django_filters.TypedChoiceFilter(
+            choices=[("true", "true"), ("false", "false")],
+            coerce=lambda value: value == "true",
+            method="filter_near_limit",
+            label=_("Near their limit"),
+        )
+    )
 
     class Meta:
         model = License
@@ -108,6 +152,12 @@ class LicenseFilterSet(SearchFilterSet):
         """Licenses made for or assigned to the location."""
         assigned = Assignment.objects.filter(location_id=value).values("license_id")
         return queryset.filter(Q(location_id=value) | Q(pk__in=assigned))
+
+    def filter_near_limit(self, queryset, name, value):
+        """``true``: the licenses near their limit (``near_limit``); ``false``: the others."""
+        if value:
+            return near_limit(queryset)
+        return queryset.exclude(pk__in=near_limit(License.objects.all()).values("pk"))
 
 
 class LicenseRequestFilterSet(SearchFilterSet):

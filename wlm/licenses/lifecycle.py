@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -25,7 +26,12 @@ from wlm.lib.problems import Conflict
 from wlm.licenses import current, tokens
 from wlm.licenses.dates import add_years, has_ended, renewal_term
 from wlm.licenses.keys import InvalidKey, normalize_key
-from wlm.licenses.limits import elements_in_use, require_not_over_limit, require_within_limit
+from wlm.licenses.limits import (
+    element_model,
+    elements_in_use,
+    require_not_over_limit,
+    require_within_limit,
+)
 from wlm.licenses.models import (
     ACTIVE_STATUSES,
     Assignment,
@@ -37,7 +43,7 @@ from wlm.licenses.models import (
     StartMode,
 )
 from wlm.licenses.models import LicenseStatus as S
-from wlm.locations.models import Location
+from wlm.locations.models import Location, Sector, elements_at
 from wlm.notifications import cycle
 from wlm.tenancy.scoping import actor_of, manages, require_managed
 
@@ -499,18 +505,51 @@ def start_fixed_due() -> list[int]:
     return started
 
 
-def _require_type_fits(license: License, location: Location) -> None:
+# What Send Key and ``assign`` ask of a location, each as a condition on ``Location``
+# rows: the functions check one location against it (each with its refusal), and
+# ``assignable`` offers the locations that meet them all (the Assign form's choices).
+
+
+def _type_fits(license: License) -> Q:
     """Rooms are configured at hospitality locations only: a rooms license elsewhere
     would limit nothing."""
-    if license.license_type == LicenseType.ROOMS and not location.is_hospitality:
+    return Q(sector=Sector.HOSPITALITY) if license.license_type == LicenseType.ROOMS else Q()
+
+
+def _free() -> Exists:
+    """Locations that hold no active license (a location holds one at a time)."""
+    return ~Exists(Assignment.objects.filter(location=OuterRef("pk"), license__status__in=ACTIVE))
+
+
+def _meets(location: Location, condition) -> bool:
+    return Location.objects.filter(condition, pk=location.pk).exists()
+
+
+def _require_type_fits(license: License, location: Location) -> None:
+    if not _meets(location, _type_fits(license)):
         raise Conflict(_("A rooms license can only be used at hospitality locations."))
 
 
 def _require_free(location: Location) -> None:
-    """A location holds one active license at a time (checked under its row lock)."""
-    active = Assignment.objects.filter(location=location, license__status__in=ACTIVE)
-    if active.exists():
+    """Checked under the location's row lock."""
+    if not _meets(location, _free()):
         raise Conflict(_("This location already holds an active license."))
+
+
+def assignable(license: License) -> QuerySet:
+    """The locations ``assign`` accepts for ``license`` now: of its organization, not
+    assigned to it yet, free, of a sector its type fits, and within its limit counted
+    with their elements (``require_within_limit`` over ``elements_in_use``, the same
+    counts). The Assign form offers these; ``assign`` still decides under the locks."""
+    model = element_model(license)
+    room = license.limit - elements_in_use(license)
+    return (
+        Location.objects.filter(organization_id=license.organization_id)
+        .exclude(assignments__license=license)
+        .filter(_free(), _type_fits(license))
+        .alias(adding=elements_at(model, location=OuterRef("pk")))
+        .filter(adding__lte=room)
+    )
 
 
 @transaction.atomic

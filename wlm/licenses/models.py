@@ -10,7 +10,7 @@ from wlm.lib import clock
 from wlm.lib.migrations import trigram_index
 from wlm.lib.validators import validate_one_line
 from wlm.tenancy.models import TenantType
-from wlm.tenancy.scoping import Actor, ScopedQuerySet
+from wlm.tenancy.scoping import Actor, ScopedQuerySet, actor_of
 
 
 class ModuleQuerySet(ScopedQuerySet):
@@ -457,3 +457,143 @@ class LicenseEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("License events are append-only.")
+
+
+# --- Bulk work on the licenses list (wlm.licenses.bulk) ---------------------------------
+
+
+class BulkAction(models.TextChoices):
+    """The lifecycle changes the licenses list applies to many licenses at once."""
+
+    RENEW = "renew", _("Renew")
+    DENY = "deny", _("Deny access")
+    RESTORE = "restore", _("Restore access")
+    CANCEL = "cancel", _("Cancel")
+
+
+class BulkJobState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    FINISHED = "finished", _("Finished")
+
+
+class BulkOutcome(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    REFUSED = "refused", _("Refused")
+
+
+class BulkJobQuerySet(ScopedQuerySet):
+    """A bulk job is its owner's alone, as the inbox: staff too see only their own."""
+
+    def visible_to(self, user, *, data_plane: bool = False) -> ScopedQuerySet:
+        actor = actor_of(user)
+        if actor.user_id is None or actor.tenant_type is None or actor.is_gateway:
+            return self.none()
+        return self.filter(owner_id=actor.user_id)
+
+    def _visible_filter(self, actor: Actor):
+        return None
+
+    def _managed_filter(self, actor: Actor):
+        return None
+
+
+class BulkJob(models.Model):
+    """One bulk change asked for on the licenses list: the action and its parameters, the
+    licenses frozen at confirmation (its items), and how far it got. Worked on item by item
+    by the notifier (or at once for a small selection), each license through the same
+    lifecycle function as the single action, as its owner."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="bulk_jobs",
+        verbose_name=_("owner"),
+    )
+    action = models.CharField(_("action"), max_length=10, choices=BulkAction.choices)
+    years = models.PositiveSmallIntegerField(_("years"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    filters = models.TextField(
+        _("filters"),
+        blank=True,
+        help_text=_("The list's filters, when all the licenses matching them were chosen."),
+    )
+    state = models.CharField(
+        _("state"), max_length=10, choices=BulkJobState.choices, default=BulkJobState.QUEUED
+    )
+    total = models.PositiveIntegerField(_("licenses"))
+    done = models.PositiveIntegerField(_("done"), default=0)
+    refused = models.PositiveIntegerField(_("refused"), default=0)
+    created = models.DateTimeField(_("created"), default=clock.now)
+    started = models.DateTimeField(_("started"), null=True, blank=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    objects = BulkJobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("bulk job")
+        verbose_name_plural = _("bulk jobs")
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="bulk_job_years_for_renewal",
+                condition=Q(action=BulkAction.RENEW, years__gte=1, years__lte=5)
+                | (~Q(action=BulkAction.RENEW) & Q(years__isnull=True)),
+            ),
+            models.CheckConstraint(
+                name="bulk_job_counts_within_total",
+                condition=Q(done__lte=models.F("total") - models.F("refused")),
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "created"], name="bulk_job_owner_idx")]
+
+    def __str__(self) -> str:
+        return f"Bulk {self.action} #{self.pk} ({self.state})"
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.refused
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state == BulkJobState.FINISHED
+
+
+class BulkJobItem(models.Model):
+    """One license of a bulk job: pending until the worker applied the action (done) or
+    the lifecycle refused it (refused, with its message); the change and the outcome are
+    committed together, so a job interrupted by a crash resumes with the pending ones."""
+
+    job = models.ForeignKey(
+        BulkJob, on_delete=models.CASCADE, related_name="items", verbose_name=_("bulk job")
+    )
+    license = models.ForeignKey(
+        License, on_delete=models.CASCADE, related_name="+", verbose_name=_("license")
+    )
+    outcome = models.CharField(
+        _("outcome"), max_length=10, choices=BulkOutcome.choices, default=BulkOutcome.PENDING
+    )
+    message = models.TextField(_("message"), blank=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk job item")
+        verbose_name_plural = _("bulk job items")
+        ordering = ["job", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "license"], name="bulk_item_once_per_job")
+        ]
+        indexes = [
+            # the results page and its counts, by outcome, in the job's order
+            models.Index(fields=["job", "outcome", "id"], name="bulk_item_outcome_idx"),
+            # the worker's claim: the pending items, oldest job first
+            models.Index(
+                fields=["id"],
+                condition=Q(outcome=BulkOutcome.PENDING),
+                name="bulk_item_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}/{self.license_id} {self.outcome}"

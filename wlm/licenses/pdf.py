@@ -45,7 +45,7 @@ from reportlab.platypus import (
 )
 
 from wlm.lib import languages
-from wlm.licenses import signing, tokens
+from wlm.licenses import history, signing, tokens
 from wlm.licenses.dates import local_date
 
 # The QR code is embedded as a PNG: QR_SCALE pixels per module and the quiet zone of
@@ -91,7 +91,7 @@ class CertificateData:
     license_type: Literal["aps", "rooms"]
     limit: int
     modules: Sequence[tuple[str, str]]  # (code, name) of each module, in display order
-    years: int
+    years: int  # of the current term (from its start to its end once started)
     payment: Literal["monthly", "annual"]
     location_id: str  # the location's public UUID, the "ID Location"
     location_name: str
@@ -105,6 +105,9 @@ class CertificateData:
     fixed_start: dt.date | None = None
     start_date: dt.date | None = None  # the current term, once started
     end_date: dt.date | None = None
+    # once renewed: how often, and the years licensed in all (the first term and renewals)
+    renewals: int = 0
+    total_years: int | None = None
     # the signed terms (wlm.licenses.tokens) and the public page that checks them: the
     # verify QR code and the fingerprint; a certificate without them shows no such block
     token: str = ""
@@ -122,6 +125,8 @@ class CertificateData:
             raise ValueError("a fixed start date goes with start mode 'fixed', and only with it")
         if (self.start_date is None) != (self.end_date is None):
             raise ValueError("a term has a start and an end date, or neither")
+        if (self.renewals > 0) != (self.total_years is not None):
+            raise ValueError("the years in all go with renewals, and only with them")
         if bool(self.token) != bool(self.verify_url):
             raise ValueError("a token goes with the URL of the page that verifies it")
 
@@ -385,6 +390,8 @@ def _license_rows(data: CertificateData) -> list[tuple[str, str]]:
         }
     else:
         term = gettext("%(term)s, not started yet") % {"term": term}
+    if data.renewals:
+        term += "\n" + history.renewed_text(data.renewals, data.total_years)
     rows = [
         (gettext("Type and limit"), limit),
         (gettext("Modules"), modules),
@@ -479,13 +486,14 @@ def certificate_for(license) -> bytes:
     in the license's time zone)."""
     location = license.location
     token = tokens.latest(license)
+    current = history.term(license)
     return render_certificate(
         CertificateData(
             key=license.key,
             license_type=license.license_type,
             limit=license.limit,
             modules=[(module.code, module.name) for module in license.modules.all()],
-            years=license.years,
+            years=current.years,
             payment=license.payment,
             location_id=str(location.pk),
             location_name=location.name,
@@ -497,8 +505,10 @@ def certificate_for(license) -> bytes:
             issued_on=local_date(license.created, license.timezone),
             start_mode=license.start_mode,
             fixed_start=license.fixed_start,
-            start_date=license.start_date,
-            end_date=license.end_date,
+            start_date=current.start,
+            end_date=current.end,
+            renewals=current.renewals,
+            total_years=current.total_years,
             token=token,
             verify_url=tokens.verify_url(token),
         )

@@ -14,7 +14,7 @@ from wlm.licenses.models import LicenseStatus
 from wlm.locations import services
 from wlm.locations.filters import LOCATION_ORDERING, LocationFilterSet
 from wlm.locations.models import AccessPoint, Location, Room, Sector
-from wlm.locations.queries import with_license
+from wlm.locations.queries import LOCATION_CSV, with_license
 from wlm.tenancy.models import Organization, TenantType
 
 LOCATION_WRITERS = (TenantType.STAFF, TenantType.PARTNER, TenantType.ORGANIZATION)
@@ -76,28 +76,6 @@ class LocationSerializer(serializers.ModelSerializer):
         ).data
 
 
-class LocationCSVSerializer(LocationSerializer):
-    """``?format=csv``: the license as flat columns instead of a JSON cell."""
-
-    license = None
-    license_id = serializers.IntegerField(read_only=True, source="license_pk")
-    license_key = serializers.CharField(read_only=True)
-    license_status = serializers.CharField(read_only=True)
-    license_end_date = serializers.DateField(read_only=True, source="license_end")
-
-    class Meta(LocationSerializer.Meta):
-        # the JSON row's columns, with the license as four flat ones in its place
-        fields = [
-            column
-            for name in LocationSerializer.Meta.fields
-            for column in (
-                ("license_id", "license_key", "license_status", "license_end_date")
-                if name == "license"
-                else (name,)
-            )
-        ]
-
-
 class LocationViewSet(
     ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -113,16 +91,11 @@ class LocationViewSet(
     ordering_fields = list(LOCATION_ORDERING)
     ordering = ["name", "id"]
     csv_filename = "locations"
+    csv_export = LOCATION_CSV  # the license as four flat columns, then the names
     lookup_value_regex = "[0-9a-fA-F-]{36}"
 
     def base_queryset(self):
         return with_license(self.request.user)
-
-    def get_serializer_class(self):
-        renderer = getattr(self.request, "accepted_renderer", None)
-        if getattr(renderer, "format", None) == "csv":
-            return LocationCSVSerializer
-        return super().get_serializer_class()
 
     def perform_create(self, serializer):
         location = services.create_location(self.request.user, **serializer.validated_data)

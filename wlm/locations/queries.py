@@ -7,8 +7,9 @@ as columns of the list's one SELECT: no query per row.
 
 from django.db.models import OuterRef, Q, QuerySet
 
-from wlm.licenses.models import License
-from wlm.locations.models import AccessPoint, Location, Room, elements_at
+from wlm.lib.csv import Column, DateTime, Export, Label
+from wlm.licenses.models import License, LicenseStatus
+from wlm.locations.models import AccessPoint, Location, Room, Sector, elements_at
 
 LICENSE = "current__license"  # the location's license: CurrentLicense, joined
 
@@ -54,3 +55,28 @@ def with_license(user, locations: QuerySet | None = None) -> QuerySet:
         access_point_count=elements_at(AccessPoint, location=OuterRef("pk")),
         room_count=elements_at(Room, location=OuterRef("pk")),
     ).annotate(**license_annotations(user))
+
+
+# ``?format=csv`` of the locations list (docs/api.md, "CSV"): the JSON row's columns with
+# the license as four flat ones in its place, then the names and labels.
+LOCATION_CSV = Export(
+    [
+        Column("id"),
+        Column("name"),
+        Column("organization", "organization_id"),
+        Column("sector"),
+        Column("timezone"),
+        Column("address"),
+        Column("country"),
+        Column("license_id", "license_pk"),
+        Column("license_key"),
+        Column("license_status"),
+        Column("license_end_date", "license_end"),
+        Column("access_points", "access_point_count"),
+        Column("rooms", "room_count"),
+        DateTime("created"),
+        Column("organization_name", "organization__name"),
+        Label("sector_label", "sector", Sector.choices),
+        Label("license_status_label", "license_status", LicenseStatus.choices),
+    ]
+)

@@ -29,7 +29,8 @@ from wlm.locations.filters import LOCATION_ORDERING, LocationFilterSet
 from wlm.locations.forms import SendKeyForm
 from wlm.locations.models import Location
 from wlm.locations.queries import with_license
-from wlm.tenancy.models import TenantType
+from wlm.tenancy import saved_views
+from wlm.tenancy.models import SavedList, TenantType
 from wlm.tenancy.scoping import actor_of
 
 
@@ -67,6 +68,8 @@ class LocationListView(ScopedListView):
     api_url_name = "api:location-list"
     template_name = "locations/list.html"
     results_template_name = "locations/_results.html"
+    saved_views_list = SavedList.LOCATIONS
+    saved_views_store = saved_views
 
     def base_queryset(self):
         return with_license(self.request.user).select_related("organization")

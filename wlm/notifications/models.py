@@ -12,7 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from wlm.tenancy.models import NOTICE_LANGUAGES
@@ -67,6 +67,14 @@ class Notice(models.Model):
                 condition=Q(state=NoticeState.SCHEDULED),
             ),
             models.Index(fields=["license", "due_at"], name="notice_license_idx"),
+            # the dashboard's latest notices: newest decided first, read from the index
+            # instead of sorting every decided notice (seconds at 1,000,000 licenses)
+            models.Index(
+                F("decided_at").desc(),
+                F("id").desc(),
+                name="notice_decided_idx",
+                condition=Q(decided_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

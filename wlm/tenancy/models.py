@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from wlm.lib import clock
 from wlm.lib.migrations import folded_trigram_index
 from wlm.lib.outbound import validate_public_http_url
 from wlm.lib.validators import validate_one_line
@@ -281,3 +282,53 @@ class Membership(models.Model):
     @property
     def tenant(self):
         return self.distributor or self.partner or self.organization
+
+
+class SavedList(models.TextChoices):
+    """The lists whose filters a user can save by name (``SavedView``)."""
+
+    LICENSES = "licenses", _("Licenses")
+    LOCATIONS = "locations", _("Locations")
+    REQUESTS = "requests", _("License requests")
+
+
+class SavedViewQuerySet(models.QuerySet):
+    def visible_to(self, user) -> models.QuerySet:
+        """A user's own views, and nobody else's: a view is personal, not a tenant's row,
+        so staff and the user's own admins see only theirs too."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.filter(owner_id=user.pk)
+
+
+class SavedView(models.Model):
+    """A list's filters, named by the user who saved them (the "Views" menu of the
+    licenses, locations and requests pages; docs/pages.md, "Lists and exports").
+
+    ``query`` is the list's query string, checked by the list's FilterSet when saved
+    (``wlm.lib.saved_views``); a name is unique per user and list (the constraint)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="saved_views",
+        verbose_name=_("owner"),
+    )
+    list_name = models.CharField(_("list"), max_length=20, choices=SavedList.choices)
+    name = models.CharField(_("name"), max_length=100, validators=[validate_one_line])
+    query = models.CharField(_("filters"), max_length=2000, blank=True)
+    created = models.DateTimeField(_("created"), default=clock.now, editable=False)
+
+    objects = SavedViewQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
+        ordering = ["name", "id"]
+        constraints = [
+            # also the index of a list's menu: a user's views of one list, by name
+            models.UniqueConstraint(fields=["owner", "list_name", "name"], name="saved_view_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.list_name})"

@@ -49,7 +49,7 @@ def rotate_webhook_secret(user, tenant) -> str:
     never read back. Webhooks sent from now on (retries too) are signed with it."""
     if not holds_webhook_credentials(user, tenant):
         raise PermissionDenied(
-            _("Only the tenant's own admins and staff admins may rotate its webhook secret.")
+            _("Only the tenant's own admins and staff admins can rotate its webhook secret.")
         )
     secret = new_webhook_secret()
     type(tenant).objects.filter(pk=tenant.pk).update(webhook_secret=secret)

@@ -396,3 +396,56 @@ def test_the_data_planes_endpoints_answer_only_the_gateway(world, api, path, pay
     status, name, value = answer
     assert response.status_code == status
     assert name is None or response.json()[name] == value
+
+
+def test_bulk_changes_and_their_jobs(world, api):
+    """``POST /licenses/bulk/`` (docs/lifecycle.md, "Bulk changes"): the owner's role works
+    (202), a viewer is refused (403), an outsider's ids are licenses it does not see (a
+    400 naming ``ids``: nothing stored), the anonymous caller must log in (401). A job
+    and its results are personal, like the inbox: anyone but its owner gets 404, staff
+    and the gateway too."""
+    from wlm.licenses import bulk
+    from wlm.licenses.models import BulkJob
+
+    _request, _unused, in_use = _licenses(world)
+    body = {"action": "renew", "ids": [in_use.pk], "years": 1}
+    url = "/api/v1/licenses/bulk/"
+    assert api().post(url, body, format="json").status_code == 401
+    outside = api(world.other_dist_admin).post(url, body, format="json")
+    assert outside.status_code == 400 and "ids" in outside.json()["errors"]
+    assert api(world.dist_viewer).post(url, body, format="json").status_code == 403
+    assert not BulkJob.objects.exists()
+    owned = api(world.dist_admin).post(url, body, format="json")
+    assert owned.status_code == 202, owned.content
+    bulk.work()
+    job = owned.json()["id"]
+    for path in (f"{url}{job}/", f"{url}{job}/results/"):
+        assert api().get(path).status_code == 401
+        for person in ("staff", "dist_viewer", "other_dist_admin", "org_admin"):
+            assert api(getattr(world, person)).get(path).status_code == 404, person
+        assert api(world.gateway).get(path).status_code == 403
+        assert api(world.dist_admin).get(path).status_code == 200
+
+
+@pytest.mark.parametrize("list_url", ["/licenses/", "/locations/", "/requests/"])
+def test_saved_views_answer_only_their_owner(client, world, list_url):
+    """Saved views (pages only, POST with CSRF; docs/pages.md, "Lists and exports") are
+    personal: the owner saves and deletes; every other user — the same tenant's viewer
+    and admin, another tenant, staff — gets 404, like a missing view; anonymous callers
+    are sent to log in. Nothing changes on a refusal."""
+    from wlm.tenancy.models import SavedView
+
+    client.force_login(world.partner_admin)
+    assert client.post(f"{list_url}views/", {"name": "Mine", "query": ""}).status_code == 302
+    view = SavedView.objects.get()
+    delete = f"{list_url}views/{view.pk}/delete/"
+    client.logout()
+    anonymous = client.post(delete)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    for person in ("partner_viewer", "dist_admin", "org_admin", "staff", "other_partner_admin"):
+        client.force_login(getattr(world, person))
+        assert client.post(delete).status_code == 404, person
+    assert SavedView.objects.filter(pk=view.pk).exists()
+    client.force_login(world.partner_admin)
+    assert client.post(delete).status_code == 302
+    assert not SavedView.objects.exists()

@@ -93,6 +93,14 @@ def test_walk_finds_the_api():
         assert name in all_routes
 
 
+def test_walk_finds_the_saved_views_of_each_list():
+    """The saved views' pages (wlm/lib/saved_views.py) are walked like every page."""
+    guarded = set(guarded_routes())
+    for list_path in ("licenses", "locations", "requests"):
+        assert f"{list_path}/views/" in guarded
+        assert f"{list_path}/views/<int:pk>/delete/" in guarded
+
+
 def test_public_routes_are_exactly_the_decided_ones(client):
     public = {_concrete(route).lstrip("/") for route in routes()} & PUBLIC
     assert public == PUBLIC

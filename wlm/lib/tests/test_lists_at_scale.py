@@ -15,7 +15,7 @@ from operator import and_, or_
 import pytest
 import time_machine
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 
 from wlm.conftest import make_user
 from wlm.demo import load
@@ -119,8 +119,23 @@ def license_reference(user, params):
     if "q" in params:
         rows = rows.filter(old_search(LICENSE_SEARCH, params["q"])).distinct()
     ordering = params.get("ordering")
-    rows = rows.order_by(ordering, "pk") if ordering else rows.order_by("-created", "-id")
+    rows = rows.order_by(*by(ordering), "pk") if ordering else rows.order_by("-created", "-id")
     return list(rows.values_list("pk", flat=True))
+
+
+# columns that can be empty: their empty rows come last, whichever way one sorts
+EMPTY_LAST = {"start_date", "end_date", "organization__name", "license_status", "license_end"}
+
+
+def by(ordering: str) -> list:
+    """``?ordering=`` as the lists sort (docs/api.md, "Ordering")."""
+    name = ordering.lstrip("-")
+    if name not in EMPTY_LAST:
+        return [ordering]
+    column = F(name)
+    return [
+        column.desc(nulls_last=True) if ordering.startswith("-") else column.asc(nulls_last=True)
+    ]
 
 
 # every tenant in one test: the generated data is written once for the four of them
@@ -170,7 +185,7 @@ def location_reference(user, params):
     if "q" in params:
         rows = rows.filter(old_search(LOCATION_SEARCH, params["q"]))
     ordering = params.get("ordering")
-    rows = rows.order_by(ordering, "pk") if ordering else rows.order_by("name", "id")
+    rows = rows.order_by(*by(ordering), "pk") if ordering else rows.order_by("name", "id")
     return [str(pk) for pk in rows.values_list("pk", flat=True)]
 
 

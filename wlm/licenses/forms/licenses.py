@@ -4,6 +4,7 @@ fields and hands them to the one lifecycle or service function of its action."""
 from __future__ import annotations
 
 from django import forms
+from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from wlm.licenses import lifecycle, services
@@ -41,7 +42,7 @@ class LicenseActionForm(forms.Form):
 
 class _ModuleChoices(forms.ModelMultipleChoiceField):
     def label_from_instance(self, module: Module) -> str:
-        return f"{module.name} ({module.code})"
+        return module.name
 
 
 class UpgradeForm(LicenseActionForm):
@@ -149,21 +150,43 @@ class _LocationChoice(forms.ModelChoiceField):
         return location.name
 
 
+class _Offered(ModelChoiceIterator):
+    """The field's ``offered`` rows as its choices (its ``queryset`` still validates)."""
+
+    def __init__(self, field):
+        super().__init__(field)
+        self.queryset = field.offered
+
+
+class _AssignableLocation(_LocationChoice):
+    """Offers the locations ``lifecycle.assignable`` names; accepts any other location of
+    the license's organization the user sees, so that one which stopped fitting since the
+    form was shown (or a hand-made post) gets the rule's own refusal from ``assign``."""
+
+    iterator = _Offered
+    offered = Location.objects.none()
+
+
 class AssignForm(LicenseActionForm):
     title = _("Assign a location")
     submit_label = _("Assign")
     done = _("The location was assigned to the license.")
 
-    location = _LocationChoice(label=_("Location"), queryset=Location.objects.none())
+    location = _AssignableLocation(label=_("Location"), queryset=Location.objects.none())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # the choices: the organization's other locations the user sees (the service
-        # still checks the organization, the location's own license and the limit)
-        self.fields["location"].queryset = (
-            Location.objects.visible_to(self.user)
-            .filter(organization_id=self.license.organization_id)
-            .exclude(assignments__license=self.license)
+        visible = Location.objects.visible_to(self.user)
+        field = self.fields["location"]
+        field.offered = (
+            visible.filter(pk__in=lifecycle.assignable(self.license).values("pk")).order_by(
+                "name", "pk"
+            )
+            if self.license.status in lifecycle.TRANSITIONS["assign"].sources
+            else Location.objects.none()
+        )
+        field.queryset = visible.filter(organization_id=self.license.organization_id).exclude(
+            assignments__license=self.license
         )
 
     def act(self) -> License:

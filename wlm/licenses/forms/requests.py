@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from django import forms
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
 from django.forms.models import ModelChoiceIterator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.widgets import LocalDateInput
 from wlm.licenses import services
-from wlm.licenses.models import Module, Payment, StartMode
+from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus, Module, Payment, StartMode
 from wlm.locations.models import Location
 from wlm.tenancy.models import Distributor
 
@@ -33,10 +35,69 @@ def limit_name(location: Location) -> str:
     return "rooms" if location.is_hospitality else "aps"
 
 
+def with_license_held(locations: QuerySet, user) -> QuerySet:
+    """Each location with the license it already has, if any, for the request form's
+    warning: ``held_status`` — its stored license (``CurrentLicense``) when that is active,
+    else one generated for it and not sent yet (pending provision) — and ``held_key``,
+    that license's key where ``user`` sees the license (NULL otherwise). In the one query
+    of the locations."""
+    active = Q(current__license__status__in=ACTIVE_STATUSES)
+    pending = License.objects.filter(
+        location=OuterRef("pk"), status=LicenseStatus.PENDING_PROVISION
+    ).order_by("-created", "-pk")
+    return locations.annotate(
+        held_status=Case(
+            When(active, then=F("current__license__status")),
+            default=Subquery(pending.values("status")[:1]),
+        ),
+        held_key=Case(
+            When(active, then=License.objects.shown_through("current__license", user, "key")),
+            default=Subquery(pending.visible_to(user).values("key")[:1]),
+        ),
+    )
+
+
+def license_note(location: Location | None, *, sent: bool = False) -> str:
+    """The warning (not a refusal) for a location that already has an active or pending
+    license, before the request is sent or after (``sent``): its key where the user sees
+    the license, else just that it has one."""
+    status = getattr(location, "held_status", None)
+    if not status:
+        return ""
+    key = getattr(location, "held_key", None)
+    if key:
+        numbers = {"key": key, "status": LicenseStatus(status).label}
+        if sent:
+            return (
+                gettext(
+                    "Note: this location already has license %(key)s (%(status)s); the "
+                    "distributor decides on the new request."
+                )
+                % numbers
+            )
+        return (
+            gettext(
+                "This location already has license %(key)s (%(status)s). You can still send "
+                "this request; the distributor decides."
+            )
+            % numbers
+        )
+    if sent:
+        return gettext(
+            "Note: this location already has an active or pending license; the distributor "
+            "decides on the new request."
+        )
+    return gettext(
+        "This location already has an active or pending license. You can still send this "
+        "request; the distributor decides."
+    )
+
+
 class LocationSelect(forms.Select):
     """Each option says which limit its location takes (``data-limit``), so a few lines of
     script (static/js/app.js) can show the right input at once; without script the service
-    says it."""
+    says it. An option of a location that already has a license carries the warning
+    (``data-license-note``), which the script shows when it is chosen."""
 
     def __init__(self, attrs=None, choices=()):
         super().__init__({"data-limit-select": "", **(attrs or {})}, choices)
@@ -46,6 +107,9 @@ class LocationSelect(forms.Select):
         instance = getattr(value, "instance", None)
         if instance is not None:
             option["attrs"]["data-limit"] = limit_name(instance)
+            note = license_note(instance)
+            if note:  # the page's script shows it when the option is chosen
+                option["attrs"]["data-license-note"] = note
         return option
 
 
@@ -103,10 +167,11 @@ class LicenseRequestForm(PageForm):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["location"].queryset = (
+        self.fields["location"].queryset = with_license_held(
             Location.objects.visible_to(user)
             .select_related("organization")
-            .order_by("organization__name", "name", "id")
+            .order_by("organization__name", "name", "id"),
+            user,
         )
         distributors = Distributor.objects.visible_to(user).order_by("name", "id")
         self.fields["distributor"].queryset = distributors
@@ -125,6 +190,10 @@ class LicenseRequestForm(PageForm):
                 chosen = None
             self._chosen_location = chosen
         return self._chosen_location
+
+    def license_note(self, *, sent: bool = False) -> str:
+        """The warning for the chosen location, shown without script too."""
+        return license_note(self.chosen_location(), sent=sent)
 
     def limit_fields(self) -> list[tuple[forms.BoundField, bool]]:
         """Both limit inputs, each with whether it is shown: the one the chosen location

@@ -462,6 +462,15 @@ def test_queue_csv_has_header_and_one_line_per_row(world, api, queue):
         "license",
         "created",
         "decided",
+        # after the JSON row's columns: the names, the key and the state's label
+        "location_name",
+        "organization",
+        "organization_name",
+        "partner_name",
+        "distributor_name",
+        "license_key",
+        "module_names",
+        "state_label",
     ]
     records = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert [int(record["id"]) for record in records] == [

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views import View
 
+from wlm.connections.progress import start_progress
 from wlm.lib import clock, languages
 from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
@@ -25,9 +26,12 @@ from wlm.licenses import history, lifecycle, notices, signing, tokens
 from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.filters import LicenseFilterSet
 from wlm.licenses.forms.licenses import ACTION_FORMS
-from wlm.licenses.models import EventKind, License, LicenseStatus, Module
+from wlm.licenses.models import EventKind, License, LicenseStatus, Module, StartMode
 from wlm.licenses.pdf import certificate_response
-from wlm.licenses.queries import assignments_with_counts, license_rows
+from wlm.licenses.queries import assignments_with_counts, license_rows, with_location_names
+from wlm.licenses.views.bulk import bulk_context
+from wlm.tenancy import saved_views
+from wlm.tenancy.models import SavedList
 
 TAB_PANEL_TARGET = "tab-panel"
 DIALOG_TARGET = "dialog"
@@ -68,9 +72,12 @@ class LicenseListView(ScopedListView):
     api_url_name = "api:license-list"
     template_name = "licenses/license_list.html"
     results_template_name = "licenses/includes/license_results.html"
+    saved_views_list = SavedList.LICENSES
+    saved_views_store = saved_views
 
     def base_queryset(self):
-        return license_rows().select_related("organization")
+        # the names of the Organization, Partner and Location columns in the page's query
+        return with_location_names(license_rows().select_related("organization", "partner"))
 
     def get_context_data(self, **kwargs) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -92,6 +99,7 @@ class LicenseListView(ScopedListView):
         context["shortcuts"] = [
             (label, f"?{urlencode({**params, **ordering})}") for label, params in shortcuts
         ]
+        context.update(bulk_context(self.request))  # the bulk bar (views/bulk.py)
         return context
 
 
@@ -112,6 +120,7 @@ def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
         return {
             "aps_used": sum(row.access_point_count for row in rows),
             "rooms_used": sum(row.room_count for row in rows),
+            "term": history.term(license),
         }
     if tab == "modules":
         enabled = {module.code for module in license.modules.all()}
@@ -123,12 +132,12 @@ def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
     if tab == "upgrades":
         kinds = dict(EventKind.choices)
         events = list(license.events.order_by("at", "id"))
-        names = history.Names(events)
+        names = history.Names(events, user)
         return {
             "events": [
                 (
                     event,
-                    history.actor(event),
+                    history.actor(event, names),
                     kinds.get(event.kind, event.kind),
                     history.changes(event, names),
                 )
@@ -169,6 +178,12 @@ class LicenseDetailView(LoginRequiredMixin, View):
             return render(request, "licenses/includes/tab_panel.html", context)
         token = tokens.latest(license)  # the header's verify link
         context.update(token=token, fingerprint=signing.fingerprint(token))
+        if (
+            license.status == LicenseStatus.PENDING_START
+            and license.start_mode == StartMode.AUTOMATIC
+        ):
+            # the header's start progress: the devices the intake counted so far
+            context["progress"] = start_progress([license.pk])[license.pk]
         return render(request, "licenses/license_detail.html", context)
 
 

@@ -20,7 +20,8 @@ from wlm.licenses import services
 from wlm.licenses.filters import LicenseRequestFilterSet
 from wlm.licenses.forms.requests import ApproveForm, LicenseRequestForm, RejectForm
 from wlm.licenses.models import License, LicenseRequest, Module, RequestState
-from wlm.tenancy.models import TenantType
+from wlm.tenancy import saved_views
+from wlm.tenancy.models import SavedList, TenantType
 from wlm.tenancy.scoping import actor_of
 
 
@@ -42,6 +43,8 @@ class RequestListView(ScopedListView):
     api_url_name = "api:license-request-list"
     template_name = "requests/list.html"
     results_template_name = "requests/_results.html"
+    saved_views_list = SavedList.REQUESTS
+    saved_views_store = saved_views
 
     def base_queryset(self):
         # the key only where the user sees the license, as the API shows it: an
@@ -88,6 +91,10 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 messages.success(
                     request, _("Request sent to %(name)s.") % {"name": created.distributor.name}
                 )
+                # the warning a script showed beside the location, on the next page for all
+                note = form.license_note(sent=True)
+                if note:
+                    messages.warning(request, note)
                 return redirect("requests:list")
         return render(request, "requests/new.html", {"form": form}, status=400)
     form = LicenseRequestForm(initial=_prefill(request), user=request.user)

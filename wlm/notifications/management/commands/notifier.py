@@ -1,7 +1,8 @@
 """``manage.py notifier``: the worker — fixed starts, expiry notices with their cut-offs,
 deliveries (wlm.notifications.worker) — in a loop until SIGTERM or SIGINT; after each
 pass, the other apps' housekeeping (``housekeeping``: the data plane's change log, the
-intake's expired idempotency keys).
+intake's expired idempotency keys) and the licenses list's bulk jobs (``wlm.licenses.bulk``:
+after each pass, and within ``BULK_POLL`` seconds of being made while the notifier waits).
 
 - ``--once``: one full pass, then exit (cron, tests); exit status 1 if it failed.
 - ``--interval N``: seconds between passes (``NOTIFIER_INTERVAL``, default 60).
@@ -17,6 +18,7 @@ intake's expired idempotency keys).
 import logging
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -25,10 +27,13 @@ from django.db import connections
 from wlm.connections.services import prune_intake_keys
 from wlm.dataplane.services import prune_changes
 from wlm.lib import clock
+from wlm.licenses import bulk
 from wlm.notifications import worker
 
 log = logging.getLogger("wlm.notifier")
 MAX_WAIT = 600
+BULK_POLL = 2  # seconds: how soon a waiting notifier starts a bulk job made meanwhile
+BULK_SLICE = 30  # seconds of bulk work at a time: a big job does not hold back cut-offs
 
 
 def _close_connections() -> None:
@@ -76,6 +81,7 @@ class Command(BaseCommand):
             try:
                 result = worker.run_pass(stop=stop.is_set)
                 housekeeping()
+                self._bulk(stop)
             except Exception as error:
                 failures += 1
                 log.exception("notifier pass failed (%d in a row)", failures)
@@ -89,5 +95,30 @@ class Command(BaseCommand):
                 _close_connections()
             if once:
                 return
-            stop.wait(min(interval * 2**failures, MAX_WAIT) if failures else interval)
+            self._rest(stop, min(interval * 2**failures, MAX_WAIT) if failures else interval)
         self.stdout.write("notifier stopped")
+
+    def _bulk(self, stop: threading.Event) -> None:
+        """The bulk jobs of the licenses list (wlm.licenses.bulk), item by item (each its
+        own transaction) until none is left, a stop signal comes or ``BULK_SLICE`` has
+        passed: the rest of a big job goes on while the notifier waits for its next pass."""
+        worked = bulk.work(stop=stop.is_set, seconds=BULK_SLICE)
+        if worked:
+            self.stdout.write(f"{clock.now():%Y-%m-%d %H:%M:%S} bulk: {worked} licenses")
+
+    def _rest(self, stop: threading.Event, seconds: float) -> None:
+        """Wait ``seconds`` for the next pass; a bulk job made meanwhile is started within
+        ``BULK_POLL`` seconds (someone is watching its progress), not at the next pass.
+        A failure there is logged and left to the next pass (its items stay pending)."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or stop.wait(min(BULK_POLL, left)):
+                return
+            try:
+                if bulk.pending():
+                    self._bulk(stop)
+            except Exception:
+                log.exception("bulk work between passes failed")
+            finally:
+                _close_connections()
