@@ -265,3 +265,21 @@ def test_filters_and_the_skip_link_work_without_script(browser, live_server, dem
         expect(page.locator("main#main")).to_be_focused()
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_dashboards_status_cards_hold_their_labels_on_a_phone(open_as, language):
+    """Spanish labels are longer ("Pendiente de aprovisionamiento"): at 390 px each status
+    card's badge stays inside its card (it overflowed the card, not the page)."""
+    page = open_as("iberia", viewport=PHONE, language=language)
+    page.goto("/")
+    cards = page.locator(".dashboard .cards a:has(.badge)")
+    expect(cards.first).to_be_visible()
+    for card in cards.all():
+        outer, badge = box(card), box(card.locator(".badge"))
+        assert badge["x"] >= outer["x"] - 1, (language, badge, outer)
+        assert badge["x"] + badge["width"] <= outer["x"] + outer["width"] + 1, (
+            language,
+            card.inner_text(),
+        )
+    no_horizontal_scroll(page)
