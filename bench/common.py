@@ -17,6 +17,7 @@ import os
 import platform
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -79,6 +80,17 @@ def fresh_database(name: str, pg_database: str = "wlm_bench") -> str:
     return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{pg_database}"))
 
 
+def database_exists(database_url: str) -> bool:
+    """Whether ``database_url``'s PostgreSQL database exists; it is created if not."""
+    name = urlsplit(database_url).path.lstrip("/")
+    with psycopg.connect(PG_URL, autocommit=True) as connection:
+        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if found.fetchone():
+            return True
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return False
+
+
 def settle(database_url: str) -> None:
     """PostgreSQL vacuums and flushes what the generator wrote now, not during a measurement."""
     with psycopg.connect(database_url, autocommit=True) as connection:
@@ -100,6 +112,37 @@ def script_result(database_url: str, script: Path, *args: str) -> dict:
             text=True,
         ).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def django_setup() -> None:
+    """Django on ``DATABASE_URL`` in this process (a bench script's in-process part)."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wlm.settings")
+    import django
+
+    django.setup()
+
+
+def p95(times: list[float]) -> float:
+    if len(times) < 2:
+        return max(times)
+    return statistics.quantiles(times, n=20, method="inclusive")[18]
+
+
+def timed(call, calls: int) -> dict:
+    """``call`` once to warm up (connection, caches, plans), then ``calls`` times: the
+    p95, median and maximum of the calls, in ms."""
+    call()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "p95_ms": round(p95(times), 1),
+        "median_ms": round(statistics.median(times), 1),
+        "max_ms": round(max(times), 1),
+    }
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 On PostgreSQL with 1,000,000 licenses (``generate_load --locations 200000 --history 4``,
 ``--lists-locations`` or ``LISTS_LOCATIONS`` locations, in the database ``lists_bench``,
-dropped and created again; ``LISTS_DATABASE_URL`` measures an existing database instead),
+dropped and created again; ``LISTS_DATABASE_URL`` measures that database instead, migrated
+forward, generated if missing or empty: ``database()``, shared with bench/pages.py),
 one tenth of the customers moved to a second partner and distributor (so a partner or
 distributor user sees a share of the rows, not everything), measures:
 
@@ -18,7 +19,8 @@ distributor's and partner's users (goal < 50 ms); and the peak Python memory
 10,000-row one).
 
 ``bench_lists(args)`` is the target of bench/run.py; this file, run as a script, is the
-in-process part (``prepare``, ``measure``) and runs in its own process with Django set up.
+in-process part (``prepare``, ``measure``, ``generated``) and runs in its own process
+with Django set up.
 """
 
 from __future__ import annotations
@@ -28,14 +30,23 @@ import datetime as dt
 import http.client
 import json
 import os
-import statistics
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 from urllib.parse import urlencode
 
-from common import PORT, ROOT, fresh_database, log, manage, script_result, server, settle
+from common import (
+    PORT,
+    database_exists,
+    django_setup,
+    fresh_database,
+    log,
+    manage,
+    script_result,
+    server,
+    settle,
+    timed,
+)
 
 DATABASE = "lists_bench"
 GOAL_MS = 50
@@ -71,30 +82,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# --- The database, from the driver's process (bench/run.py) --------------------------
+
+_generated: list[str] = []  # the database generated in this run (lists and pages share it)
+
+
+def database(locations: int) -> str:
+    """The URL of the lists' database (``locations`` locations, 5 licenses each).
+
+    ``LISTS_DATABASE_URL``: that database, migrated forward first (the code measured needs
+    its tables), and generated if it is missing or holds no generated data. Otherwise
+    ``lists_bench``, dropped and generated again, once per run (the ``pages`` target
+    measures the same database)."""
+    url = os.environ.get("LISTS_DATABASE_URL") or ""
+    if url:
+        fresh = not database_exists(url)
+        manage(url, "migrate", "--noinput", "-v0")
+        if fresh or not script_result(url, Path(__file__).resolve(), "generated")["generated"]:
+            _generate(url, locations)
+        return url
+    if not _generated:
+        url = fresh_database("postgres", DATABASE)
+        manage(url, "migrate", "--noinput", "-v0")
+        _generate(url, locations)
+        _generated.append(url)
+    return _generated[0]
+
+
+def _generate(url: str, locations: int) -> None:
+    log(f"lists: generating {locations * 5:,} licenses (a few minutes)")
+    manage(url, "generate_load", "--locations", str(locations), "--history", "4")
+
+
 # --- In process: Django set up on the benchmark database ------------------------------
 
 
-def _django():
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wlm.settings")
-    import django
+def generated() -> bool:
+    """Whether ``generate_load`` wrote this database's data."""
+    from wlm.demo import load
+    from wlm.tenancy.models import Partner
 
-    django.setup()
+    return Partner.objects.filter(name=load.PARTNER).exists()
 
 
-def prepare(csv_rows: tuple[int, int] = CSV_ROWS) -> dict:
-    """The benchmark's users and scope on generated data (``generate_load``): a second
-    partner and distributor own one organization in ``SHARE`` and its licenses; the list
-    URLs, the users' tokens and the CSV filters that select 10,000 and 100,000 rows."""
-    from django.contrib.auth import get_user_model
+def split_tenants():
+    """A second partner and distributor own one organization in ``SHARE`` and its
+    licenses (done once), so that their users see a share of the rows: the second
+    distributor and partner."""
     from django.db import connection
     from django.db.models import F
-    from rest_framework.authtoken.models import Token
 
     from wlm.demo import load
-    from wlm.lib import clock
-    from wlm.licenses.models import License, LicenseStatus
-    from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role
+    from wlm.licenses.models import License
+    from wlm.tenancy.models import Distributor, Organization, Partner
 
     partner = Partner.objects.get(name=load.PARTNER)
     second_distributor, _ = Distributor.objects.get_or_create(
@@ -112,6 +152,21 @@ def prepare(csv_rows: tuple[int, int] = CSV_ROWS) -> dict:
         )
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+    return second_distributor, second_partner
+
+
+def prepare(csv_rows: tuple[int, int] = CSV_ROWS) -> dict:
+    """The benchmark's users and scope on generated data (``generate_load``): the
+    tenants split (``split_tenants``); the list URLs, the users' tokens and the CSV
+    filters that select 10,000 and 100,000 rows."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from wlm.lib import clock
+    from wlm.licenses.models import License, LicenseStatus
+    from wlm.tenancy.models import Membership, Role
+
+    second_distributor, second_partner = split_tenants()
     tokens = {}
     tenants = {
         "staff": {"tenant_type": "staff"},
@@ -152,24 +207,6 @@ def prepare(csv_rows: tuple[int, int] = CSV_ROWS) -> dict:
     }
 
 
-def _p95(times: list[float]) -> float:
-    return statistics.quantiles(times, n=20, method="inclusive")[18]
-
-
-def _timed(call, calls: int) -> dict:
-    call()  # warm up: connection, caches, plans
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    return {
-        "p95_ms": round(_p95(times), 1),
-        "median_ms": round(statistics.median(times), 1),
-        "max_ms": round(max(times), 1),
-    }
-
-
 def measure(setup: dict, calls: int) -> dict:
     """In process: p95 of ``calls`` calls of each list by each user (Django's test client
     with the user's token), the count and rows of page 1, and the CSV exports' memory."""
@@ -188,7 +225,7 @@ def measure(setup: dict, calls: int) -> dict:
 
             page = json.loads(call().content)
             results["lists"][f"{name}/{user}"] = {
-                **_timed(call, calls),
+                **timed(call, calls),
                 "count": page["count"],
                 "count_capped": page.get("count_capped"),
                 "rows": len(page["results"]),
@@ -232,20 +269,14 @@ def measure_http(setup: dict, calls: int, port: int) -> dict:
                 if response.status != 200:
                     raise SystemExit(f"{url}: {response.status} {body[:300]!r}")
 
-            results[f"{name}/{user}"] = _timed(call, calls)
+            results[f"{name}/{user}"] = timed(call, calls)
         connection.close()
     return results
 
 
 def bench_lists(args) -> dict:
     """The target ``lists`` of bench/run.py (see the module's docstring)."""
-    url = os.environ.get("LISTS_DATABASE_URL") or ""
-    if not url:  # LISTS_DATABASE_URL: measure an existing database instead (iterating)
-        url = fresh_database("postgres", DATABASE)
-        manage(url, "migrate", "--noinput", "-v0")
-        locations = args.lists_locations
-        log(f"lists: generating {locations * 5:,} licenses (a few minutes)")
-        manage(url, "generate_load", "--locations", str(locations), "--history", "4")
+    url = database(args.lists_locations)
     csv_rows = [str(rows) for rows in args.csv_rows]
     setup = script_result(url, Path(__file__).resolve(), "prepare", "--csv-rows", *csv_rows)
     settle(url)
@@ -314,13 +345,15 @@ def bench_lists(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="The in-process part of the lists benchmark.")
-    parser.add_argument("step", choices=["prepare", "measure"])
+    parser.add_argument("step", choices=["prepare", "measure", "generated"])
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--setup", help="prepare's JSON (measure)")
     parser.add_argument("--csv-rows", type=int, nargs=2, default=CSV_ROWS, help="(prepare)")
     args = parser.parse_args()
-    _django()
-    if args.step == "prepare":
+    django_setup()
+    if args.step == "generated":
+        print(json.dumps({"generated": generated()}))
+    elif args.step == "prepare":
         print(json.dumps(prepare(tuple(args.csv_rows))))
     else:
         setup = json.loads(args.setup) if args.setup else prepare(tuple(args.csv_rows))

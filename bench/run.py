@@ -9,6 +9,9 @@ Targets (all by default; ``make bench BENCH=connections``), one file each beside
 - ``notices`` (bench/notices.py): the notifier's passes with 1,000,000 licenses;
 - ``lists`` (bench/lists.py): the licenses and locations lists and the CSV export with
   1,000,000 licenses;
+- ``pages`` (bench/pages.py): the HTML pages (dashboard, lists, license view and its
+  tabs) and every API list with 1,000,000 licenses, as staff, a distributor, a partner
+  and an organization;
 - ``radius`` (bench/radius.py): Access-Requests and Accounting-Starts through FreeRADIUS
   to the lean path, beside FreeRADIUS's ``files`` (the ceiling) and ``rlm_sql``.
 
@@ -26,6 +29,7 @@ import connections
 import entitlement
 import lists
 import notices
+import pages
 import radius
 from common import RESULTS, write_report
 
@@ -34,6 +38,7 @@ TARGETS = {
     "connections": connections.bench_connections,
     "notices": notices.bench_notices,
     "lists": lists.bench_lists,
+    "pages": pages.bench_pages,
     "radius": radius.bench_radius,
 }
 
@@ -44,7 +49,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--locations", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="Median of this many runs.")
-    for target in (connections, notices, entitlement, lists, radius):
+    for target in (connections, notices, entitlement, lists, pages, radius):
         target.add_arguments(parser)
     args = parser.parse_args()
     unknown = set(args.targets) - set(TARGETS)
