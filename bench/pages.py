@@ -76,7 +76,8 @@ REQUESTS = int(os.environ.get("PAGES_REQUESTS", "5000"))
 INBOX = int(os.environ.get("PAGES_INBOX", "5000"))
 SEARCH = "0123"  # the lists target's q: a few hundred of the generated names and keys
 EXPLAIN_LINES = 40  # of a miss's slowest query's plan, in the report
-SQL_CHARACTERS = 3000  # of that query
+SQL_CHARACTERS = 1500  # of that query
+PLAN_WIDTH = 300  # characters of a line of the plan
 # a page slower than SLOW_MS (five times the goal) in the faster of two calls is timed
 # SLOW_CALLS times: its p95 over 100 calls would say nothing more, and take minutes
 SLOW_MS = 500
@@ -582,6 +583,9 @@ def _explain(sql: str) -> str:
         with connection.cursor() as cursor:
             cursor.execute(prefix + sql)
             plan = [" ".join(str(value) for value in row) for row in cursor.fetchall()]
+        plan = [  # a filter on thousands of ids is one line of the plan
+            line if len(line) <= PLAN_WIDTH else f"{line[:PLAN_WIDTH]}…" for line in plan
+        ]
     except Exception as error:  # the diagnosis says why it has no plan
         return f"(no plan: {error})"
     if len(plan) > EXPLAIN_LINES:
@@ -741,9 +745,9 @@ def _cell(row: dict, calls: int) -> str:
     return text if row["pass"] else f"**{text}** ✗"
 
 
-def _report(rows: list[dict], diagnosis: dict, parameters: dict) -> str:
-    """bench/results/pages.md: every figure (a page by tenant), the lists target's filtered
-    API lists, and where each miss spends its time."""
+def _report(rows: list[dict], diagnosis: dict, parameters: dict, full: bool) -> str:
+    """bench/results/pages.md (``full``: the run's output): every figure (a page by
+    tenant), the lists target's filtered API lists, and where each miss spends its time."""
     by_page: dict[str, dict] = {}
     for row in rows:
         by_page.setdefault(row["detail"]["page"], {})[row["detail"]["tenant"]] = row
@@ -788,43 +792,75 @@ def _report(rows: list[dict], diagnosis: dict, parameters: dict) -> str:
         ]
     misses = [row for row in rows if not row["pass"]]
     lines += ["", f"## Misses ({len(misses)} of {len(rows)})", ""]
+    if "diagnosis" in parameters:
+        lines += [f"Where the time goes: {parameters['diagnosis']}.", ""]
     if not misses:
         lines.append("None.")
-    for row in misses:
-        key = f"{row['detail']['page']} | {row['detail']['tenant']}"
-        found = diagnosis.get(key)
-        lines += [f"### {row['benchmark']}", "", f"`{row['detail']['url']}`: {row['goal']}", ""]
-        if not found:
-            for way in ("in_process", "http"):
-                if "error" in row["detail"][way]:
-                    lines += ["```", row["detail"][way]["error"], "```", ""]
-            continue
-        profile = found["profile"]
+    if not full:
         lines += [
-            f"One call in process: {found['call_ms']:,} ms; {found['queries']} queries, "
-            f"{found['sql_ms']:,} ms of SQL (the slowest {found['slowest_ms']:,} ms); "
-            f"rendering the templates {profile['templates_share']:.0%} of the profiled call "
-            f"({profile['total_ms']:,} ms under cProfile). The slowest query and its plan:",
-            "",
-            "```sql",
-            found["slowest_sql"],
-            "```",
-            "",
-            "```",
-            found["explain"],
-            "```",
-            "",
-            "cProfile of one call: the project's functions by cumulative time (top 10), then",
-            "every function by its own time (top 10):",
-            "",
-            "```",
-            profile["cumulative"],
-            "",
-            profile["own"],
-            "```",
+            "Each page's worst tenant with its slowest query, plan and profile; its other",
+            "tenants' misses in one line each (the run's output shows them all in full).",
             "",
         ]
+    by_page_misses: dict[str, list] = {}
+    for row in misses:
+        by_page_misses.setdefault(row["detail"]["page"], []).append(row)
+    for page_rows in by_page_misses.values():
+        page_rows.sort(key=lambda row: row["figure"], reverse=True)
+        for n, row in enumerate(page_rows):
+            if full or n == 0:
+                lines += _miss(row, diagnosis)
+            else:
+                lines += _miss_line(row, diagnosis)
     return "\n".join(lines) + "\n"
+
+
+def _summary(found: dict) -> str:
+    return (
+        f"one call in process: {found['call_ms']:,} ms; {found['queries']} queries, "
+        f"{found['sql_ms']:,} ms of SQL (the slowest {found['slowest_ms']:,} ms); "
+        f"rendering the templates {found['profile']['templates_share']:.0%} of the profiled "
+        f"call ({found['profile']['total_ms']:,} ms under cProfile)"
+    )
+
+
+def _miss_line(row: dict, diagnosis: dict) -> list[str]:
+    found = diagnosis.get(f"{row['detail']['page']} | {row['detail']['tenant']}")
+    why = _summary(found) if found else "no answer in process (see the run's output)"
+    return [f"- {row['detail']['tenant']}: {row['figure']:,} ms; {why}.", ""]
+
+
+def _miss(row: dict, diagnosis: dict) -> list[str]:
+    lines = [f"### {row['benchmark']}", "", f"`{row['detail']['url']}`: {row['goal']}", ""]
+    found = diagnosis.get(f"{row['detail']['page']} | {row['detail']['tenant']}")
+    if not found:
+        for way in ("in_process", "http"):
+            if "error" in row["detail"][way]:
+                lines += ["```", row["detail"][way]["error"], "```", ""]
+        return lines
+    profile = found["profile"]
+    return [
+        *lines,
+        f"{_summary(found)[0].upper()}{_summary(found)[1:]}. The slowest query and its plan:",
+        "",
+        "```sql",
+        found["slowest_sql"],
+        "```",
+        "",
+        "```",
+        found["explain"],
+        "```",
+        "",
+        "cProfile of one call: the project's functions by cumulative time (top 10), then",
+        "every function by its own time (top 10):",
+        "",
+        "```",
+        profile["cumulative"],
+        "",
+        profile["own"],
+        "```",
+        "",
+    ]
 
 
 def bench_pages(args) -> dict:
@@ -893,10 +929,10 @@ def bench_pages(args) -> dict:
         "figures": "the larger p95 of in process and over HTTP",
         "filtered API lists": "the lists target's rows (bench/results/lists.json)",
     }
-    report = _report(rows, diagnosis, parameters)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "pages.md").write_text(report)
-    print(report)
+    (RESULTS / "pages.md").write_text(_report(rows, diagnosis, parameters, full=False))
+    (WORK / "pages-diagnosis.json").write_text(json.dumps(diagnosis))
+    print(_report(rows, diagnosis, parameters, full=True))
     return {"target": "pages", "parameters": parameters, "rows": rows}
 
 
