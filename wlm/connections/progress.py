@@ -2,7 +2,7 @@
 dashboard), counted by the intake's own rule (``services._start_due``): the distinct
 devices the intake keeps for the license (``PendingDevice``: one row per hashed device,
 with the earliest time it was seen at one of the license's locations), seen from the
-second of provisioning on (``services._counts_from``), against
+second of provisioning on (``services.counts_from``), against
 ``settings.LICENSE_START_DEVICES``. The intake starts the license in the transaction that
 brings it to the threshold, so a pending license shows at most ``needed - 1``.
 
@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 
 from wlm.connections.models import PendingDevice
-from wlm.connections.services import _counts_from
+from wlm.connections.services import counts_from
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def start_progress(license_ids: Iterable[int]) -> dict[int, StartProgress]:
         )
         for license_id, first_seen, provisioned in rows:
             # the intake's test, as ``_start_due`` makes it before starting
-            if provisioned is None or first_seen < _counts_from(provisioned):
+            if provisioned is None or first_seen < counts_from(provisioned):
                 continue
             seen[license_id] += 1
             if last[license_id] is None or first_seen > last[license_id]:

@@ -394,7 +394,7 @@ def _upsert(
     return returned
 
 
-def _counts_from(provisioned: dt.datetime) -> dt.datetime:
+def counts_from(provisioned: dt.datetime) -> dt.datetime:
     """Events count from the second of provisioning on: gateways often send whole
     seconds, and a device seen in the second of Send Key was seen after it."""
     return provisioned.replace(microsecond=0)
@@ -421,7 +421,7 @@ def _pending_devices(events: list[_Event]) -> tuple[int, list[tuple]]:
         )
     )
     pending = {
-        str(location_id): (license_id, _counts_from(provisioned))
+        str(location_id): (license_id, counts_from(provisioned))
         for location_id, license_id, provisioned, status, mode in licenses
         if status == LicenseStatus.PENDING_START and mode == StartMode.AUTOMATIC
     }
@@ -482,7 +482,7 @@ def _start_due(license_ids: set[int]) -> list[int]:
     threshold = settings.LICENSE_START_DEVICES
     started = []
     for license in candidates:
-        counted = _counts_from(license.provisioned)
+        counted = counts_from(license.provisioned)
         first = [row for row in devices[license.pk] if row[4] >= counted][:threshold]
         if len(first) == threshold:
             _start(license, first)
