@@ -332,13 +332,7 @@ class ListModelMixin(mixins.ListModelMixin):
         fields = list(self.get_serializer().fields.keys())
 
         def records():
-            batch = []
-            for row in queryset.iterator(chunk_size=CSV_CHUNK):
-                batch.append(row)
-                if len(batch) == CSV_CHUNK:
-                    yield from self.get_serializer(batch, many=True).data
-                    batch = []
-            if batch:
+            for batch in _chunks(queryset.iterator(chunk_size=CSV_CHUNK), CSV_CHUNK):
                 yield from self.get_serializer(batch, many=True).data
 
         def body():
