@@ -6,6 +6,8 @@ import math
 from functools import cached_property
 
 from django.core.paginator import Paginator
+from django.db.models import ForeignObjectRel
+from django.db.models.sql.datastructures import Join
 from django.db.models.sql.where import WhereNode
 from django.utils.formats import number_format
 from django.utils.translation import gettext
@@ -66,10 +68,13 @@ class CappedPaginator(Paginator):
             ids = self._ids[bottom : bottom + self.per_page]
             position = {pk: n for n, pk in enumerate(ids)}
             rows = self.object_list.all()
-            # the ids came from the filtered, scoped rows: read them by id alone (the
-            # columns, annotations and prefetches stay), so the planner walks the primary
-            # key instead of the filters again
-            rows.query.where = WhereNode()
+            if not _joins_many(rows.query):
+                # the ids came from the filtered, scoped rows: read them by id alone (the
+                # columns, annotations and prefetches stay), so the planner walks the
+                # primary key instead of the filters again. Not when a filter joined a
+                # to-many relation: without its condition, that join repeats each row
+                # once per related row (a partner once per organization)
+                rows.query.where = WhereNode()
             rows = rows.filter(pk__in=ids)
             object_list = sorted(rows, key=lambda row: position[row.pk])
         return super()._get_page(object_list, number, paginator)
@@ -83,6 +88,18 @@ class CappedPaginator(Paginator):
     def shown_count(self) -> int:
         """The rows counted: exact unless ``capped`` (then "at least this many")."""
         return self.counted_up_to if self.capped else self.count
+
+
+def _joins_many(query) -> bool:
+    """Whether the query joins a to-many relation (a reverse foreign key or a
+    many-to-many), which can repeat a row once per related row."""
+    return any(
+        isinstance(join, Join)
+        and query.alias_refcount[alias]
+        and isinstance(join.join_field, ForeignObjectRel)
+        and join.join_field.multiple
+        for alias, join in query.alias_map.items()
+    )
 
 
 class PageNumberPagination(pagination.PageNumberPagination):

@@ -117,7 +117,8 @@ class PartnerQuerySet(ScopedQuerySet):
         if actor.tenant_type == TenantType.PARTNER:
             return Q(pk=actor.tenant_id)
         if actor.tenant_type == TenantType.ORGANIZATION:
-            return Q(organizations=actor.tenant_id)
+            # a subquery, not a join through organizations (one row per partner)
+            return Q(pk__in=Organization.objects.filter(pk=actor.tenant_id).values("partner_id"))
         return None
 
     def _managed_filter(self, actor):
