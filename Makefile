@@ -35,8 +35,10 @@ MSGFMT := /usr/bin/msgfmt
 # Debian's rlm_sql driver for PostgreSQL: the rlm_sql reference of `make bench BENCH=radius`.
 RLM_SQL_POSTGRESQL := /usr/lib/freeradius/rlm_sql_postgresql.so
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# waits for another apt-get's lock (two installs at once: make -j, a second make) instead
+# of failing
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	--no-install-recommends
+	--no-install-recommends -o DPkg::Lock::Timeout=600
 # The production server and its options (`make run`; `make bench` measures the same).
 SERVE := $(BIN)/granian --interface wsgi --host $(HOST) --workers $(WORKERS) \
 	--blocking-threads 1 --no-ws
@@ -142,7 +144,7 @@ test-postgres: check-postgres messages $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS
 ## (1812/1813) on RADIUS_LISTEN (127.0.0.1; `*` for every address), shared secret
 ## RADIUS_SECRET (development default wlm-dev-secret) and per-NAS clients from
 ## RADIUS_CLIENTS_FILE, calling API_URL with RADIUS_API_TOKEN (default: the demo gateway's
-## token, from `manage.py drf_create_token gateway`)
+## token: a new one from `manage.py create_token gateway`)
 radius: install $(RADIUS_PACKAGES)
 	@# FreeRADIUS refuses a configuration that others may write: a private copy, rebuilt
 	@# each time so that edits in deploy/freeradius/ are picked up.
@@ -152,8 +154,8 @@ radius: install $(RADIUS_PACKAGES)
 	@if [ -n "$$RADIUS_CLIENTS_FILE" ]; then \
 		cp "$$RADIUS_CLIENTS_FILE" data/radius/raddb/clients.d/nas.conf; fi
 	@chmod -R u=rwX,go= data/radius/raddb
-	@TOKEN="$${RADIUS_API_TOKEN:-$$($(RUN_ENV) $(PY) manage.py drf_create_token gateway \
-		| sed -n 's/^Generated token \([0-9a-f]*\) for user .*/\1/p')}"; \
+	@TOKEN="$${RADIUS_API_TOKEN:-$$($(RUN_ENV) $(PY) manage.py create_token gateway \
+		--name 'make radius' 2>/dev/null)}"; \
 	if [ -z "$$TOKEN" ]; then \
 		echo "No RADIUS_API_TOKEN and no demo gateway user: run make run once first" >&2; \
 		exit 1; \

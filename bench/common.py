@@ -40,7 +40,7 @@ SERVE = shlex.split(
         "--blocking-threads 1 --no-ws",
     )
 )
-PORT = 8190
+PORT = int(os.environ.get("BENCH_PORT", "8190"))  # BENCH_PORT: another port (runs side by side)
 PYTHON = sys.executable
 
 
@@ -324,7 +324,16 @@ def write_report(result: dict) -> None:
                 f"| {ratio} | {row['goal']} | {'pass' if row['pass'] else 'MISS'} "
                 f"| {report['date'][:10]}, {report['machine']} |"
             )
-    (RESULTS / "README.md").write_text("\n".join(lines) + "\n")
+    plot = []  # make bench BENCH=growth's plot, below the table (not in the project's README)
+    if (RESULTS / "growth.svg").exists():
+        plot = [
+            "",
+            "Latency against the number of licenses (`make bench BENCH=growth`; the figures,",
+            "the verdicts and where a cost grows: [growth.md](growth.md)):",
+            "",
+            "![Latency against the number of licenses](growth.svg)",
+        ]
+    (RESULTS / "README.md").write_text("\n".join(lines + plot) + "\n")
     readme = ROOT / "README.md"
     text = readme.read_text()
     head, start, rest = text.partition("<!-- bench:start (written by make bench) -->\n")

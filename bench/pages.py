@@ -366,11 +366,11 @@ def prepare(requests: int, inbox: int) -> dict:
     each page or API list with its URL and headers for each tenant."""
     from django.conf import settings
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
     from wlm.lib import clock
     from wlm.licenses.models import License, LicenseStatus
     from wlm.locations.models import Location
+    from wlm.tenancy import tokens
 
     lists.split_tenants()  # the lists target's database: the same tenants
     users = _users()
@@ -443,7 +443,9 @@ def prepare(requests: int, inbox: int) -> dict:
         "cookie": settings.SESSION_COOKIE_NAME,
         "sessions": {name: _session(user) for name, user in users.items()},
         "tokens": {
-            name: Token.objects.get_or_create(user=user)[0].key for name, user in users.items()
+            # a new token per run: a secret cannot be read back (wlm.tenancy.tokens)
+            name: tokens.issue(user, "bench pages")[1]
+            for name, user in users.items()
         },
         "tenants": {
             name: str(

@@ -12,6 +12,8 @@ Targets (all by default; ``make bench BENCH=connections``), one file each beside
 - ``pages`` (bench/pages.py): the HTML pages (dashboard, lists, license view and its
   tabs) and every API list with 1,000,000 licenses, as staff, a distributor, a partner
   and an organization;
+- ``growth`` (bench/growth.py): the same lists, dashboard, export and entitlement check
+  at 10,000, 100,000 and 1,000,000 licenses, and a plot of latency against size;
 - ``radius`` (bench/radius.py): Access-Requests and Accounting-Starts through FreeRADIUS
   to the lean path, beside FreeRADIUS's ``files`` (the ceiling) and ``rlm_sql``.
 
@@ -27,6 +29,7 @@ import argparse
 
 import connections
 import entitlement
+import growth
 import lists
 import notices
 import pages
@@ -39,6 +42,7 @@ TARGETS = {
     "notices": notices.bench_notices,
     "lists": lists.bench_lists,
     "pages": pages.bench_pages,
+    "growth": growth.bench_growth,
     "radius": radius.bench_radius,
 }
 
@@ -49,7 +53,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--locations", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="Median of this many runs.")
-    for target in (connections, notices, entitlement, lists, pages, radius):
+    for target in (connections, notices, entitlement, lists, pages, growth, radius):
         target.add_arguments(parser)
     args = parser.parse_args()
     unknown = set(args.targets) - set(TARGETS)

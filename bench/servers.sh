@@ -25,9 +25,7 @@ CONFIGS=(
 )
 PATHS=(/api/v1/locations/ /api/v1/modules/)
 
-TOKEN=$($BIN/python manage.py shell -v0 -c "
-from django.contrib.auth import get_user_model; from rest_framework.authtoken.models import Token
-print(Token.objects.get_or_create(user=get_user_model().objects.get(username='costa'))[0].key)" | tail -1)
+TOKEN=$($BIN/python manage.py create_token costa --name "bench/servers.sh" | tail -1)
 AUTH="Authorization: Token $TOKEN"
 OUT=$(mktemp -d /tmp/wlm-bench.XXXX) PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$OUT"' EXIT

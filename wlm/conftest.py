@@ -18,10 +18,10 @@ import time_machine
 from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from wlm.locations.models import AccessPoint, Location, Room
+from wlm.tenancy import tokens
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role, TenantType
 from wlm.tests.smtp import SMTPRecorder, free_port
 
@@ -41,6 +41,12 @@ def pytest_configure(config):
     settings.WHITENOISE_USE_FINDERS = True
     settings.WHITENOISE_AUTOREFRESH = True
     settings.STATIC_ROOT = Path(tempfile.mkdtemp(prefix="wlm-static-"))
+
+
+def token_for(user, scope: str = "write", **fields) -> str:
+    """The secret of a new API token of ``user`` (wlm.tenancy.tokens; ``write`` unless
+    told)."""
+    return tokens.issue(user, fields.pop("name", "test"), scope, **fields)[1]
 
 
 def make_user(username: str, tenant_type: str, tenant=None, role: str = Role.ADMIN):
@@ -153,8 +159,7 @@ def api():
     def client_for(user=None) -> APIClient:
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
         return client
 
     return client_for
@@ -194,7 +199,8 @@ DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_s
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     """After every test that wrote to the database: each location's stored license
-    (``CurrentLicense``) is still the rule's answer, whatever path the test took."""
+    (``CurrentLicense``) is still the rule's answer, and its copies of the license's
+    status and end date are the license's, whatever path the test took."""
     result = yield
     if item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(item.fixturenames):
         from wlm.licenses import current

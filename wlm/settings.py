@@ -35,7 +35,6 @@ INSTALLED_APPS = [
     # OpClass of the lists' trigram indexes (wlm.lib.migrations); inert on SQLite
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "django_countries",
     "drf_spectacular",
@@ -43,6 +42,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "wlm.tenancy",
+    "wlm.audit",
     "wlm.locations",
     "wlm.licenses",
     "wlm.connections",
@@ -60,6 +60,8 @@ MIDDLEWARE = [
     # them too: the Content-Security-Policy, and no-store on everything else.
     "wlm.lib.headers.CSPMiddleware",
     "wlm.lib.headers.NoStoreMiddleware",
+    # the client's address and user agent for the audit entries a request writes
+    "wlm.audit.middleware.AuditMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -260,8 +262,9 @@ RADIUS_SESSION_TIMEOUT = env_int("RADIUS_SESSION_TIMEOUT", 24 * 60 * 60)
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # DRF's, then the client reads its user's language (wlm/tenancy/language.py)
-        "wlm.tenancy.language.TokenAuthentication",
+        # named, hashed tokens with a scope; the client reads its user's language
+        # (wlm/tenancy/authentication.py, docs/api.md "Authentication")
+        "wlm.tenancy.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["wlm.tenancy.permissions.TenantPermission"],
@@ -312,6 +315,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # one name per choice set, whatever the field is called (the audit log's ``tenant.type``)
+    "ENUM_NAME_OVERRIDES": {
+        "TenantTypeEnum": "wlm.tenancy.models.TenantType",
+        "AuditKindEnum": "wlm.audit.models.Kind",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "wlm.lib.schema.add_problem_responses",

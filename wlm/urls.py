@@ -10,6 +10,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import SimpleRouter
 
+from wlm.audit.api import AuditViewSet
 from wlm.connections.api import ConnectionsView
 from wlm.dashboard.views import dashboard
 from wlm.dataplane.api import RadiusAccountingView, RadiusAuthorizeView
@@ -28,6 +29,7 @@ from wlm.notifications.api import InboxViewSet, NotificationViewSet
 from wlm.tenancy import language
 from wlm.tenancy import views as tenancy_views
 from wlm.tenancy.api import (
+    ApiTokenViewSet,
     DistributorViewSet,
     OrganizationViewSet,
     PartnerViewSet,
@@ -40,12 +42,14 @@ router.register("distributors", DistributorViewSet, basename="distributor")
 router.register("partners", PartnerViewSet, basename="partner")
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("users", UserViewSet, basename="user")
+router.register("tokens", ApiTokenViewSet, basename="api-token")
 router.register("modules", ModuleViewSet, basename="module")
 router.register("locations", LocationViewSet, basename="location")
 router.register("license-requests", LicenseRequestViewSet, basename="license-request")
 router.register("licenses", LicenseViewSet, basename="license")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("inbox", InboxViewSet, basename="inbox")
+router.register("audit", AuditViewSet, basename="audit")
 
 location_router = SimpleRouter()
 location_router.register("access-points", AccessPointViewSet, basename="access-point")
@@ -93,10 +97,14 @@ urlpatterns = [
     # the header's language switch and the user's profile (wlm/tenancy/language.py)
     path("language/", language.switch, name="switch_language"),
     path("profile/", language.profile, name="profile"),
+    # the user's API tokens (wlm/tenancy/tokens.py): made, listed, revoked
+    path("tokens/", tenancy_views.api_tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", tenancy_views.revoke_api_token, name="revoke_token"),
     path("", include("wlm.locations.urls")),
     path("", include("wlm.licenses.urls")),
     path("", include("wlm.licenses.request_urls")),
     path("", include("wlm.notifications.urls")),
+    path("", include("wlm.audit.urls")),
     path("api/v1/", include((api_v1, "api"))),
     path("admin/login/", tenancy_views.admin_login),  # the admin's, answering 429 when throttled
     path("admin/", admin.site.urls),

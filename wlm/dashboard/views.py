@@ -227,13 +227,22 @@ def _pending_requests(user) -> dict | None:
     if not (actor.is_staff or actor.tenant_type == TenantType.DISTRIBUTOR):
         return None
     pending = LicenseRequest.objects.visible_to(user).filter(state=RequestState.PENDING)
+    # the newest ids and the count (a window over the same rows) from the requests alone,
+    # then those few rows with their names: joined first, PostgreSQL hashed every location
+    # before picking the newest few
+    newest = list(
+        pending.annotate(total=Window(Count("pk")))
+        .order_by("-created", "-id")
+        .values_list("pk", "total")[:PENDING_REQUEST_ROWS]
+    )
+    rows = (
+        pending.filter(pk__in=[pk for pk, _total in newest])
+        .select_related("location__organization", "partner", "distributor")
+        .order_by("-created", "-id")
+    )
     return {
-        "count": pending.count(),
-        "rows": list(
-            pending.select_related("location__organization", "partner", "distributor").order_by(
-                "-created", "-id"
-            )[:PENDING_REQUEST_ROWS]
-        ),
+        "count": newest[0][1] if newest else 0,
+        "rows": list(rows) if newest else [],
         "url": f"{reverse('requests:list')}?{urlencode({'state': RequestState.PENDING.value})}",
     }
 

@@ -12,6 +12,7 @@ the lean path only ever gives the answers the full path gives.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import threading
@@ -24,7 +25,6 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http.request import split_domain_port, validate_host
-from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 
 from wlm.connections import accounting
@@ -33,6 +33,8 @@ from wlm.dataplane.api import packet_of
 from wlm.dataplane.cache import Entitlements
 from wlm.lib import clock
 from wlm.lib.headers import NO_STORE
+from wlm.tenancy import tokens
+from wlm.tenancy.models import TokenScope
 from wlm.tenancy.scoping import actor_of
 
 ENTITLEMENT_PATH = re.compile(r"/api/v1/locations/([0-9a-fA-F-]{36})/entitlement/")
@@ -47,34 +49,57 @@ GATEWAY, STAFF = "gateway", "staff"
 
 
 class Tokens:
-    """Whether a token belongs to an active gateway or staff user, for one second."""
+    """Whether a token may act for an active gateway or staff user, for one second.
+
+    The token is found as the API's authentication finds it (``wlm.tenancy.tokens.find``:
+    the hashed row); an unknown, revoked or expired token, or an inactive user, is
+    nobody. A revocation or a changed role is seen within ``seconds`` on each process;
+    an expiry at once (the moment is kept with the answer). Unsafe requests (RADIUS) need
+    a ``write`` token, as in Django."""
 
     def __init__(
         self, seconds: float = TOKEN_SECONDS, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
         self.seconds = seconds
         self.monotonic = monotonic
-        self._known: dict[str, tuple[str | None, int | None, float]] = {}
+        self._known: dict[str, tuple[str | None, int | None, bool, dt.datetime | None, float]]
+        self._known = {}
         self._lock = threading.Lock()
 
-    def identify(self, key: str) -> tuple[str | None, int | None]:
-        """(GATEWAY or STAFF, the user's id) for an active user of that role, else
-        (None, None)."""
+    def identify(self, key: str, *, write: bool = False) -> tuple[str | None, int | None]:
+        """(GATEWAY or STAFF, the user's id) for a usable token of an active user of that
+        role (a ``write`` one when ``write``), else (None, None)."""
         now = self.monotonic()
         known = self._known.get(key)
-        if known is not None and known[2] > now:
-            return known[0], known[1]
-        token = Token.objects.select_related("user").filter(key=key).first()
-        kind = user_id = None
-        if token is not None and token.user.is_active:
-            actor = actor_of(token.user)
-            kind = GATEWAY if actor.is_gateway else STAFF if actor.is_staff else None
-            user_id = token.user_id if kind else None
-        with self._lock:
-            if len(self._known) > 10_000:
-                self._known.clear()
-            self._known[key] = (kind, user_id, now + self.seconds)
+        if known is None or known[4] <= now:
+            known = self._look_up(key)
+            with self._lock:
+                if len(self._known) > 10_000:
+                    self._known.clear()
+                self._known[key] = (*known, now + self.seconds)
+        kind, user_id, writes, expires = known[:4]
+        if kind is None or (write and not writes):
+            return None, None
+        if expires is not None and expires <= clock.now():
+            return None, None
         return kind, user_id
+
+    def _look_up(self, key: str) -> tuple[str | None, int | None, bool, dt.datetime | None]:
+        nobody = (None, None, False, None)
+        token = tokens.find(key)
+        if token is None or not token.user.is_active:
+            return nobody
+        moment = clock.now()
+        try:
+            tokens.check(token, moment)
+        except tokens.Refused:
+            return nobody
+        actor = actor_of(token.user)
+        kind = GATEWAY if actor.is_gateway else STAFF if actor.is_staff else None
+        if kind is None:
+            return nobody
+        tokens.touch(token, moment)
+        return kind, token.user_id, token.scope == TokenScope.WRITE, token.expires
 
     def sees_every_location(self, key: str) -> bool:
         return self.identify(key)[0] is not None
@@ -202,7 +227,7 @@ class DataPlaneFront:
             data = read(orjson.loads(body))
         except (orjson.JSONDecodeError, ValueError):
             return None  # Django's parser and serializer say what is wrong
-        kind, user_id = self.tokens.identify(key)
+        kind, user_id = self.tokens.identify(key, write=True)
         return None if kind != GATEWAY else (user_id, data)
 
     def _radius_accounting(self, environ) -> bool:

@@ -25,7 +25,6 @@ from django.core.management.base import CommandError
 from django.core.management.color import no_style
 from django.db import connection, transaction
 from psycopg import sql
-from rest_framework.authtoken.models import Token
 
 from wlm.dataplane import triggers
 from wlm.lib import clock
@@ -36,6 +35,7 @@ from wlm.licenses.models import Assignment, License, LicenseStatus, LicenseType,
 from wlm.locations.models import Location, Sector
 from wlm.notifications import schedule
 from wlm.notifications.models import Notice, NoticeState
+from wlm.tenancy import tokens
 from wlm.tenancy.models import Distributor, Membership, Organization, Partner, Role, TenantType
 
 DISTRIBUTOR = "Load Distribution"
@@ -205,7 +205,7 @@ def _gateway_token() -> str:
     Membership.objects.get_or_create(
         user=user, defaults={"tenant_type": TenantType.STAFF, "role": Role.GATEWAY}
     )
-    return Token.objects.get_or_create(user=user)[0].key
+    return tokens.issue(user, "generate_load")[1]  # the secret: shown once, in the summary
 
 
 LOCATION_FIELDS = [

@@ -12,20 +12,24 @@ Two writers, one answer (docs/api.md, "CSV"):
 - Any other list: its serializer's rows (lists as ``a;b;c``, objects as JSON).
 
 Both stream (``StreamingHttpResponse``, a server-side cursor on PostgreSQL): memory
-stays flat whatever the rows. Every text cell is defused against spreadsheet formulas
-(``defuse``).
+stays flat whatever the rows. The ``values()`` writer reads in a transaction of its own on
+PostgreSQL (``reading``: what PgBouncer in transaction mode needs). Every text cell is
+defused against spreadsheet formulas (``defuse``).
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 
-from django.db import connections
+from django.db import connections, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework import mixins
@@ -126,18 +130,42 @@ class Column:
 
 class DateTime(Column):
     """A moment as the JSON rows write it (DRF): ISO 8601 in the current time zone,
-    ``Z`` for UTC."""
+    ``Z`` for UTC. On PostgreSQL an export reads it as the server's text in UTC
+    (``_moments_as_text``), which in UTC is rewritten, not parsed."""
 
     def writer(self) -> Callable:
         zone = timezone.get_current_timezone()
+        if getattr(zone, "key", None) == "UTC" or zone is dt.UTC:
+
+            def in_utc(value):  # the common case: "+00:00" always, written "Z"
+                if value is None:
+                    return None
+                if value.__class__ is str:
+                    return _iso_from_text(value)
+                return value.astimezone(dt.UTC).isoformat()[:-6] + "Z"
+
+            return in_utc
 
         def write(value):
             if value is None:
                 return None
+            if value.__class__ is str:
+                value = dt.datetime.fromisoformat(value)
             text = value.astimezone(zone).isoformat()
             return text[:-6] + "Z" if text.endswith("+00:00") else text
 
         return write
+
+
+def _iso_from_text(text: str) -> str:
+    """PostgreSQL's text of a moment in UTC (``2026-12-04 07:40:06.8255+00``: its
+    fraction without trailing zeros, none when it is 0) as ``isoformat`` writes it, ``Z``
+    for UTC (``2026-12-04T07:40:06.825500Z``)."""
+    if text[10:11] != " " or text[-3:] != "+00":  # not a moment Python can hold either
+        return dt.datetime.fromisoformat(text).isoformat()[:-6] + "Z"
+    if len(text) == 22:
+        return f"{text[:10]}T{text[11:19]}Z"
+    return f"{text[:10]}T{text[11:-3]:0<15}Z"
 
 
 class Label(Column):
@@ -183,31 +211,30 @@ def _chunks(rows: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
-def _folded(rows: Iterator, pk: int, relations: list[tuple[int, list[int]]]) -> Iterator:
-    """Each row once, its ``Many`` columns joined (``relations``: per relation, the
-    position of its key and of its columns). A row's repeats are consecutive: the query
-    orders by the list's order, then the primary key, then the relations."""
-    if not relations:
-        yield from rows
-        return
-    first, found = None, []
+def _groups(rows: Iterator, pk: int) -> Iterator[list]:
+    """The rows of each primary key, together: a row's repeats (one per related row of
+    its ``Many`` columns) are consecutive, the query orders by the list's order, then the
+    primary key, then the relations."""
+    group: list = []
     for row in rows:
-        if first is None or row[pk] != first[pk]:
-            if first is not None:
-                yield _fold(first, found)
-            first = row
-            found = [({}, columns) for _key, columns in relations]
-        for (key, _columns), (seen, columns) in zip(relations, found, strict=True):
-            value = row[key]
+        if group and row[pk] != group[0][pk]:
+            yield group
+            group = []
+        group.append(row)
+    if group:
+        yield group
+
+
+def _fold(group: list, relations: list[tuple[int, list[int]]]) -> list:
+    """A row that came several times, once, its ``Many`` columns joined (``relations``:
+    per relation, the position of its key and of its columns)."""
+    row = list(group[0])
+    for key, columns in relations:
+        seen: dict = {}
+        for repeat in group:
+            value = repeat[key]
             if value is not None and value not in seen:
-                seen[value] = [row[column] for column in columns]
-    if first is not None:
-        yield _fold(first, found)
-
-
-def _fold(row, found) -> list:
-    row = list(row)
-    for seen, columns in found:
+                seen[value] = [repeat[column] for column in columns]
         for number, column in enumerate(columns):
             row[column] = joined(values[number] for values in seen.values())
     return row
@@ -222,10 +249,11 @@ class Export:
     """A list's CSV columns, in order (``Column``, ``DateTime``, ``Label``, ``Many``).
 
     One query reads every column, the to-many ones through joins; its rows come through
-    a server-side cursor, planned for reading them all (``cursor_tuple_fraction``).
-    Each row's cells are made by one function written for the export when it starts
-    (``make``): the columns' positions and writers are bound once, not looked up for
-    every cell."""
+    a server-side cursor, in chunks of ``CSV_CHUNK``, read as ``reading`` says (planned
+    for reading them all, in a transaction; uuids and moments as text), and go out in
+    pieces of ``CSV_CHUNK`` rows, not one a row. Each row's cells are made by one
+    function written for the export when it starts (``make``): the columns' positions and
+    writers are bound once, not looked up for every cell."""
 
     def __init__(self, columns: Sequence[Column]):
         self.columns = list(columns)
@@ -238,6 +266,23 @@ class Export:
         """The CSV text of ``queryset``'s rows (its filters and order as they are): the
         header, then one string per chunk of rows. The writers are made now (labels in
         the request's language), not when the server reads the stream."""
+        return self._lines(self.headers, *self._prepare(queryset))
+
+    def rows(self, queryset):
+        """The export's one query: ``queryset``'s ``values_list`` of every source, in the
+        order the export reads (the benchmark's floor reads the same rows)."""
+        return self._prepare(queryset)[0]
+
+    def _prepare(self, queryset):
+        as_text = {}  # on PostgreSQL, each moment's source: the moment as text
+        if _moments_as_text(connections[queryset.db]):
+            for column in self.columns:
+                if isinstance(column, DateTime) and isinstance(column.source, str):
+                    as_text[column.source] = "csv_text_" + column.source.replace("__", "_")
+            text = TextField()
+            queryset = queryset.annotate(
+                **{alias: Cast(source, text) for source, alias in as_text.items()}
+            )
         sources: list[str] = []
 
         def position(source: str) -> int:
@@ -246,23 +291,29 @@ class Export:
             return sources.index(source)
 
         names: dict = {"_defuse": defuse, "_FORMULA": FORMULA_START}
-        cells = []
+        cells, once = [], []  # a folded row's cells; those of a row that came once
         relations: dict[Related, list[int]] = {}
         for number, column in enumerate(self.columns):
             write = column.writer()
             if isinstance(column.source, tuple):
                 value = "(" + "".join(f"row[{position(s)}], " for s in column.source) + ")"
             else:
-                value = f"row[{position(column.source)}]"
-            if isinstance(column, Many):
-                relations.setdefault(column.related, []).append(position(column.source))
+                value = f"row[{position(as_text.get(column.source, column.source))}]"
             if write is None:
                 expression = value
             else:
                 names[f"_w{number}"] = write
                 expression = f"_w{number}({value})"
             cells.append(_guarded(expression))
-        source = "def make(row):\n    return [" + ", ".join(cells) + "]\n"
+            if isinstance(column, Many):  # joined: its one value, if any, as text
+                relations.setdefault(column.related, []).append(position(column.source))
+                key = position(column.related.key)
+                expression = f'("" if row[{key}] is None else str({value}))'
+            once.append(_guarded(expression))
+        source = "".join(
+            f"def {name}(row):\n    return [{', '.join(made)}]\n"
+            for name, made in (("make", cells), ("make_once", once))
+        )
         exec(compile(source, "<csv export>", "exec"), names)  # noqa: S102 (our own code)
         folding = [(position(related.key), columns) for related, columns in relations.items()]
         pk = position("pk")
@@ -271,38 +322,96 @@ class Export:
             order += ["pk", *(key for related in relations for key in related.order)]
         # values_list ignores select_related; prefetches do not apply to tuples
         rows = queryset.prefetch_related(None).order_by(*order).values_list(*sources)
-        return self._lines(rows, self.headers, names["make"], pk, folding)
+        return rows, names["make"], names["make_once"], pk, folding
 
     @staticmethod
-    def _lines(rows, header, make, pk, folding) -> Iterator[str]:
+    def _lines(header, rows, make, make_once, pk, folding) -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(header)
         yield buffer.getvalue()
-        with _planned_for_every_row(connections[rows.db]):
-            read = _folded(rows.iterator(chunk_size=CSV_CHUNK), pk, folding)
+        with reading(connections[rows.db]):
+            read = rows.iterator(chunk_size=CSV_CHUNK)
+            if folding:
+                read = _groups(read, pk)
             for chunk in _chunks(read, CSV_CHUNK):
                 buffer.seek(0)
                 buffer.truncate()
-                writer.writerows([make(row) for row in chunk])
+                if folding:  # most rows come once: made as they are, without _fold
+                    made = [
+                        make_once(group[0]) if len(group) == 1 else make(_fold(group, folding))
+                        for group in chunk
+                    ]
+                else:
+                    made = [make(row) for row in chunk]
+                writer.writerows(made)
                 yield buffer.getvalue()
 
 
 @contextmanager
-def _planned_for_every_row(connection):
-    """PostgreSQL plans a cursor's query for its first 10% of rows by default
-    (``cursor_tuple_fraction``): nested loops and index walks, 2 to 3 times slower than the
-    hash joins that read every row, which an export does."""
+def reading(connection):
+    """How an export reads its rows. On PostgreSQL, in a transaction of its own (or the
+    one it is in), where:
+
+    - the server-side cursor of ``iterator()`` is declared ``WITHOUT HOLD``: its rows are
+      made as they are fetched (a ``WITH HOLD`` cursor, Django's choice in autocommit,
+      is run to the end and stored by the server when it is declared), and the
+      declaration, the fetches and the settings below go to one server connection, which
+      PgBouncer in transaction mode guarantees only within a transaction (keep
+      ``DISABLE_SERVER_SIDE_CURSORS`` off: with it the driver would hold every row);
+    - the query is planned for reading every row (``SET LOCAL cursor_tuple_fraction``;
+      PostgreSQL plans a cursor for its first 10% by default: nested loops and index
+      walks, 2 to 3 times slower than the hash joins that read every row). ``LOCAL``:
+      the setting ends with the transaction, so no other client of a pooled server
+      connection inherits it;
+    - a uuid is read as its text (``_export_loaders``)."""
     if connection.vendor != "postgresql":
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SET cursor_tuple_fraction = 1.0")
+    with transaction.atomic(using=connection.alias, savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        with _export_loaders(connection.connection):
+            yield
+
+
+@contextmanager
+def _export_loaders(pg):
+    """While an export reads, ``pg`` (a psycopg connection) loads ``uuid`` as its text:
+    PostgreSQL writes a uuid as ``str(UUID)`` does, which is Python (1 to 2 µs a value) where
+    the text is the driver's C. Django's loader comes back after. psycopg 2 has no
+    per-connection loaders: nothing changes."""
+    adapters = getattr(pg, "adapters", None)
+    if adapters is None:
+        yield
+        return
+    from psycopg.pq import Format
+
+    uuid, text = adapters.types["uuid"].oid, adapters.types["text"].oid
+    before = adapters.get_loader(uuid, Format.TEXT)
+    adapters.register_loader(uuid, adapters.get_loader(text, Format.TEXT))
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET cursor_tuple_fraction")
+        adapters.register_loader(uuid, before)
+
+
+def _moments_as_text(connection) -> bool:
+    """Whether an export reads its moments (``DateTime``) as PostgreSQL's text: when the
+    session writes them in UTC and ISO (``TimeZone``, Django's UTC with ``USE_TZ``;
+    ``DateStyle``, ISO by default), ``2026-12-04 07:40:06.8255+00``. Rewriting that text
+    costs a tenth of what parsing it into a ``datetime`` (Django's loader is Python) and
+    formatting it again do."""
+    if connection.vendor != "postgresql":
+        return False
+    connection.ensure_connection()
+    info = getattr(connection.connection, "info", None)
+    status = getattr(info, "parameter_status", None)
+    if status is None:  # psycopg 2
+        return False
+    return status("TimeZone") in ("UTC", "Etc/UTC") and (status("DateStyle") or "").startswith(
+        "ISO"
+    )
 
 
 def csv_response(lines: Iterator[str], filename: str) -> StreamingHttpResponse:

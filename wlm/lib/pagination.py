@@ -58,8 +58,13 @@ class CappedPaginator(Paginator):
         if not self._reads_ids():
             return super().count
         self.counted_up_to = max(self.limit, self._reach)
-        self._ids = list(self.object_list.values_list("pk", flat=True)[: self.counted_up_to + 1])
+        self._ids = self.read_ids(self.object_list, self.counted_up_to + 1)
         return len(self._ids)
+
+    def read_ids(self, rows, limit: int) -> list:
+        """The pks of the first ``limit`` rows, in the list's order (a subclass may read
+        them another way: ``wlm.lib.plans.MatchesFirstPaginator``)."""
+        return list(rows.values_list("pk", flat=True)[:limit])
 
     def _get_page(self, object_list, number, paginator):
         if self._ids is not None and hasattr(object_list, "query"):

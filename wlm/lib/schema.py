@@ -14,8 +14,12 @@ TOKEN_AUTH = _('Token authentication: send the header "Authorization: Token <key
 
 # One entry per first path segment: the section of the documentation.
 RESOURCES = {
+    "audit": _(
+        "The audit log: every change that matters and every login, append-only; a tenant's "
+        "admins read their tenant's entries and those of the tenants below it."
+    ),
     "auth": _(
-        "API tokens: exchange a username and password for the token to send with every call."
+        "API tokens: exchange a username and password for a new token to send with every call."
     ),
     "connections": _(
         "Device connections reported by the Wi-Fi platform's gateway: the fifth distinct "
@@ -51,12 +55,18 @@ RESOURCES = {
         "Called by FreeRADIUS's rest module for Access-Requests and accounting (gateway "
         "tokens only)."
     ),
+    "tokens": _(
+        "Your API tokens: named, read-only or read-write, with an optional expiry; the "
+        "secret is shown once, when made. Admins see and revoke their users' tokens."
+    ),
     "users": _("Users and their membership of one tenant: admins manage their tenants' users."),
 }
 
 # One entry per operation (its operationId); a test fails on an operation without one.
 SUMMARIES = {
-    "auth_token_create": _("Get an API token"),
+    "audit_list": _("List audit entries"),
+    "audit_retrieve": _("Read an audit entry"),
+    "auth_token_create": _("Get a new API token (shown once)"),
     "connections_create": _("Report device connections (up to 10,000 a call)"),
     "distributors_list": _("List distributors"),
     "distributors_create": _("Create a distributor"),
@@ -92,6 +102,7 @@ SUMMARIES = {
     "licenses_renew_create": _("Renew the license"),
     "licenses_upgrade_create": _("Upgrade the license (limit, modules)"),
     "licenses_pdf_retrieve": _("Download the PDF certificate"),
+    "licenses_bulk_list": _("List bulk jobs (yours; staff: everyone's)"),
     "licenses_bulk_create": _("Change many licenses at once (a bulk job)"),
     "licenses_bulk_retrieve": _("Read a bulk job and its progress"),
     "licenses_bulk_results_list": _("List a bulk job's results, license by license"),
@@ -119,6 +130,11 @@ SUMMARIES = {
     "notifications_retrieve": _("Read a notice"),
     "radius_authorize_create": _("RADIUS authorization: Accept or Reject"),
     "radius_accounting_create": _("RADIUS accounting"),
+    "tokens_list": _("List API tokens"),
+    "tokens_create": _("Make an API token (its secret shown once)"),
+    "tokens_retrieve": _("Read an API token (never its secret)"),
+    "tokens_destroy": _("Revoke an API token"),
+    "tokens_revoke_create": _("Revoke an API token and read it back"),
     "users_list": _("List users"),
     "users_create": _("Create a user"),
     "users_retrieve": _("Read a user"),

@@ -67,6 +67,12 @@ class ScopedListView(LoginRequiredMixin, FilterView):
             return tuple(ordering_terms(rows, [value]))
         return self.default_ordering
 
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kw):
+        paginator = super().get_paginator(queryset, per_page, orphans, allow_empty_first_page, **kw)
+        if self.request.GET.get(self.page_kwarg) == "last":
+            paginator.limit = None  # the last page needs the full count (as in the API)
+        return paginator
+
     def current_ordering(self) -> str:
         value = self.request.GET.get("ordering", "")
         return value if value.lstrip("-") in self.ordering_fields else ""

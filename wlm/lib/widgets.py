@@ -20,3 +20,22 @@ class LocalDateInput(forms.DateInput):
             "size": 10,
         }
         super().__init__(attrs={**defaults, **(attrs or {})})
+
+
+class TrueCheckbox(forms.CheckboxInput):
+    """A yes-or-no filter (``name=true``) as one checkbox: checked, the form sends
+    ``true``; unchecked, nothing (the filter is off, not ``false``). The filter's field
+    reads the query string's text as the API does, so ``?near_limit=true`` in a
+    bookmarked URL shows the box checked."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, check_test=lambda value: str(value).lower() == "true")
+
+    def format_value(self, value):
+        return "true"
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name)
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from wlm.licenses.models import License, LicenseEvent, LicenseRequest, Module
+from wlm.licenses.models import BulkJob, License, LicenseEvent, LicenseRequest, Module
 
 
 @admin.register(Module)
@@ -43,3 +43,15 @@ class LicenseRequestAdmin(ReadOnlyAdmin):
 class LicenseEventAdmin(ReadOnlyAdmin):
     list_display = ["license", "at", "kind", "actor_name"]
     list_filter = ["kind"]
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(ReadOnlyAdmin):
+    """Bulk jobs are made from the licenses list and worked by the notifier: read only
+    here (each license's result is on the job's page and ``…/bulk/{id}/results/``)."""
+
+    list_display = ["id", "owner", "action", "state", "total", "done", "refused", "created"]
+    list_filter = ["state", "action"]
+    search_fields = ["owner__username"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created"

@@ -14,8 +14,10 @@ from rest_framework.views import APIView
 from wlm.lib import clock, languages
 from wlm.lib.api import ScopedViewSet
 from wlm.lib.csv import ListModelMixin
+from wlm.lib.plans import MatchesFirstPagination
 from wlm.licenses import lifecycle, notices, services
 from wlm.licenses.entitlement import entitlement_seen_by
+from wlm.licenses.exports import MODULE_CSV
 from wlm.licenses.filters import LicenseFilterSet, LicenseRequestFilterSet, ModuleFilterSet
 from wlm.licenses.models import License, LicenseRequest, Module
 from wlm.licenses.pdf import certificate_response
@@ -58,6 +60,7 @@ class ModuleViewSet(
     ordering_fields = ["code", "name", "advanced"]
     ordering = ["advanced", "code"]
     csv_filename = "modules"
+    csv_export = MODULE_CSV
 
     def perform_create(self, serializer):
         serializer.instance = services.create_module(self.request.user, **serializer.validated_data)
@@ -175,6 +178,7 @@ class LicenseViewSet(
     ordering = ["-created", "-id"]
     csv_filename = "licenses"
     csv_export = LICENSE_CSV
+    pagination_class = MatchesFirstPagination  # few matches: read first, then sorted
 
     def may_write(self, user) -> bool:
         """``TenantPermission``: 403 for a role that neither generates licenses nor makes

@@ -7,6 +7,13 @@ none. Every reader (the entitlement and the data plane's misses, the locations l
 connection intake) reads the stored row, never the rule; the license's status and end
 date are read live from the license, so a stored choice never stands for a status.
 
+The row also copies the license's ``status`` and ``end_date``, for the locations list
+alone: it filters and sorts by them from an index (its license's end date across the
+join cannot be). ``refresh`` writes the copies with the row, and rewrites them in the
+transaction of every change of them (``apply_change``, the one place that changes a
+status or an end date, passes the license as ``changed``); the test suite checks after
+every test that they are the license's (``stale``).
+
 ``refresh`` stores the rule's answer for some locations in the transaction of a change.
 ``lifecycle`` calls it, from one place: ``apply_change`` (every status change and every
 assignment goes through it) and ``created`` (a new license). ``refresh_all`` stores every
@@ -18,12 +25,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from wlm.lib.prepared import PreparedQuery
-from wlm.licenses.models import ACTIVE_STATUSES, CurrentLicense, License, LicenseStatus
+from wlm.licenses.models import (
+    ACTIVE_STATUSES,
+    Assignment,
+    CurrentLicense,
+    License,
+    LicenseStatus,
+)
 from wlm.locations.models import Location
 
 
@@ -74,19 +87,38 @@ _RULE = PreparedQuery(
 )
 
 
-def refresh(location_ids: Iterable) -> None:
-    """Store the license of each location of ``location_ids`` (ids or rows).
+def refresh(location_ids: Iterable, *, changed: License | None = None) -> None:
+    """Store the license of each location of ``location_ids`` (ids or rows), with its
+    copies of the license's status and end date.
 
-    The rows are locked in id order first (no deadlock between two refreshes), and the
-    license is then computed by new statements: on PostgreSQL that statement sees
-    whatever a concurrent change of another license of the same location committed
-    while this one waited for the lock, so the last writer stores the right answer.
+    ``changed``: a license whose status or end date the caller's change moved
+    (``apply_change``): its copies are rewritten too on the other locations whose
+    license it is. Each row is written once in a change: a second write of a row this
+    transaction wrote queues PostgreSQL's (deferred) foreign key checks of the row,
+    which at the commit would wait for a location an element's addition holds while it
+    waits for this license (test_races).
+
+    The rows (those of ``changed``'s locations too) are locked in id order first (no
+    deadlock between two refreshes), and the license and its copies are then written by
+    new statements: on PostgreSQL they see whatever a concurrent change of another
+    license of the same location committed while this one waited for the lock, so the
+    last writer stores the right answer; and a concurrent refresh that made ``changed``
+    a location's license, copying it as it was before this change, is rewritten here.
     """
     ids = sorted({getattr(location, "pk", location) for location in location_ids} - {None})
-    if not ids:
+    others = []
+    if changed is not None:
+        assigned = Assignment.objects.filter(license=changed).values_list("location_id", flat=True)
+        others = sorted({changed.location_id, *assigned} - {None} - set(ids))
+    if not ids and not others:
         return
     rows = CurrentLicense.objects.filter(location_id__in=ids)
-    locking = rows.select_for_update().order_by("location_id").values_list("pk", flat=True)
+    locking = (
+        CurrentLicense.objects.filter(location_id__in=[*ids, *others])
+        .select_for_update()
+        .order_by("location_id")
+        .values_list("pk", flat=True)
+    )
     with transaction.atomic(savepoint=False):  # the caller's transaction, or its own
         missing = set(ids) - set(locking)
         if missing:  # a location's first license: its row, then its lock
@@ -97,7 +129,19 @@ def refresh(location_ids: Iterable) -> None:
             list(locking.filter(location_id__in=missing))
         for location_id in ids:
             [(license_id,)] = _RULE.rows(location_id)
-            rows.filter(location_id=location_id).update(license_id=license_id)
+            rows.filter(location_id=location_id).update(
+                license_id=license_id, **_facts_of(License.objects.filter(pk=license_id))
+            )
+        if others:  # where ``changed`` is the license, its new status and end date
+            CurrentLicense.objects.filter(location_id__in=others, license=changed).update(
+                status=changed.status, end_date=changed.end_date
+            )
+
+
+def _facts_of(license_rows) -> dict:
+    """The copies of a license's status and end date: subqueries of ``license_rows``
+    (one license, or an ``OuterRef``), read by the statement that writes them."""
+    return {name: Subquery(license_rows.values(name)[:1]) for name in ("status", "end_date")}
 
 
 def refresh_all() -> None:
@@ -110,12 +154,34 @@ def refresh_all() -> None:
         ignore_conflicts=True,
     )
     CurrentLicense.objects.update(license=_license_of("location"))
+    if _has_copies():
+        CurrentLicense.objects.update(**_facts_of(License.objects.filter(pk=OuterRef("license"))))
+
+
+def _has_copies() -> bool:
+    """Whether the table has the status and end date columns yet: the migration that
+    added the table (licenses 0005) calls ``refresh_all`` before 0011 added them."""
+    connection = connections[router.db_for_write(CurrentLicense)]
+    with connection.cursor() as cursor:
+        columns = connection.introspection.get_table_description(
+            cursor, CurrentLicense._meta.db_table
+        )
+    return "end_date" in {column.name for column in columns}
 
 
 def stale() -> list:
     """Locations whose stored license is not the rule's answer, as ``(location id, rule's
-    license id, stored license id)`` (0 for none); the tests assert there are none."""
+    license id, stored license id)`` (0 for none), then rows whose copies of the status
+    and end date are not their license's, as ``(location id, the license's (status, end
+    date), the stored ones)``; the tests assert there are none."""
     locations = Location.objects.annotate(
         rule=Coalesce(_license_of(), 0), stored=Coalesce(F("current__license"), 0)
     )
-    return list(locations.exclude(rule=F("stored")).values_list("pk", "rule", "stored"))
+    wrong = list(locations.exclude(rule=F("stored")).values_list("pk", "rule", "stored"))
+    copies = CurrentLicense.objects.values_list(
+        "location_id", "license__status", "license__end_date", "status", "end_date"
+    )
+    for location_id, status, end_date, stored_status, stored_end in copies:
+        if (status, end_date) != (stored_status, stored_end):
+            wrong.append((location_id, (status, end_date), (stored_status, stored_end)))
+    return wrong

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
 from wlm.lib.filters import SearchFilterSet
-from wlm.lib.widgets import LocalDateInput
+from wlm.lib.widgets import LocalDateInput, TrueCheckbox
 from wlm.licenses.keys import ALPHABET, typed_symbols
 from wlm.licenses.limits import in_use
 from wlm.licenses.models import (
@@ -112,6 +112,7 @@ class LicenseFilterSet(SearchFilterSet):
             coerce=lambda value: value == "true",
             method="filter_near_limit",
             label=_("Near their limit"),
+            widget=TrueCheckbox,  # the page's panel: one box (unchecked: no filter)
         )
     )
 

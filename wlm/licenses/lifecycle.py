@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from wlm.audit import services as audit
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
 from wlm.licenses import current, tokens
@@ -289,7 +290,9 @@ def apply_change(
     if "status" in changes and current.moves(before["status"], status):
         # the license may move up or down among its locations' licenses
         moved += [license.location_id, *license.assignments.values_list("location_id", flat=True)]
-    current.refresh(moved)
+    # and the copies of its status and end date the locations list sorts and filters by
+    copied = "status" in changes or "end_date" in changes
+    current.refresh(moved, changed=license if copied else None)
     tokens.refresh(license)  # a new signed token when the terms changed
     after = {name: _serialise(value) for name, value in changes.items()}
     record(
@@ -313,8 +316,10 @@ def created(license: License, user, *, after: dict) -> None:
 
 
 def record(license: License, kind: EventKind, user, *, reason="", before=None, after=None):
-    """Append one history event (the "Upgrades" tab) in the caller's transaction."""
+    """Append one history event (the "Upgrades" tab) in the caller's transaction, and
+    its entry in the audit log (the one place both are written)."""
     actor = user if user is not None and user.is_authenticated else None
+    audit.record_license_event(license, kind, actor, reason=reason, before=before, after=after)
     return LicenseEvent.objects.create(
         license=license,
         at=clock.now(),

@@ -359,9 +359,13 @@ class CurrentLicense(models.Model):
     one answer every reader uses (the entitlement, the locations list, the connection
     intake); the license's status and dates are read from the license itself.
 
-    Written only by ``wlm.licenses.current.refresh`` (where the rule lives), in the
-    transaction of every change that can move it: ``lifecycle.apply_change`` and
-    ``lifecycle.created`` call it (docs/lifecycle.md).
+    ``status`` and ``end_date`` copy the license's (NULL without one) for the locations
+    list only: it filters and sorts by them from an index (docs/performance.md); what it
+    shows, and every other reader, reads the license.
+
+    Written only by ``wlm.licenses.current`` (where the rule lives), in the transaction
+    of every change that can move it or change its copies: ``lifecycle.apply_change``
+    and ``lifecycle.created`` call it (docs/lifecycle.md).
     """
 
     location = models.OneToOneField(
@@ -374,6 +378,12 @@ class CurrentLicense(models.Model):
     license = models.ForeignKey(
         License, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("license")
     )
+    # copies of the license's (written by ``current.refresh``), for the list;
+    # NULL without a license, as the list's masked columns (not "": no such status)
+    status = models.CharField(  # noqa: DJ001
+        _("status"), max_length=20, choices=LicenseStatus.choices, null=True, editable=False
+    )
+    end_date = models.DateField(_("end date"), null=True, editable=False)
 
     class Meta:
         verbose_name = _("current license")
@@ -484,12 +494,14 @@ class BulkOutcome(models.TextChoices):
 
 
 class BulkJobQuerySet(ScopedQuerySet):
-    """A bulk job is its owner's alone, as the inbox: staff too see only their own."""
+    """A bulk job is its owner's; staff (who see every license) see every job, read only."""
 
     def visible_to(self, user, *, data_plane: bool = False) -> ScopedQuerySet:
         actor = actor_of(user)
         if actor.user_id is None or actor.tenant_type is None or actor.is_gateway:
             return self.none()
+        if actor.is_staff:
+            return self.all()
         return self.filter(owner_id=actor.user_id)
 
     def _visible_filter(self, actor: Actor):

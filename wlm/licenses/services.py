@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from wlm.audit import services as audit
 from wlm.lib import clock
 from wlm.lib.problems import Conflict
 from wlm.licenses import lifecycle
@@ -201,6 +202,9 @@ def create_request(user, terms: Terms) -> LicenseRequest:
         created=clock.now(),
     )
     request.modules.set(terms.modules)
+    audit.record(
+        audit.Kind.REQUEST_CREATED, obj=request, tenant=audit.request_scope(request), actor=user
+    )
     return request
 
 
@@ -246,6 +250,14 @@ def approve_request(
     request.license = license
     request.decided = clock.now()
     request.save(update_fields=["state", "license", "decided"])
+    audit.record(
+        audit.Kind.REQUEST_APPROVED,
+        obj=request,
+        tenant=audit.request_scope(request),
+        actor=user,
+        before={"state": RequestState.PENDING},
+        after={"state": request.state, "license": license.pk},
+    )
     return license
 
 
@@ -258,6 +270,14 @@ def reject_request(user, request_id: int, reason: str) -> LicenseRequest:
     request.reason = lifecycle.require_reason(reason)
     request.decided = clock.now()
     request.save(update_fields=["state", "reason", "decided"])
+    audit.record(
+        audit.Kind.REQUEST_REJECTED,
+        obj=request,
+        tenant=audit.request_scope(request),
+        actor=user,
+        before={"state": RequestState.PENDING},
+        after={"state": request.state, "reason": request.reason},
+    )
     return request
 
 

@@ -4,7 +4,7 @@ from django.urls import path
 
 from wlm.lib.saved_views import DeleteViewPage, SaveViewPage
 from wlm.licenses.forms.licenses import ACTION_FORMS
-from wlm.licenses.views.bulk import BulkJobView, BulkView
+from wlm.licenses.views.bulk import BulkJobListView, BulkJobView, BulkView
 from wlm.licenses.views.licenses import (
     LicenseActionView,
     LicenseDetailView,
@@ -24,6 +24,7 @@ urlpatterns = [
     ),
     # bulk actions from the list: the confirmation, then the job's progress and results
     path("licenses/bulk/", BulkView.as_view(), name="bulk"),
+    path("licenses/bulk/jobs/", BulkJobListView.as_view(), name="bulk-jobs"),
     path("licenses/bulk/<int:pk>/", BulkJobView.as_view(), name="bulk-job"),
     path("licenses/<int:pk>/", LicenseDetailView.as_view(), name="detail"),
     path("licenses/<int:pk>/pdf/", LicensePdfView.as_view(), name="pdf"),

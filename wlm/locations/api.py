@@ -12,9 +12,10 @@ from wlm.lib.csv import ListModelMixin
 from wlm.lib.validators import normalize_mac, validate_time_zone
 from wlm.licenses.models import LicenseStatus
 from wlm.locations import services
+from wlm.locations.exports import ACCESS_POINT_CSV, ROOM_CSV
 from wlm.locations.filters import LOCATION_ORDERING, LocationFilterSet
 from wlm.locations.models import AccessPoint, Location, Room, Sector
-from wlm.locations.queries import LOCATION_CSV, with_license
+from wlm.locations.queries import LOCATION_CSV, LocationPagination, with_license
 from wlm.tenancy.models import Organization, TenantType
 
 LOCATION_WRITERS = (TenantType.STAFF, TenantType.PARTNER, TenantType.ORGANIZATION)
@@ -90,6 +91,7 @@ class LocationViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
     ordering_fields = list(LOCATION_ORDERING)
     ordering = ["name", "id"]
+    pagination_class = LocationPagination  # by license end: read from its index
     csv_filename = "locations"
     csv_export = LOCATION_CSV  # the license as four flat columns, then the names
     lookup_value_regex = "[0-9a-fA-F-]{36}"
@@ -164,6 +166,7 @@ class AccessPointViewSet(LocationChildViewSet):
     ordering_fields = ["mac", "name", "created"]
     ordering = ["mac"]
     csv_filename = "access-points"
+    csv_export = ACCESS_POINT_CSV
     filterset_fields = ["mac"]
 
     add_service = staticmethod(services.add_access_point)
@@ -186,6 +189,7 @@ class RoomViewSet(LocationChildViewSet):
     ordering_fields = ["number", "created"]
     ordering = ["number"]
     csv_filename = "rooms"
+    csv_export = ROOM_CSV
     filterset_fields = ["number"]
 
     add_service = staticmethod(services.add_room)

@@ -6,10 +6,12 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.filters import SearchFilterSet
+from wlm.lib.search import folded_contains
 from wlm.lib.widgets import LocalDateInput
 from wlm.licenses.models import LicenseStatus
 from wlm.locations.models import Location, Sector
 from wlm.locations.queries import license_condition
+from wlm.tenancy.models import Organization
 
 NO_LICENSE = "none"
 
@@ -36,6 +38,14 @@ class LocationFilterSet(SearchFilterSet):
         label=_("Sector"),
         widget=forms.CheckboxSelectMultiple,
         distinct=False,  # a column of the row: no DISTINCT over the annotated rows
+    )
+    # the page's organization filter: a name typed, not a choice among every organization
+    # the user sees (thousands of options); ``organization=<id>`` still selects one
+    organization_name = django_filters.CharFilter(
+        method="filter_organization_name",
+        max_length=200,
+        label=_("Organization"),
+        help_text=_("Part of the organization's name, accents and case aside."),
     )
     license_status = django_filters.MultipleChoiceFilter(
         choices=[*LicenseStatus.choices, (NO_LICENSE, _("No license"))],
@@ -71,6 +81,16 @@ class LocationFilterSet(SearchFilterSet):
 
     def _user(self):
         return getattr(self.request, "user", None)
+
+    def filter_organization_name(self, queryset, name, value):
+        """The organizations whose name contains ``value`` as ``q`` compares (accents and
+        case aside): a subquery PostgreSQL answers from the organizations' trigram index.
+        The locations are already scoped, so another tenant's organization matches none."""
+        value = value.strip()
+        if not value:
+            return queryset
+        matching = Organization.objects.filter(folded_contains("name", value)).values("pk")
+        return queryset.filter(organization__in=matching)
 
     def filter_license_status(self, queryset, name, values):
         statuses = [value for value in values if value != NO_LICENSE]

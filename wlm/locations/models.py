@@ -56,8 +56,11 @@ class Location(models.Model):
         indexes = [
             # the list's order: page 1 reads the first rows that pass the filters
             models.Index(fields=["name", "id"], name="location_name_idx"),
-            # ``q``: a trigram index, PostgreSQL only
+            # ``q``: trigram indexes on each column it searches, PostgreSQL only, so the
+            # OR of its columns is a BitmapOr of indexes (locations 0006)
             folded_trigram_index("name", "location_name_fold_trgm"),
+            folded_trigram_index("address", "location_address_fold_trgm"),
+            folded_trigram_index("timezone", "location_timezone_fold_trgm"),
         ]
 
     def __str__(self) -> str:

@@ -5,21 +5,25 @@ Each location carries its license as the caller sees it (a join to the stored
 as columns of the list's one SELECT: no query per row.
 """
 
-from django.db.models import OuterRef, Q, QuerySet
+from django.db.models import F, OrderBy, OuterRef, Q, QuerySet
 
 from wlm.lib.csv import Column, DateTime, Export, Label
+from wlm.lib.pagination import CappedPaginator, PageNumberPagination
 from wlm.licenses.models import License, LicenseStatus
 from wlm.locations.models import AccessPoint, Location, Room, Sector, elements_at
 
 LICENSE = "current__license"  # the location's license: CurrentLicense, joined
+CURRENT = "current"  # its row, with the copies of the license's status and end date
 
 
 def license_condition(user, **lookups) -> Q:
-    """Locations whose license ``user`` sees and that matches ``lookups`` on its own
-    columns (``status__in=…``, ``end_date__gte=…``): the rows that a filter on the
+    """Locations whose license ``user`` sees and whose status or end date matches
+    ``lookups`` (``status__in=…``, ``end_date__gte=…``): the rows that a filter on the
     masked ``license_*`` annotations selects, but written on plain columns, which
-    PostgreSQL can estimate (a CASE it cannot: it then joins every location)."""
-    matching = Q(**{f"{LICENSE}__{lookup}": value for lookup, value in lookups.items()})
+    PostgreSQL can estimate (a CASE it cannot: it then joins every location). The
+    columns are ``CurrentLicense``'s copies of the license's (the same values,
+    ``licenses.current``), which its indexes hold."""
+    matching = Q(**{f"{CURRENT}__{lookup}": value for lookup, value in lookups.items()})
     return matching & License.objects.visible_through(LICENSE, user)
 
 
@@ -55,6 +59,57 @@ def with_license(user, locations: QuerySet | None = None) -> QuerySet:
         access_point_count=elements_at(AccessPoint, location=OuterRef("pk")),
         room_count=elements_at(Room, location=OuterRef("pk")),
     ).annotate(**license_annotations(user))
+
+
+def by_license_end(rows: QuerySet) -> tuple[QuerySet, QuerySet] | None:
+    """``rows`` sorted by the license's end date (``ordering_terms``: ``license_end`` up
+    or down, empty last, then the id), as two lists read one after the other; None for
+    any other order.
+
+    The end date shown is masked (``license_annotations``: a CASE over the joined
+    license), which no index holds, so PostgreSQL joins and sorts every location the
+    filters leave. The same order in two parts: first the locations with a visible
+    license that has an end date, sorted by ``CurrentLicense``'s copy of it (the same
+    value), which its indexes (``current_license_end_*_idx``) hold in that order with the
+    location's id, so page 1 and a deep page read as many rows as they show; then the
+    others (no license, an invisible one, no end date yet), by id."""
+    order = rows.query.order_by
+    if len(order) != 2 or order[1] != "pk" or "license_end" not in rows.query.annotations:
+        return None
+    term = order[0]
+    if not (
+        isinstance(term, OrderBy)
+        and isinstance(term.expression, F)
+        and term.expression.name == "license_end"
+        and term.nulls_last
+    ):
+        return None
+    stored = F(f"{CURRENT}__end_date")
+    stored = stored.desc(nulls_last=True) if term.descending else stored.asc(nulls_last=True)
+    dated = rows.filter(**{f"{CURRENT}__end_date__isnull": False, "license_end__isnull": False})
+    undated = rows.filter(license_end__isnull=True)
+    return dated.order_by(stored, "pk"), undated.order_by("pk")
+
+
+class LocationPaginator(CappedPaginator):
+    """The capped paginator, whose ids sorted by the license's end date are read in the
+    two parts of ``by_license_end``: the second only when the first has too few."""
+
+    def read_ids(self, rows, limit: int) -> list:
+        parts = by_license_end(rows)
+        if parts is None:
+            return super().read_ids(rows, limit)
+        dated, undated = parts
+        ids = list(dated.values_list("pk", flat=True)[:limit])
+        if len(ids) < limit:
+            ids += undated.values_list("pk", flat=True)[: limit - len(ids)]
+        return ids
+
+
+class LocationPagination(PageNumberPagination):
+    """The API's pagination with ``LocationPaginator``."""
+
+    django_paginator_class = LocationPaginator
 
 
 # ``?format=csv`` of the locations list (docs/api.md, "CSV"): the JSON row's columns with

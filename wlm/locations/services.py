@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from wlm.audit import services as audit
 from wlm.lib.problems import Conflict, save_unique
 from wlm.lib.validators import normalize_mac
 from wlm.licenses.limits import require_room_for_one_more
@@ -22,11 +23,19 @@ def _save_unique(obj, message: str) -> None:
     save_unique(obj, message)
 
 
+@transaction.atomic
 def create_location(user, *, organization, **fields) -> Location:
     require_managed(user, organization)
     location = Location(organization=organization, **fields)
     location.full_clean(validate_unique=False, validate_constraints=False)
     _save_unique(location, _("This organization already has a location with that name."))
+    audit.record(
+        audit.Kind.LOCATION_ADDED,
+        obj=location,
+        tenant=organization,
+        actor=user,
+        after=audit.snapshot(location, ["organization", *LOCATION_FIELDS]),
+    )
     return location
 
 
@@ -44,12 +53,16 @@ def update_location(user, location: Location, **fields) -> Location:
     leaves_hospitality = location.is_hospitality and new_sector != Sector.HOSPITALITY
     if leaves_hospitality and location.rooms.exists():
         raise Conflict(_("Remove the rooms before leaving the hospitality sector."))
+    was = audit.snapshot(location, [name for name in fields if name in LOCATION_FIELDS])
     for name, value in fields.items():
         if name not in LOCATION_FIELDS:
             raise ValidationError({name: [_("This field cannot be changed.")]})
         setattr(location, name, value)
     location.full_clean(validate_unique=False, validate_constraints=False)
     _save_unique(location, _("This organization already has a location with that name."))
+    audit.record_changes(
+        audit.Kind.LOCATION_CHANGED, obj=location, tenant=location.organization, was=was, actor=user
+    )
     return location
 
 
@@ -70,12 +83,32 @@ def add_access_point(user, location: Location, *, mac: str, name: str = "") -> A
         )
     )
     _save_unique(access_point, message % {"mac": access_point.mac})
+    audit.record(
+        audit.Kind.ACCESS_POINT_ADDED,
+        obj=access_point,
+        tenant=location.organization,
+        actor=user,
+        label=f"{location} · {access_point}",
+        after={"location": str(location.pk), "mac": access_point.mac, "name": name},
+    )
     return access_point
 
 
 @transaction.atomic
 def remove_access_point(user, access_point: AccessPoint) -> None:
     require_managed(user, access_point.location)
+    audit.record(
+        audit.Kind.ACCESS_POINT_REMOVED,
+        obj=access_point,
+        tenant=access_point.location.organization,
+        actor=user,
+        label=f"{access_point.location} · {access_point}",
+        before={
+            "location": str(access_point.location_id),
+            "mac": access_point.mac,
+            "name": access_point.name,
+        },
+    )
     access_point.delete()
 
 
@@ -90,10 +123,26 @@ def add_room(user, location: Location, *, number: str) -> Room:
     _save_unique(
         room, _("Room %(number)s already exists at this location.") % {"number": room.number}
     )
+    audit.record(
+        audit.Kind.ROOM_ADDED,
+        obj=room,
+        tenant=location.organization,
+        actor=user,
+        label=f"{location} · {room}",
+        after={"location": str(location.pk), "number": room.number},
+    )
     return room
 
 
 @transaction.atomic
 def remove_room(user, room: Room) -> None:
     require_managed(user, room.location)
+    audit.record(
+        audit.Kind.ROOM_REMOVED,
+        obj=room,
+        tenant=room.location.organization,
+        actor=user,
+        label=f"{room.location} · {room}",
+        before={"location": str(room.location_id), "number": room.number},
+    )
     room.delete()

@@ -28,7 +28,7 @@ from wlm.licenses.throttles import ACTIVATION_THROTTLES
 from wlm.locations.filters import LOCATION_ORDERING, LocationFilterSet
 from wlm.locations.forms import SendKeyForm
 from wlm.locations.models import Location
-from wlm.locations.queries import with_license
+from wlm.locations.queries import LocationPaginator, with_license
 from wlm.tenancy import saved_views
 from wlm.tenancy.models import SavedList, TenantType
 from wlm.tenancy.scoping import actor_of
@@ -65,6 +65,7 @@ class LocationListView(ScopedListView):
     filterset_class = LocationFilterSet
     ordering_fields = LOCATION_ORDERING
     default_ordering = ("name", "id")
+    paginator_class = LocationPaginator  # by license end: read from its index
     api_url_name = "api:location-list"
     template_name = "locations/list.html"
     results_template_name = "locations/_results.html"
@@ -80,6 +81,7 @@ class LocationListView(ScopedListView):
         start, end = ending_soon(timezone.localdate(clock.now()))
         context.update(
             may_activate=may_activate(self.request.user),
+            **self.organization_chosen(context["filter"]),
             ending_soon_days=ENDING_SOON_DAYS,
             ending_soon_query=f"license_end_after={start}&license_end_before={end}",
             # an organization's users see one organization: no choice to offer
@@ -88,6 +90,19 @@ class LocationListView(ScopedListView):
             ),
         )
         return context
+
+    def organization_chosen(self, filterset) -> dict[str, Any]:
+        """``?organization=<id>`` (a link, a saved view): the organization it selects, shown
+        by name with a link that drops it; the panel filters by name otherwise."""
+        form = filterset.form
+        form.is_valid()  # validated already (the rows); a bad filter elsewhere keeps this one
+        chosen = getattr(form, "cleaned_data", {}).get("organization")  # unbound: none
+        if chosen is None:
+            return {"organization_chosen": None}
+        query = self.request.GET.copy()
+        for name in ("organization", "page"):
+            query.pop(name, None)
+        return {"organization_chosen": chosen, "without_organization_query": query.urlencode()}
 
 
 def _provision(user, location: Location, key: str) -> License:

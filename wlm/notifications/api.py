@@ -14,11 +14,25 @@ from rest_framework.response import Response
 from wlm.lib.api import ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.notifications import services
+from wlm.notifications.exports import (
+    INBOX_CSV_RELATED,
+    NOTICE_CSV_RELATED,
+    InboxItemCSVSerializer,
+    NotificationCSVSerializer,
+)
 from wlm.notifications.filters import InboxFilterSet, NoticeFilterSet, with_shown_state
 from wlm.notifications.models import Delivery, Notice
 from wlm.notifications.serializers import InboxItemSerializer, NotificationSerializer
 from wlm.tenancy.permissions import TenantPermission
 from wlm.tenancy.scoping import actor_of
+
+
+def _csv_list(view) -> bool:
+    """The list as CSV (``?format=csv``): its rows carry the names too
+    (``wlm.notifications.exports``)."""
+    renderer = getattr(view.request, "accepted_renderer", None)
+    return view.action == "list" and getattr(renderer, "format", None) == "csv"
+
 
 # --- GET /notifications/ -------------------------------------------------------------
 
@@ -37,7 +51,12 @@ class NotificationViewSet(ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
         notices = Notice.objects.select_related("license").prefetch_related(
             Prefetch("deliveries", Delivery.objects.order_by("id")), "deliveries__attempt_log"
         )
+        if _csv_list(self):
+            notices = notices.select_related(*NOTICE_CSV_RELATED)
         return with_shown_state(notices)
+
+    def get_serializer_class(self):
+        return NotificationCSVSerializer if _csv_list(self) else NotificationSerializer
 
 
 # --- The in-app inbox ------------------------------------------------------------------
@@ -66,7 +85,12 @@ class InboxViewSet(ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     csv_filename = "inbox"
 
     def base_queryset(self):
+        if _csv_list(self):
+            return services.inbox_of(self.request.user).select_related(*INBOX_CSV_RELATED)
         return services.inbox_of(self.request.user)
+
+    def get_serializer_class(self):
+        return InboxItemCSVSerializer if _csv_list(self) else InboxItemSerializer
 
     @extend_schema(request=None, responses={200: InboxItemSerializer})
     @action(detail=True, methods=["post"])

@@ -2,12 +2,12 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import AllowAny
@@ -16,20 +16,30 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.validators import UniqueValidator
 from rest_framework.views import APIView
 
+from wlm.lib import clock
 from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.filters import SearchFilterSet
-from wlm.tenancy import services, throttles
+from wlm.tenancy import exports, services, throttles, tokens
 from wlm.tenancy.models import (
     NOTICE_LANGUAGES,
+    ApiToken,
     Distributor,
     Membership,
     Organization,
     Partner,
     Role,
     TenantType,
+    TokenScope,
 )
+from wlm.tenancy.permissions import TenantPermission
 from wlm.tenancy.scoping import actor_of
+
+SCOPE_HELP = _(
+    "read: the token is refused every change (403); write: the user's own rights. A "
+    "gateway's token keeps the gateway role's rights."
+)
+EXPIRES_HELP = _("When the token stops working (null: never). In the future.")
 
 TENANT_WRITERS = (
     TenantType.STAFF,
@@ -45,10 +55,87 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField(
         max_length=4096, trim_whitespace=False, style={"input_type": "password"}
     )
+    name = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text=_("The new token's name (default: the client's user agent, or \"API\")."),
+    )
+    scope = serializers.ChoiceField(
+        choices=TokenScope.choices, default=TokenScope.WRITE, help_text=SCOPE_HELP
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text=EXPIRES_HELP)
+
+    def validate_expires_at(self, value):
+        return _in_the_future(value)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A token as listed: never its secret (only its first characters, ``prefix``)."""
+
+    user = serializers.CharField(source="user.username", read_only=True)
+    state = serializers.SerializerMethodField(
+        help_text=_("active, expired or revoked, at the moment of the answer.")
+    )
+    scope = serializers.ChoiceField(
+        choices=TokenScope.choices, default=TokenScope.WRITE, help_text=SCOPE_HELP
+    )
+    expires_at = serializers.DateTimeField(
+        source="expires", required=False, allow_null=True, help_text=EXPIRES_HELP
+    )
+    created_at = serializers.DateTimeField(source="created", read_only=True)
+    last_used_at = serializers.DateTimeField(
+        source="last_used",
+        read_only=True,
+        allow_null=True,
+        help_text=_("Null: never used. Noted at most once a minute."),
+    )
+    revoked_at = serializers.DateTimeField(source="revoked", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "scope",
+            "prefix",
+            "user",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "state",
+        ]
+        read_only_fields = ["prefix"]
+
+    def get_state(self, token) -> str:
+        return token.state_at(clock.now())
+
+    def validate_expires_at(self, value):
+        return _in_the_future(value)
+
+
+def _in_the_future(value):
+    if value is not None and value <= clock.now():
+        raise serializers.ValidationError(_("The expiry must be in the future."))
+    return value
+
+
+class NewApiTokenSerializer(ApiTokenSerializer):
+    token = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            'The secret to send as "Authorization: Token <secret>". Shown only in this '
+            "answer: it cannot be read again."
+        ),
+    )
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
 
 
 class TokenView(APIView):
-    """Exchange a username and password for an API token.
+    """Exchange a username and password for a new API token (a named token of the user,
+    ``write`` by default; docs/api.md, "Authentication"). Each call makes a new token.
 
     Throttled per client address (``auth``, every request), and its failed passwords
     count with the login pages' (``throttles.authenticate``: per username and address).
@@ -62,26 +149,115 @@ class TokenView(APIView):
     def get_authenticate_header(self, request):
         return "Token"  # wrong credentials are a 401, as everywhere else
 
-    @extend_schema(
-        request=TokenRequestSerializer,
-        responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
-        auth=[],
-    )
+    @extend_schema(request=TokenRequestSerializer, responses={200: NewApiTokenSerializer}, auth=[])
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         try:
-            user = throttles.authenticate(
-                request._request,
-                serializer.validated_data["username"],
-                serializer.validated_data["password"],
-            )
+            user = throttles.authenticate(request._request, data["username"], data["password"])
         except throttles.LoginThrottled as refused:
             raise Throttled(wait=refused.wait) from None
         if user is None or not user.is_active:
             raise AuthenticationFailed(_("Unable to log in with the provided credentials."))
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        name = data.get("name") or _token_name(request)
+        token, key = tokens.issue(user, name, data["scope"], data.get("expires_at"))
+        token.token = key
+        return Response(NewApiTokenSerializer(token).data, headers={"Cache-Control": "no-store"})
+
+
+def _token_name(request) -> str:
+    """The client's User-Agent as one printable line (a token's name), else "API"."""
+    agent = "".join(ch for ch in request.headers.get("user-agent", "") if ch.isprintable())
+    return " ".join(agent.split())[:100] or "API"
+
+
+class TokenFilterSet(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(
+        choices=[
+            ("active", pgettext_lazy("token", "Active")),
+            ("expired", pgettext_lazy("token", "Expired")),
+            ("revoked", pgettext_lazy("token", "Revoked")),
+        ],
+        method="filter_state",
+        label=_("State"),
+    )
+    user = django_filters.NumberFilter(field_name="user_id", label=_("User"))
+
+    class Meta:
+        model = ApiToken
+        fields = ["scope"]
+
+    def filter_state(self, queryset, name, value):
+        now = clock.now()
+        if value == "revoked":
+            return queryset.filter(revoked__isnull=False)
+        if value == "expired":
+            return queryset.filter(revoked__isnull=True, expires__lte=now)
+        return queryset.active_at(now)
+
+
+class OwnTokensPermission(TenantPermission):
+    """Every user of a tenant, any role, the gateway included, keeps their own tokens: the
+    rows say who may revoke what (``ApiToken.objects.managed_by``). A ``read`` token is
+    refused every unsafe method by the authentication, before this."""
+
+    def has_permission(self, request, view) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            return False
+        return actor_of(request.user).tenant_type is not None
+
+
+class ApiTokenViewSet(
+    ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    ScopedViewSet,
+):
+    """The caller's API tokens (and, for a tenant's admin, those of the users they
+    manage; staff: every token). Creating answers the secret once; revoking (DELETE, or
+    POST …/revoke/) keeps the row, marked revoked."""
+
+    model = ApiToken
+    serializer_class = ApiTokenSerializer
+    filterset_class = TokenFilterSet
+    permission_classes = [OwnTokensPermission]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    # the answer's names (the columns under them: annotations)
+    ordering_fields = ["created_at", "last_used_at", "expires_at", "name"]
+    ordering = ["-created", "-id"]
+    csv_filename = "tokens"
+
+    def base_queryset(self):
+        return ApiToken.objects.select_related("user").annotate(
+            created_at=F("created"), last_used_at=F("last_used"), expires_at=F("expires")
+        )
+
+    def get_serializer_class(self):
+        return NewApiTokenSerializer if self.action == "create" else ApiTokenSerializer
+
+    @extend_schema(responses={201: NewApiTokenSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        token, key = tokens.issue(request.user, data["name"], data["scope"], data.get("expires"))
+        token.token = key
+        return Response(
+            NewApiTokenSerializer(token).data, status=201, headers={"Cache-Control": "no-store"}
+        )
+
+    def perform_destroy(self, instance):
+        tokens.revoke(self.request.user, instance)
+
+    @extend_schema(request=None, responses={200: ApiTokenSerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        """Revoke the token at once (every server process within a second); a second call
+        keeps the first moment."""
+        token = tokens.revoke(request.user, self.get_object())
+        return Response(ApiTokenSerializer(token).data)
 
 
 # --- Tenants -------------------------------------------------------------------
@@ -178,6 +354,9 @@ class TenantViewSet(
     ordering = ["name", "id"]
     create_service = None
 
+    def is_csv(self) -> bool:
+        return getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv"
+
     def perform_create(self, serializer):
         serializer.instance = type(self).create_service(
             self.request.user, **serializer.validated_data
@@ -204,6 +383,9 @@ class DistributorViewSet(TenantViewSet):
     csv_filename = "distributors"
     create_service = services.create_distributor
 
+    def get_csv_export(self):
+        return exports.distributor_export(self.request.user)
+
 
 class PartnerSerializer(TenantSerializer):
     distributors = ScopedPrimaryKeyRelatedField(many=True, queryset=Distributor.objects.all())
@@ -228,7 +410,12 @@ class PartnerViewSet(TenantViewSet):
     create_service = services.create_partner
 
     def base_queryset(self):
+        if self.action == "list" and self.is_csv():  # the distributors read in the join
+            return exports.partners_for_csv(Partner.objects.all(), self.request.user)
         return Partner.objects.prefetch_related("distributors")
+
+    def get_csv_export(self):
+        return exports.partner_export(self.request.user)
 
 
 class OrganizationSerializer(TenantSerializer):
@@ -258,6 +445,9 @@ class OrganizationViewSet(TenantViewSet):
     filterset_class = OrganizationFilterSet
     csv_filename = "organizations"
     create_service = services.create_organization
+
+    def get_csv_export(self):
+        return exports.organization_export(self.request.user)
 
 
 # --- Users ---------------------------------------------------------------------
@@ -326,6 +516,7 @@ class UserViewSet(
     ordering_fields = ["id", "username"]
     ordering = ["username"]
     csv_filename = "users"
+    csv_export = exports.USER_CSV
 
     def get_queryset(self):
         User = get_user_model()

@@ -1,13 +1,21 @@
-"""The login forms of the site and of the admin, behind the login throttles."""
+"""The login forms of the site and of the admin, behind the login throttles; the form of a
+new API token."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
+from wlm.lib import clock
+from wlm.lib.validators import validate_one_line
 from wlm.tenancy import throttles
+from wlm.tenancy.models import TokenScope
 
 
 class ThrottledLoginMixin:
@@ -41,3 +49,37 @@ class LoginForm(ThrottledLoginMixin, AuthenticationForm):
 
 class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
     """The admin's login (/admin/login/): the same throttles, then staff only."""
+
+
+EXPIRY_CHOICES = [
+    ("7", _("In 7 days")),
+    ("30", _("In 30 days")),
+    ("90", _("In 90 days")),
+    ("365", _("In a year")),
+    ("", pgettext_lazy("token expiry", "Never")),
+]
+
+
+class TokenForm(forms.Form):
+    """A new API token (/tokens/): its name, scope and lifetime."""
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        validators=[validate_one_line],
+        help_text=_("What uses it, e.g. “Billing system”."),
+    )
+    scope = forms.ChoiceField(
+        label=_("Scope"),
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        widget=forms.RadioSelect,
+        help_text=_("A read-only token is refused every change."),
+    )
+    expires_in = forms.ChoiceField(
+        label=_("Expires"), choices=EXPIRY_CHOICES, initial="90", required=False
+    )
+
+    def expires(self):
+        days = self.cleaned_data.get("expires_in")
+        return clock.now() + dt.timedelta(days=int(days)) if days else None

@@ -5,8 +5,9 @@ that carry no user. An organization's language serves its notices and its certif
 
 Django's ``LocaleMiddleware`` picks the language of the request first (cookie, then
 ``Accept-Language``); ``UserLanguageMiddleware``, after authentication, puts a session
-user's own language over it; ``TokenAuthentication`` does the same for an API client
-authenticated by token (DRF authenticates in the view, past the middleware).
+user's own language over it; ``wlm.tenancy.authentication.TokenAuthentication`` does the
+same for an API client authenticated by token (DRF authenticates in the view, past the
+middleware).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework import authentication
 
 from wlm.lib import languages
 from wlm.tenancy.models import Membership
@@ -58,16 +58,6 @@ class UserLanguageMiddleware:
             if user is not None and user.is_authenticated:
                 use(request, language_of(user))
         return self.get_response(request)
-
-
-class TokenAuthentication(authentication.TokenAuthentication):
-    """DRF's token authentication; the client then reads its user's language."""
-
-    def authenticate(self, request):
-        found = super().authenticate(request)
-        if found is not None:
-            use(request, language_of(found[0]))
-        return found
 
 
 def _back(request: HttpRequest) -> str:

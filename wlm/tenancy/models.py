@@ -333,3 +333,88 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.list_name})"
+
+
+class TokenScope(models.TextChoices):
+    """What an API token may do within its user's rights: ``read`` is refused every unsafe
+    method (403), ``write`` has the user's full rights. A gateway's token keeps the
+    gateway role's own rights either way (only the data plane's endpoints)."""
+
+    READ = "read", _("Read only")
+    WRITE = "write", _("Read and write")
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    """The tenancy door of tokens (docs/tenancy.md): a user sees their own; staff see
+    every token; a tenant's admin sees the tokens of the users they manage
+    (``Membership.objects.managed_by``). Revoking follows ``managed_by``: one's own, and
+    an admin's users' (staff admins: any)."""
+
+    def _door(self, user, *, manage: bool) -> models.QuerySet:
+        from wlm.tenancy.scoping import actor_of
+
+        actor = actor_of(user)
+        if actor.user_id is None or actor.tenant_type is None:
+            return self.none()
+        if actor.is_staff and (actor.is_admin or not manage):
+            return self.all()
+        own = Q(user_id=actor.user_id)
+        if actor.is_gateway or not actor.is_admin:
+            return self.filter(own)
+        managed = Membership.objects.managed_by(user).values("user_id")
+        return self.filter(own | Q(user_id__in=managed))
+
+    def visible_to(self, user) -> models.QuerySet:
+        return self._door(user, manage=False)
+
+    def managed_by(self, user) -> models.QuerySet:
+        return self._door(user, manage=True)
+
+    def active_at(self, moment) -> models.QuerySet:
+        return self.filter(revoked__isnull=True).filter(
+            Q(expires__isnull=True) | Q(expires__gt=moment)
+        )
+
+
+class ApiToken(models.Model):
+    """A named API token of a user (docs/api.md, "Authentication"; wlm.tenancy.tokens).
+
+    The secret is shown once, when the token is made, and never stored: ``prefix`` (its
+    first characters, also shown to tell tokens apart) finds the row, ``digest`` (its
+    SHA-256) is compared in constant time. ``last_used`` is written at most once a
+    minute; a revoked token keeps its row (who had what, and when it ended)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("user"),
+    )
+    name = models.CharField(_("name"), max_length=100, validators=[validate_one_line])
+    scope = models.CharField(
+        _("scope"), max_length=10, choices=TokenScope.choices, default=TokenScope.WRITE
+    )
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    created = models.DateTimeField(_("created"), default=clock.now, editable=False)
+    expires = models.DateTimeField(_("expires"), null=True, blank=True)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["prefix"], name="api_token_prefix")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def state_at(self, moment) -> str:
+        if self.revoked is not None:
+            return "revoked"
+        if self.expires is not None and self.expires <= moment:
+            return "expired"
+        return "active"

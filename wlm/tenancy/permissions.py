@@ -8,6 +8,10 @@ this class adds the role rules, before any row is looked up:
   when the rule lives in a service or the lifecycle (the functions the pages' buttons
   ask), else a tenant type listed in ``write_tenant_types`` (default: staff only). The
   view then checks the row.
+
+A token's scope is not checked here: a ``read`` token is refused every unsafe method by
+the authentication (``wlm.tenancy.authentication``), for every view whatever its
+permission class.
 """
 
 from django.utils.translation import gettext_lazy as _

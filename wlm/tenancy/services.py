@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from wlm.audit import services as audit
 from wlm.lib.problems import save_unique
 from wlm.tenancy.models import (
     Distributor,
@@ -44,6 +45,7 @@ def webhook_credentials_shown(actor, tenant_type: str, tenant_id: int | None) ->
     return bool(tenant_type) and actor.tenant_type == tenant_type and actor.tenant_id == tenant_id
 
 
+@transaction.atomic
 def rotate_webhook_secret(user, tenant) -> str:
     """A new signing secret for the tenant's webhooks, the one moment it is shown: it is
     never read back. Webhooks sent from now on (retries too) are signed with it."""
@@ -54,6 +56,14 @@ def rotate_webhook_secret(user, tenant) -> str:
     secret = new_webhook_secret()
     type(tenant).objects.filter(pk=tenant.pk).update(webhook_secret=secret)
     tenant.webhook_secret = secret
+    audit.record(
+        audit.Kind.WEBHOOK_SECRET_ROTATED,
+        obj=tenant,
+        tenant=tenant,
+        actor=user,
+        before={"webhook_secret": audit.CHANGED},
+        after={"webhook_secret": audit.CHANGED},
+    )
     return secret
 
 
@@ -65,12 +75,25 @@ def _is_staff_admin(user) -> bool:
     return actor.is_staff and actor.is_admin
 
 
+@transaction.atomic
 def create_distributor(user, **fields) -> Distributor:
     if not _is_staff_admin(user):
         raise PermissionDenied(_("Only the platform operator creates distributors."))
     distributor = Distributor(**fields)
     save_unique(distributor)
+    _record_created(user, distributor)
     return distributor
+
+
+def _record_created(user, tenant) -> None:
+    audit.record(
+        audit.Kind.TENANT_CREATED,
+        obj=tenant,
+        tenant=tenant,
+        actor=user,
+        after=audit.snapshot(tenant, ["name", "email", "language", "partner", "distributors"])
+        | {"webhook_url": audit.webhook_host(tenant.webhook_url)},
+    )
 
 
 @transaction.atomic
@@ -84,9 +107,11 @@ def create_partner(user, *, distributors, **fields) -> Partner:
     partner = Partner(**fields)
     save_unique(partner)
     partner.distributors.set(distributors)
+    _record_created(user, partner)
     return partner
 
 
+@transaction.atomic
 def create_organization(user, *, partner=None, **fields) -> Organization:
     """Staff name the partner; a partner admin creates organizations of its own."""
     actor = actor_of(user)
@@ -97,6 +122,7 @@ def create_organization(user, *, partner=None, **fields) -> Organization:
     require_managed(user, partner)
     organization = Organization(partner=partner, **fields)
     save_unique(organization, _duplicate_name(organization))
+    _record_created(user, organization)
     return organization
 
 
@@ -117,6 +143,7 @@ def update_tenant(user, tenant, **fields):
     if "partner" in fields and fields["partner"] != getattr(tenant, "partner", None):
         raise ValidationError({"partner": [_("An organization cannot move to another partner.")]})
     fields.pop("partner", None)
+    was = audit.snapshot(tenant, [*TENANT_FIELDS, "distributors"])
     changed = []
     for name, value in fields.items():
         if name not in TENANT_FIELDS:
@@ -139,6 +166,14 @@ def update_tenant(user, tenant, **fields):
                 {"distributors": [_("A partner works with at least one distributor.")]}
             )
         tenant.distributors.set(distributors)
+    audit.record_changes(
+        audit.Kind.TENANT_SETTINGS_CHANGED,
+        obj=tenant,
+        tenant=tenant,
+        was=was,
+        actor=user,
+        redact=audit.TENANT_REDACTED,
+    )
     return tenant
 
 
@@ -185,11 +220,19 @@ def create_user(
             created = User.objects.create_user(username=username, email=email, password=password)
     except IntegrityError:  # a concurrent request took the name first
         raise ValidationError({"username": [_("This username is taken.")]}) from None
-    Membership.objects.create(
+    membership = Membership.objects.create(
         user=created,
         tenant_type=tenant_type,
         role=role,
         language=language,
         **({tenant_type: tenant} if tenant is not None else {}),
+    )
+    audit.record(
+        audit.Kind.USER_CREATED,
+        obj=created,
+        tenant=tenant,
+        actor=user,
+        after={"username": username, "email": email, "tenant_type": tenant_type, "role": role}
+        | {"tenant": membership.tenant_id},
     )
     return created

@@ -1,4 +1,5 @@
-"""Logging in and resetting a password: Django's views behind the throttles.
+"""Logging in and resetting a password: Django's views behind the throttles; the page of
+a user's API tokens.
 
 The rules are in ``wlm.tenancy.throttles``; these views only show a refusal: 429 with
 Retry-After and the form saying how long to wait (as Send Key's page does).
@@ -9,13 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods
 
-from wlm.tenancy import throttles
-from wlm.tenancy.forms import LoginForm
+from wlm.lib import clock
+from wlm.tenancy import throttles, tokens
+from wlm.tenancy.forms import LoginForm, TokenForm
+from wlm.tenancy.models import ApiToken
 
 
 def answers_throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -63,3 +71,72 @@ class PasswordResetView(auth_views.PasswordResetView):
         if throttles.may_send_password_reset(form.cleaned_data["email"]):
             return super().form_valid(form)
         return HttpResponseRedirect(self.get_success_url())
+
+
+# --- API tokens (/tokens/; docs/pages.md, "API tokens") ---------------------------------
+OTHERS_SHOWN = 100  # the newest tokens of the users an admin manages (staff: everyone's)
+
+
+def _token_rows(request: HttpRequest) -> dict:
+    """The user's own tokens, and the newest of the users they see, not revoked; each
+    with whether the user may revoke it."""
+    user = request.user
+    now = clock.now()
+    visible = ApiToken.objects.visible_to(user).filter(revoked__isnull=True)
+    own = list(visible.filter(user=user))
+    others = list(visible.exclude(user=user).select_related("user")[: OTHERS_SHOWN + 1])
+    managed = set(
+        ApiToken.objects.managed_by(user)
+        .filter(pk__in=[token.pk for token in others])
+        .values_list("pk", flat=True)
+    )
+    for token in own + others:
+        token.state = token.state_at(now)
+        token.may_revoke = token.user_id == user.pk or token.pk in managed
+    return {"own": own, "others": others[:OTHERS_SHOWN], "more": len(others) > OTHERS_SHOWN}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """``/tokens/``: the user's API tokens, and a form to make one. The new token's secret
+    is in the answer to that POST and nowhere else (not stored, not in a redirect)."""
+    form = TokenForm(request.POST or None)
+    created = None
+    status = 200
+    if form.is_bound:
+        if form.is_valid():
+            data = form.cleaned_data
+            token, key = tokens.issue(request.user, data["name"], data["scope"], form.expires())
+            created = {"token": token, "key": key}
+            form = TokenForm()
+        else:
+            status = 400
+    context = {"form": form, "created": created, **_token_rows(request)}
+    return render(request, "tenancy/tokens.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revoke_api_token(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/tokens/{id}/revoke/``: GET the confirmation (a modal ``<dialog>`` for htmx, else
+    a page), POST to revoke. A token the user does not see is a 404; one they see but may
+    not revoke, the 403 page."""
+    token = get_object_or_404(
+        ApiToken.objects.visible_to(request.user).select_related("user"), pk=pk
+    )
+    if not ApiToken.objects.managed_by(request.user).filter(pk=token.pk).exists():
+        raise PermissionDenied(gettext("You cannot revoke this token."))
+    if request.method == "POST":
+        tokens.revoke(request.user, token)
+        messages.success(
+            request, gettext("The token “%(name)s” is revoked.") % {"name": token.name}
+        )
+        return HttpResponseRedirect(reverse("tokens"))
+    htmx = getattr(request, "htmx", None)
+    template = (
+        "tenancy/includes/revoke_token_dialog.html"
+        if htmx and htmx.target == "dialog"
+        else "tenancy/revoke_token.html"
+    )
+    return render(request, template, {"token": token})

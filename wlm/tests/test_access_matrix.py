@@ -346,6 +346,7 @@ def test_owner_viewer_outsider_anonymous(world, api, name):
         "/api/v1/licenses/",
         "/api/v1/notifications/",
         "/api/v1/inbox/",
+        "/api/v1/licenses/bulk/",
     ],
 )
 def test_lists_need_login(world, api, path):
@@ -402,8 +403,9 @@ def test_bulk_changes_and_their_jobs(world, api):
     """``POST /licenses/bulk/`` (docs/lifecycle.md, "Bulk changes"): the owner's role works
     (202), a viewer is refused (403), an outsider's ids are licenses it does not see (a
     400 naming ``ids``: nothing stored), the anonymous caller must log in (401). A job
-    and its results are personal, like the inbox: anyone but its owner gets 404, staff
-    and the gateway too."""
+    and its results are its owner's: any other tenant's user gets 404 (the list of jobs
+    is empty for them), the gateway 403; staff, who see every license, read every job.
+    The jobs page (``/licenses/bulk/jobs/``) lists the same jobs."""
     from wlm.licenses import bulk
     from wlm.licenses.models import BulkJob
 
@@ -421,10 +423,47 @@ def test_bulk_changes_and_their_jobs(world, api):
     job = owned.json()["id"]
     for path in (f"{url}{job}/", f"{url}{job}/results/"):
         assert api().get(path).status_code == 401
-        for person in ("staff", "dist_viewer", "other_dist_admin", "org_admin"):
+        for person in ("dist_viewer", "other_dist_admin", "org_admin"):
             assert api(getattr(world, person)).get(path).status_code == 404, person
         assert api(world.gateway).get(path).status_code == 403
-        assert api(world.dist_admin).get(path).status_code == 200
+        for person in ("dist_admin", "staff", "staff_viewer"):
+            assert api(getattr(world, person)).get(path).status_code == 200, person
+    assert api().get(url).status_code == 401
+    assert api(world.gateway).get(url).status_code == 403
+    for person, seen in (
+        ("dist_admin", [job]),
+        ("staff_viewer", [job]),
+        ("dist_viewer", []),
+        ("other_dist_admin", []),
+        ("org_admin", []),
+    ):
+        listed = api(getattr(world, person)).get(url)
+        assert [row["id"] for row in listed.json()["results"]] == seen, person
+
+
+def test_the_bulk_jobs_page_lists_only_what_one_may_read(client, world):
+    """``/licenses/bulk/jobs/``: the owner's jobs; staff's, everyone's; anonymous callers
+    are sent to log in."""
+    from wlm.licenses import bulk
+
+    _request, _unused, in_use = _licenses(world)
+    job = bulk.create_job(world.dist_admin, "renew", [in_use.pk], years=1)
+    row = f'<tr data-id="{job.pk}"'
+    page = "/licenses/bulk/jobs/"
+    anonymous = client.get(page)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    for person, shown in (
+        ("dist_admin", True),
+        ("staff", True),
+        ("dist_viewer", False),
+        ("other_dist_admin", False),
+        ("partner_admin", False),
+        ("org_admin", False),
+    ):
+        client.force_login(getattr(world, person))
+        response = client.get(page)
+        assert response.status_code == 200, person
+        assert (row in response.content.decode()) is shown, person
 
 
 @pytest.mark.parametrize("list_url", ["/licenses/", "/locations/", "/requests/"])
@@ -449,3 +488,170 @@ def test_saved_views_answer_only_their_owner(client, world, list_url):
     client.force_login(world.partner_admin)
     assert client.post(delete).status_code == 302
     assert not SavedView.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("tenant", "owners", "viewer", "outsider"),
+    [
+        ("dist", ("dist_admin", "staff", "staff_viewer"), "dist_viewer", "other_dist_admin"),
+        (
+            "partner",
+            ("partner_admin", "dist_admin", "staff"),
+            "partner_viewer",
+            "other_partner_admin",
+        ),
+        (
+            "org",
+            ("org_admin", "partner_admin", "dist_admin", "staff"),
+            "org_viewer",
+            "other_org_admin",
+        ),
+    ],
+)
+def test_the_audit_log(world, api, client, tenant, owners, viewer, outsider):
+    """``/api/v1/audit/{id}/`` and ``/audit/`` (docs/audit.md): a tenant's admins and
+    those above it read its entry, staff every entry; a viewer is refused the log (403),
+    the gateway too; another tenant's admin does not see the entry (404); the anonymous
+    caller must log in. Nobody writes it."""
+    from wlm.audit import services as audit
+    from wlm.audit.models import Kind
+
+    entry = audit.record(
+        Kind.TENANT_SETTINGS_CHANGED,
+        obj=getattr(world, tenant),
+        tenant=getattr(world, tenant),
+        actor=world.staff,
+    )
+    url = f"/api/v1/audit/{entry.pk}/"
+    assert api().get(url).status_code == 401
+    assert api(getattr(world, outsider)).get(url).status_code == 404
+    for person in (viewer, "gateway"):
+        assert api(getattr(world, person)).get(url).status_code == 403, person
+        assert api(getattr(world, person)).get("/api/v1/audit/").status_code == 403, person
+        client.force_login(getattr(world, person))
+        assert client.get("/audit/").status_code == 403, person
+    for person in owners:
+        assert api(getattr(world, person)).get(url).status_code == 200, person
+        client.force_login(getattr(world, person))
+        assert f'data-id="{entry.pk}"' in client.get("/audit/").content.decode(), person
+    for method in ("post", "put", "patch", "delete"):
+        answer = getattr(api(world.staff), method)(url, {}, format="json")
+        assert answer.status_code == 405, method
+    client.logout()
+    assert client.get("/audit/").status_code == 302
+
+
+# --- API tokens (wlm/tenancy/tokens.py): scopes on every endpoint, and whose token is whose
+
+
+def _read_client(user):
+    from rest_framework.test import APIClient
+
+    from wlm.conftest import token_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user, scope='read')}")
+    return client
+
+
+def _problem_type(response) -> str:
+    assert response["Content-Type"] == "application/problem+json", response.content
+    return response.json()["type"].rsplit("/", 1)[-1]
+
+
+CHANGES = [name for name in CASES if not name.startswith(("read", "list", "license certificate"))]
+
+
+@pytest.mark.parametrize("name", CHANGES)
+def test_the_owners_read_token_changes_nothing(world, name):
+    """Each change of the matrix, by its owner with a ``read`` token: 403, nothing done."""
+    from wlm.tests.test_bad_input import snapshot
+
+    method, url, payload, owner, _viewer, _outsider = case(world, name)
+    assert method != "get"
+    client = _read_client(getattr(world, owner))
+    before = snapshot()
+    refused = getattr(client, method)(url, payload, format="json")
+    assert refused.status_code == 403, refused.content
+    assert _problem_type(refused) == "read-only-token"
+    assert snapshot() == before
+
+
+def _api_routes():
+    from wlm.tests.test_url_guard import PUBLIC, _concrete, routes
+
+    return [
+        route
+        for route in routes()
+        if route.startswith("api/v1/") and _concrete(route).lstrip("/") not in PUBLIC
+    ]
+
+
+@pytest.mark.parametrize("route", _api_routes())
+def test_a_read_token_cannot_write_on_any_endpoint(world, route):
+    """Every API route (the URL walk's), every unsafe method, with a ``read`` token of a
+    staff superuser and of the gateway (who between them may call every endpoint): 403
+    from the token's scope, before any permission or row is looked at."""
+    from wlm.conftest import make_user
+    from wlm.tenancy.models import TenantType
+    from wlm.tests.test_bad_input import snapshot
+    from wlm.tests.test_url_guard import _concrete
+
+    root = make_user("root", TenantType.STAFF)
+    root.is_staff = root.is_superuser = True
+    root.save(update_fields=["is_staff", "is_superuser"])
+    url = _concrete(route)
+    before = snapshot()
+    for user in (root, world.gateway):
+        client = _read_client(user)
+        for method in ("post", "put", "patch", "delete"):
+            refused = getattr(client, method)(url, {}, format="json")
+            assert refused.status_code == 403, (user, method, url, refused.content)
+            assert _problem_type(refused) == "read-only-token", (method, url)
+    assert snapshot() == before
+
+
+# who reads and revokes org_viewer's token: (read status, revoke status); revoking is
+# tried last, by the one who may
+TOKEN_CALLERS = [
+    (None, 401, 401),
+    ("other_org_admin", 404, 404),
+    ("other_partner_admin", 404, 404),
+    ("dist_admin", 404, 404),  # a distributor manages its own users only
+    ("org_admin", 200, 200),  # the tenant's admin manages its users
+    ("partner_admin", 200, 200),  # and the partner its organizations' users
+    ("staff_viewer", 200, 403),  # staff see every token; a viewer revokes none but theirs
+    ("gateway", 404, 404),
+    ("staff", 200, 200),
+    ("org_viewer", 200, 200),  # the owner
+]
+
+
+@pytest.mark.parametrize(("caller", "reads", "revokes"), TOKEN_CALLERS)
+def test_whose_tokens_a_caller_reads_and_revokes(world, api, caller, reads, revokes):
+    """``/api/v1/tokens/{id}/`` (GET, DELETE, POST …/revoke/) and the page's
+    ``/tokens/{id}/revoke/``, for a viewer's token."""
+    from django.test import Client
+
+    from wlm.tenancy import tokens
+    from wlm.tenancy.models import ApiToken
+
+    token = tokens.issue(world.org_viewer, "viewer's")[0]
+    client = api(getattr(world, caller) if caller else None)
+    assert client.get(f"/api/v1/tokens/{token.pk}/").status_code == reads
+    page = Client()
+    if caller:
+        page.force_login(getattr(world, caller))
+    shown = page.get(f"/tokens/{token.pk}/revoke/")
+    assert shown.status_code == {401: 302, 200: 200}.get(revokes, revokes)
+    deleted = client.delete(f"/api/v1/tokens/{token.pk}/")
+    posted = page.post(f"/tokens/{token.pk}/revoke/")
+    if revokes == 200:
+        assert deleted.status_code == 204
+        assert posted.status_code == 302 and posted["Location"] == "/tokens/"
+        assert ApiToken.objects.get(pk=token.pk).revoked is not None
+    else:
+        assert deleted.status_code == revokes
+        assert posted.status_code == {401: 302}.get(revokes, revokes)
+        assert client.post(f"/api/v1/tokens/{token.pk}/revoke/").status_code == revokes
+        assert ApiToken.objects.get(pk=token.pk).revoked is None

@@ -11,8 +11,8 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from rest_framework.authtoken.models import Token
 
+from wlm.conftest import token_for
 from wlm.lib.problems import Conflict, exception_handler, unique_violation
 from wlm.licenses.models import Module
 from wlm.locations.models import AccessPoint, Location, Room
@@ -242,7 +242,7 @@ WORKERS = 6
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers")
 @pytest.mark.postgres_only
 def test_parallel_creation_of_one_organization_one_201_the_others_409(world, live_server):
-    token = Token.objects.create(user=world.partner_admin).key
+    token = token_for(world.partner_admin)
     url = f"{live_server.url}/api/v1/organizations/"
 
     def post():

@@ -23,11 +23,11 @@ from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import ignored_auth
 
+from wlm.conftest import token_for
 from wlm.lib import clock
 from wlm.licenses import lifecycle, services
 from wlm.licenses.models import License, LicenseRequest, Module
@@ -83,9 +83,9 @@ def in_process_db(db):
 def caller(request, world, in_process_db):
     """``(headers, rows, sent)``: the token of a staff or a partner admin, the world's
     rows, and the requests already sent by this test."""
-    token, _ = Token.objects.get_or_create(user=getattr(world, request.param))
+    token = token_for(getattr(world, request.param))
     _add_licenses(world)
-    return {"Authorization": f"Token {token.key}"}, _rows(world), set()
+    return {"Authorization": f"Token {token}"}, _rows(world), set()
 
 
 def _add_licenses(world) -> None:

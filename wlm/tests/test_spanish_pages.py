@@ -133,7 +133,7 @@ def demo_in_spanish(db):
 
 def urls_for(user) -> list[str]:
     urls = ["/", "/licenses/", "/licenses/?status=in_use&ordering=end_date", "/locations/"]
-    urls += ["/requests/", "/inbox/", "/profile/", "/verify/", "/no-such-page/"]
+    urls += ["/requests/", "/inbox/", "/profile/", "/tokens/", "/verify/", "/no-such-page/"]
     visible = License.objects.visible_to(user)
     for status in LicenseStatus.values:
         license = visible.filter(status=status).first()

@@ -1,4 +1,4 @@
-"""A password change revokes the user's API tokens, whatever path changed it.
+"""A password change or a deactivation revokes the user's API tokens, whatever path did it.
 
 The pages (change, reset by e-mail link), the admin (a new password, or none usable),
 ``set_password`` and ``save`` in code: each goes through the user's ``save``, where the
@@ -10,20 +10,22 @@ refuses a revoked token within its one second of memory.
 import datetime as dt
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import MD5PasswordHasher, make_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
-from wlm.conftest import PASSWORD
+from wlm.conftest import PASSWORD, token_for
 from wlm.dataplane.cache import Entitlements
 from wlm.dataplane.front import DataPlaneFront
 from wlm.dataplane.tests.test_front import Clock, NotDjango, lean, path
 from wlm.licenses.models import LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
+from wlm.tenancy.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -43,11 +45,12 @@ def _fresh_throttle_counters():
 
 
 def token_of(user) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
+    return token_for(user)
 
 
 def has_token(user) -> bool:
-    return Token.objects.filter(user=user).exists()
+    """Whether the user holds a token that is not revoked."""
+    return ApiToken.objects.filter(user=user, revoked__isnull=True).exists()
 
 
 def token_works(api, key) -> bool:
@@ -142,7 +145,7 @@ def test_a_token_login_after_a_change_hands_out_a_new_token(world, api):
     assert not token_works(api, old.json()["token"])
 
 
-def test_saving_other_fields_keeps_the_tokens(client, world, django_assert_num_queries):
+def test_saving_other_fields_keeps_the_tokens(client, world, api, django_assert_num_queries):
     key = token_of(world.org_admin)
     user = User.objects.get(pk=world.org_admin.pk)
     user.email = "new@example.com"
@@ -151,10 +154,10 @@ def test_saving_other_fields_keeps_the_tokens(client, world, django_assert_num_q
         user.save(update_fields=["last_login"])
     client.post("/accounts/login/", {"username": "org_admin", "password": PASSWORD})
     assert client.session.get("_auth_user_id") == str(user.pk)
-    assert Token.objects.get(user=user).key == key
+    assert has_token(user) and token_works(api, key)
 
 
-def test_a_hash_upgrade_at_login_keeps_the_tokens(client, world, settings):
+def test_a_hash_upgrade_at_login_keeps_the_tokens(client, world, api, settings):
     """Django re-encodes a password with a newer hasher when it checks it: same password."""
     key = token_of(world.org_admin)
     old_hash = User.objects.get(pk=world.org_admin.pk).password
@@ -166,7 +169,7 @@ def test_a_hash_upgrade_at_login_keeps_the_tokens(client, world, settings):
     assert response.status_code == 302
     new_hash = User.objects.get(pk=world.org_admin.pk).password
     assert new_hash.startswith("md5_newer$") and new_hash != old_hash
-    assert Token.objects.get(user=world.org_admin).key == key
+    assert has_token(world.org_admin) and token_works(api, key)
 
 
 def test_a_password_change_lifts_the_refusal_after_failed_logins(client, world, settings):
@@ -201,3 +204,89 @@ def test_the_lean_path_refuses_a_revoked_token_within_a_second(world):
     clock.now += 1
     lean(front, path(world.hotel), **auth)
     assert front.django.calls == 1  # not answered by the lean path: Django refuses it
+
+
+# --- named tokens through the lean path (wlm.dataplane.front.Tokens) -------------------------
+
+
+def _front(world):
+    make_license(world, LicenseStatus.IN_USE, start=dt.date(2026, 6, 1))
+    clock = Clock()
+    return DataPlaneFront(NotDjango(), Entitlements(monotonic=clock)), clock
+
+
+def test_the_lean_path_refuses_a_token_revoked_through_the_api_within_a_second(world, api):
+    front, clock = _front(world)
+    key = token_for(world.gateway)
+    auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
+    assert lean(front, path(world.hotel), **auth)[0] == 200
+    token = ApiToken.objects.get(user=world.gateway, name="test")
+    assert api(world.staff).post(f"/api/v1/tokens/{token.pk}/revoke/").status_code == 200
+    clock.now += 0.5
+    assert lean(front, path(world.hotel), **auth)[0] == 200  # within its second: cached
+    assert front.django.calls == 0
+    clock.now += 0.5
+    lean(front, path(world.hotel), **auth)
+    assert front.django.calls == 1  # Django answers, and refuses it
+    answer = api().get(path(world.hotel), HTTP_AUTHORIZATION=f"Token {key}")
+    assert answer.status_code == 401
+
+
+def test_the_lean_path_refuses_an_expired_token_at_its_moment(world):
+    """The expiry is known with the cached answer: not even a second late."""
+    front, _clock = _front(world)
+    moment = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
+    with time_machine.travel(moment, tick=False):
+        key = token_for(world.gateway, expires=moment + dt.timedelta(minutes=5))
+        auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
+        assert lean(front, path(world.hotel), **auth)[0] == 200
+    with time_machine.travel(moment + dt.timedelta(minutes=5), tick=False):
+        lean(front, path(world.hotel), **auth)
+    assert front.django.calls == 1
+
+
+def test_the_lean_path_notes_last_used_at_most_once_a_minute(world):
+    front, clock = _front(world)
+    key = token_for(world.gateway)
+    auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
+    moment = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
+    with time_machine.travel(moment, tick=False):
+        assert lean(front, path(world.hotel), **auth)[0] == 200
+    assert ApiToken.objects.get(user=world.gateway).last_used == moment
+    for seconds in (2, 30, 59):  # each a new look-up (past the cache's second)
+        clock.now += 2
+        with time_machine.travel(moment + dt.timedelta(seconds=seconds), tick=False):
+            assert lean(front, path(world.hotel), **auth)[0] == 200
+    assert ApiToken.objects.get(user=world.gateway).last_used == moment
+    clock.now += 2
+    with time_machine.travel(moment + dt.timedelta(seconds=61), tick=False):
+        assert lean(front, path(world.hotel), **auth)[0] == 200
+    assert ApiToken.objects.get(user=world.gateway).last_used == moment + dt.timedelta(seconds=61)
+
+
+def test_a_gateways_read_token_reads_the_entitlement_and_is_refused_radius(world):
+    """The lean path applies the scope as Django does: the entitlement (a GET) is answered;
+    FreeRADIUS's calls (POSTs) go to Django, which refuses them (403)."""
+    from django.test import RequestFactory
+
+    from wlm.dataplane.tests.test_front import served
+
+    front, _clock = _front(world)
+    key = token_for(world.gateway, scope="read")
+    auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
+    assert lean(front, path(world.hotel), **auth)[0] == 200
+    request = RequestFactory().post(
+        "/api/v1/radius/authorize/",
+        '{"called_station_id": "02-00-00-00-00-01:Guests"}',
+        content_type="application/json",
+        **auth,
+    )
+    served(front, request.environ)
+    assert front.django.calls == 1
+    client = APIClient()
+    client.credentials(**auth)
+    answer = client.post(
+        "/api/v1/radius/authorize/", {"called_station_id": "02-00-00-00-00-01:Guests"}
+    )
+    assert answer.status_code == 403
+    assert answer.json()["type"].endswith("/read-only-token")

@@ -11,9 +11,9 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.core.parameters import ParameterLocation
 
+from wlm.conftest import token_for
 from wlm.tests import test_schema_fuzz as fuzz
 
 schema = fuzz.schema.include(method="POST", path="/api/v1/connections/")
@@ -25,9 +25,9 @@ def gateway(world, db):
     schema fuzz test, Django's connection closing is off meanwhile)."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    token, _ = Token.objects.get_or_create(user=world.gateway)
+    token = token_for(world.gateway)
     locations = [str(loc.pk) for loc in (world.hotel, world.shop, world.other_office)]
-    yield {"Authorization": f"Token {token.key}"}, locations
+    yield {"Authorization": f"Token {token}"}, locations
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from wlm.licenses import current, services
-from wlm.licenses.models import License, LicenseStatus
+from wlm.licenses.models import License, LicenseRequest, LicenseStatus
 from wlm.licenses.tests.test_lifecycle import make_license
 from wlm.notifications import worker
 from wlm.notifications.tests.conftest import DUE_DAYS, local_midnight, make_in_use
@@ -106,6 +106,7 @@ def test_licenses_ending_in_the_next_30_days(client, world):
     make_license(world, S.CONTRACT_FINALIZED, start=dt.date(2024, 6, 1), years=2)  # ended
     foreign = foreign_license(world, S.IN_USE)
     License.objects.filter(pk=foreign.pk).update(end_date=dt.date(2026, 7, 1))
+    current.refresh_all()  # its stored copies, past the services
     block = section(html_of(client, world.org_viewer), "ending-soon")
     assert re.findall(r'data-key="([^"]+)"', block) == [soon.key]
     assert "2026-07-10" in block and "Org" in block and "In Use" in block
@@ -153,6 +154,16 @@ def test_a_distributor_sees_its_pending_requests(client, world):
     assert f"{reverse('requests:list')}?state=pending" in block
     assert 'data-count="2"' in section(html_of(client, world.staff), "pending-requests")
     assert 'data-count="0"' in section(html_of(client, world.other_dist_admin), "pending-requests")
+
+
+def test_the_pending_requests_are_the_newest_five_and_their_count(client, world):
+    made = [request_for(world) for _ in range(7)]  # the same time (a frozen clock): by id
+    services.reject_request(world.dist_admin, made[3].pk, "no budget")
+    pending = LicenseRequest.objects.filter(state="pending", distributor=world.dist)
+    newest = pending.order_by("-created", "-id").values_list("pk", flat=True)[:5]
+    block = section(html_of(client, world.dist_viewer), "pending-requests")
+    assert 'data-count="6"' in block
+    assert re.findall(r'<tr data-id="(\d+)"', block) == [str(pk) for pk in newest]
 
 
 @pytest.mark.parametrize("person", ["org_admin", "partner_admin", "org_viewer"])

@@ -69,6 +69,7 @@ def ending(world, status, end: dt.date, *, foreign=False) -> License:
             distributor=world.other_dist, partner=world.other_partner, organization=world.other_org
         )
     License.objects.filter(pk=license.pk).update(**changes)
+    current.refresh_all()  # its stored copies, past the services
     license.refresh_from_db()
     return license
 

@@ -4,9 +4,8 @@
 from types import SimpleNamespace
 
 import pytest
-from rest_framework.authtoken.models import Token
 
-from wlm.conftest import make_user
+from wlm.conftest import make_user, token_for
 from wlm.connections import accounting
 from wlm.dataplane.front import DataPlaneFront
 from wlm.tenancy.models import Role, TenantType
@@ -28,7 +27,7 @@ def radius_config(tmp_path):
 def radius_token(transactional_db) -> str:
     """The token of a gateway user of its own: what FreeRADIUS sends the service."""
     gateway = make_user("radius_gateway", TenantType.STAFF, role=Role.GATEWAY)
-    return Token.objects.create(user=gateway).key
+    return token_for(gateway)
 
 
 @pytest.fixture

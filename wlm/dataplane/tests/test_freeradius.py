@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from rest_framework.authtoken.models import Token
 
+from wlm.conftest import token_for
 from wlm.connections.models import LocationDay
 from wlm.dataplane.tests.conftest import SECRET
 from wlm.licenses import lifecycle
@@ -217,7 +217,7 @@ def test_a_token_that_is_not_a_gateways_gets_a_reject_without_a_reason(
     world, radius_config, served
 ):
     in_use_until(world, local_today(world.hotel) + dt.timedelta(days=400))
-    token = Token.objects.create(user=world.org_admin).key
+    token = token_for(world.org_admin)
     server = radius.FreeRadius(radius_config, secret=SECRET, api_url=served.url, token=token)
     try:
         code, reply = server.start().send(access_request())

@@ -1,6 +1,7 @@
 """Template helpers of the pages (``{% load wlm %}``): sort headers and status badges."""
 
 from django import template
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
@@ -21,10 +22,13 @@ def sort_header(context, field: str, label: str):
     }
 
 
-@register.inclusion_tag("includes/status.html")
+@register.simple_tag
 def status_badge(status: str, label: str = ""):
-    """A license or request status as a coloured badge (the colour is the CSS class)."""
-    return {"status": status, "label": label or status}
+    """A license or request status as a coloured badge (the colour is the CSS class).
+    Written here rather than by a template: lists show one on every row."""
+    return format_html(
+        '<span class="badge status-{}" data-status="{}">{}</span>', status, status, label or status
+    )
 
 
 @register.filter

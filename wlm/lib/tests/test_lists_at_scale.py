@@ -9,6 +9,7 @@ Speed is measured by ``make bench BENCH=lists``, not here.
 import csv
 import datetime as dt
 import io
+import re
 from functools import reduce
 from operator import and_, or_
 
@@ -16,12 +17,13 @@ import pytest
 import time_machine
 from django.db import connection
 from django.db.models import F, Q
+from django.test.utils import CaptureQueriesContext
 
 from wlm.conftest import make_user
 from wlm.demo import load
-from wlm.lib import filters, pagination
+from wlm.lib import filters, pagination, plans
 from wlm.lib.search import folded_contains
-from wlm.licenses.models import License, LicenseStatus
+from wlm.licenses.models import CurrentLicense, License, LicenseStatus
 from wlm.locations.models import Location
 from wlm.locations.queries import with_license
 from wlm.tenancy.models import Distributor, Organization, Partner
@@ -105,6 +107,16 @@ LICENSE_CASES = [
     {"q": "load 00 9"},
     {"end_before": "2026-01-01", "ordering": "-organization__name"},
     {"q": "nothing-has-this"},
+    # the default order (newest first) and the others, with the filters that are read
+    # matches first (wlm/lib/plans.py): an end-date range, ``q``, a status
+    {"end_after": "2027-03-10", "end_before": "2028-03-10"},
+    {"q": "location 01"},
+    {"status": [S.IN_USE], "end_after": "2027-03-10", "ordering": "organization__name"},
+    {"q": "organization 00", "ordering": "-limit"},
+    {"end_after": "2026-06-01", "ordering": "-years"},
+    {"q": "0", "ordering": "-created"},
+    {"status": [S.PENDING_START, S.ACCESS_DENIED], "ordering": "-status"},
+    {"end_before": "2028-01-01", "ordering": "-start_date"},
 ]
 
 
@@ -147,11 +159,57 @@ WHO = ("staff", "distributor", "partner", "organization")
 def test_license_rows_are_those_of_the_plain_query(scale, api, monkeypatch, params, search_ids):
     monkeypatch.setattr(filters, "SEARCH_IDS", search_ids)
     monkeypatch.setattr(pagination.CappedPaginator, "limit", 10_000)
+    # on PostgreSQL the ids are read matches first (here, where the planner expects few
+    # rows), or by the plain query (0: never): the same rows either way
+    for matches_first in (plans.MATCHES_FIRST_UP_TO, 0):
+        monkeypatch.setattr(plans, "MATCHES_FIRST_UP_TO", matches_first)
+        for who in WHO:
+            expected = license_reference(scale[who], params)
+            ids, counts = every_page(api(scale[who]), LICENSES, params)
+            assert ids == expected, (who, matches_first)
+            assert {count for count, _capped in counts} == {len(expected)}, who
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"end_after": "2027-03-10", "end_before": "2028-03-10"},
+        {"q": "location 01", "ordering": "-organization__name"},
+    ],
+)
+def test_the_licenses_page_lists_the_rows_of_the_plain_query(scale, client, monkeypatch, params):
+    """The page reads its ids as the API does (matches first on PostgreSQL): its rows
+    are the reference's first page, in order, and the count is the capped count."""
+    monkeypatch.setattr(pagination.CappedPaginator, "limit", 40)
     for who in WHO:
+        client.force_login(scale[who])
         expected = license_reference(scale[who], params)
-        ids, counts = every_page(api(scale[who]), LICENSES, params)
-        assert ids == expected, who
-        assert {count for count, _capped in counts} == {len(expected)}, who
+        text = client.get("/licenses/", params).content.decode()
+        shown = [int(pk) for pk in re.findall(r'<tr data-key="[^"]*" data-id="(\d+)"', text)]
+        assert shown == expected[:25], who
+        if len(expected) > 40:
+            assert "More than 40 licenses" in text, who
+        else:
+            assert f"{len(expected)} license" in text, who
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimate")
+def test_few_matches_are_read_first_and_many_by_the_order(scale, api, monkeypatch):
+    """Matches first: the filtered rows in a subquery of their own (``OFFSET 0``), then
+    sorted; with more matches than ``MATCHES_FIRST_UP_TO`` (by the planner's estimate),
+    or no filter at all, the plain query, which walks the order's index."""
+    client = api(scale["staff"])
+    params = {"end_after": "2027-03-10", "end_before": "2028-03-10"}
+
+    def id_queries(params):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(LICENSES, params).status_code == 200
+        return [q["sql"] for q in queries if "licenses_license" in q["sql"]]
+
+    assert any("OFFSET 0) AS matches" in sql for sql in id_queries(params))
+    assert not any("OFFSET 0" in sql for sql in id_queries({}))  # staff: no filter
+    monkeypatch.setattr(plans, "MATCHES_FIRST_UP_TO", 0)
+    assert not any("OFFSET 0" in sql for sql in id_queries(params))
 
 
 LOCATION_SEARCH = ("name", "address", "timezone", "organization__name")
@@ -165,6 +223,11 @@ LOCATION_CASES = [
         "license_end_before": "2027-09-10",
         "ordering": "license_end",
     },
+    # by license end: read in two parts (locations.queries.by_license_end)
+    {"ordering": "license_end"},
+    {"ordering": "-license_end"},
+    {"license_status": [S.IN_USE, S.PENDING_START, "none"], "ordering": "-license_end"},
+    {"q": "location 01", "ordering": "license_end"},
 ]
 
 
@@ -199,6 +262,34 @@ def test_location_rows_are_those_of_the_plain_query(scale, api, params):
             len(expected),
             pagination.COUNT_LIMIT,
         }, who
+
+
+@pytest.mark.parametrize("ordering", ["license_end", "-license_end"])
+def test_locations_by_license_end_read_in_two_parts_keep_the_plain_order(
+    scale, api, monkeypatch, ordering
+):
+    """Sorted by license end, the ids are read in two parts (``by_license_end``): the
+    locations with a visible, dated license from ``CurrentLicense``'s copies, then the
+    others by id. With licenses the distributor does not see (masked: they sort with the
+    empty ones) and a count limit that ends inside either part, every page is the plain
+    query's."""
+    first = Distributor.objects.get(name=load.DISTRIBUTOR)
+    second = Distributor.objects.get(name="Second Dist")
+    hidden = CurrentLicense.objects.filter(license__distributor=second, end_date__isnull=False)
+    hidden = list(hidden.values_list("license_id", flat=True)[:5])
+    assert len(hidden) == 5
+    License.objects.filter(pk__in=hidden).update(distributor=first)  # not a copied column
+    params = {"ordering": ordering}
+    for limit in (4, 30, 1000):
+        monkeypatch.setattr(pagination.CappedPaginator, "limit", limit)
+        for who in WHO:
+            expected = location_reference(scale[who], params)
+            ids, _counts = every_page(api(scale[who]), LOCATIONS, params, page_size=7)
+            assert ids == expected, (who, limit)
+    # the distributor's hidden ones came after every dated one it sees, by id
+    user = scale["distributor"]
+    shown = with_license(user).visible_to(user).filter(current__license__in=hidden)
+    assert set(shown.values_list("license_end", flat=True)) == {None}
 
 
 def test_count_stops_at_the_limit_and_every_page_is_still_reached(scale, api, monkeypatch):
@@ -239,6 +330,21 @@ def test_pages_say_more_than_the_limit(scale, client, monkeypatch):
     assert 1 < count < 100
     assert f'data-testid="licenses-count">{count} licenses<' in text
     assert "Page 1 of 1" not in text or count <= 25
+
+
+def test_the_last_page_of_a_page_counts_every_row(scale, client, monkeypatch):
+    """``?page=last`` on a page is the true last page, as in the API: counted in full,
+    not the last page of the capped count."""
+    monkeypatch.setattr(pagination.CappedPaginator, "limit", 100)
+    client.force_login(scale["staff"])
+    expected = license_reference(scale["staff"], {})
+    pages = -(-len(expected) // 25)
+    assert pages > 5
+    text = client.get("/licenses/", {"page": "last"}).content.decode()
+    shown = [int(pk) for pk in re.findall(r'<tr data-key="[^"]*" data-id="(\d+)"', text)]
+    assert shown == expected[(pages - 1) * 25 :]
+    assert f"Page {pages} of {pages}" in text
+    assert f'data-testid="licenses-count">{len(expected)} licenses<' in text
 
 
 @pytest.mark.parametrize(
@@ -282,6 +388,16 @@ def test_the_list_indexes_exist_on_postgresql():
         "INCLUDE (status, distributor_id, partner_id, organization_id)"
         in (indexes["license_id_scope_idx"])
     )
+    for name in ("location_address_fold_trgm", "location_timezone_fold_trgm"):
+        assert "gin_trgm_ops" in indexes[name] and "wlm_fold" in indexes[name]  # q's columns
+    # the locations list by license end, and its status filter (licenses 0011)
+    assert "(end_date, location_id)" in indexes["current_license_end_asc_idx"]
+    assert "(end_date DESC NULLS LAST, location_id)" in indexes["current_license_end_desc_idx"]
+    assert "(status, end_date, location_id)" in indexes["current_license_status_idx"]
+    # the licenses list read matches first (licenses 0012): an end range with its order's
+    # column, the newest-first walk with the end date
+    assert "INCLUDE (created, status" in indexes["license_end_asc_idx"]
+    assert "(created, id) INCLUDE (end_date, status" in indexes["license_created_idx"]
     assert "(name, id)" in indexes["location_name_idx"]
     assert "(location_id, created, license_id)" in indexes["assignment_location_idx"]
 

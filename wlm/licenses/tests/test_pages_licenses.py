@@ -8,6 +8,7 @@ import re
 
 import pytest
 import time_machine
+from django.db import connection
 
 from wlm.conftest import provisioned_license
 from wlm.licenses import lifecycle
@@ -236,7 +237,9 @@ def test_the_list_costs_the_same_queries_for_any_number_of_rows(
     for _ in range(rows):
         make_license(world, S.IN_USE).modules.add("guest", "pms")
     client.force_login(world.dist_admin)
-    with django_assert_max_num_queries(10):  # 9, and the user's saved views (the menu)
+    # 9, and the user's saved views (the menu); on PostgreSQL, and the planner's estimate
+    # of the matches (wlm/lib/plans.py)
+    with django_assert_max_num_queries(11 if connection.vendor == "postgresql" else 10):
         response = client.get(LIST, {"module": "pms", "status": "in_use"})
     assert len(keys(response)) == rows
 
@@ -299,7 +302,8 @@ def test_upgrades_name_what_the_events_stored_by_id(client, world):
     lifecycle.upgrade(world.dist_admin, license.pk, add_modules=[Module.objects.get(code="pms")])
     body = text(get(client, world.org_viewer, detail(license, "upgrades")))
     started = re.search(r'<tr data-kind="started">.*?</tr>', body, re.S).group(0)
-    assert "<td>system</td>" in started  # the platform itself, in the reader's language
+    # the platform itself, in the reader's language
+    assert '<td data-label="Actor">system</td>' in started
     assert "Start date</small>: — → 2026-07-01<" in started
     upgraded = re.search(r'<tr data-kind="upgraded">.*?</tr>', body, re.S).group(0)
     assert Module.objects.get(code="pms").name in upgraded  # names, not codes
@@ -323,7 +327,7 @@ def test_assignments_list_locations_with_their_elements(client, world):
     license = make_license(world, S.IN_USE)
     body = text(get(client, world.dist_viewer, detail(license, "assignments")))
     row = re.search(rf'<tr data-id="{world.hotel.pk}">.*?</tr>', body, re.S).group(0)
-    assert re.findall(r"<td>(.*?)</td>", row) == [
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row) == [
         f"<code>{world.hotel.pk}</code>",
         "Hotel",
         "1",

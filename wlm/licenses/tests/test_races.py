@@ -10,8 +10,8 @@ import time
 
 import pytest
 from django.db import connection, transaction
-from rest_framework.authtoken.models import Token
 
+from wlm.conftest import token_for
 from wlm.lib.problems import Conflict
 from wlm.licenses import current, lifecycle
 from wlm.licenses import services as license_services
@@ -98,7 +98,7 @@ def test_parallel_http_requests_at_the_last_free_slot_exactly_one_wins(world, li
     """The same race through the HTTP stack: one 201, the others 409 with a clear detail."""
     license = make_license(world, LicenseStatus.IN_USE)
     Room.objects.bulk_create(Room(location=world.hotel, number=f"3{i:02d}") for i in range(8))
-    token = Token.objects.create(user=world.org_admin).key
+    token = token_for(world.org_admin)
     url = f"{live_server.url}/api/v1/locations/{world.hotel.pk}/rooms/"
 
     def post(number):

@@ -24,6 +24,7 @@ from wlm.licenses import bulk
 from wlm.licenses.forms.bulk import ACTION_CHOICES, EXPORT, BulkForm
 from wlm.licenses.models import BulkAction, BulkJob, BulkOutcome, License
 from wlm.licenses.queries import LICENSE_CSV
+from wlm.tenancy.scoping import actor_of
 
 JOB_TARGET = "bulk-job"
 RESULTS_PER_PAGE = 50
@@ -45,11 +46,16 @@ def bulk_context(request) -> dict[str, Any]:
     query = request.GET.copy()
     for name in ("page", "ordering"):
         query.pop(name, None)
-    offered = set(bulk.offered(request.user)) | {EXPORT}
+    changes = bulk.offered(request.user)
+    offered = set(changes) | {EXPORT}
     return {
         "bulk_actions": [(value, label) for value, label in ACTION_CHOICES if value in offered],
         "bulk_filters": query.urlencode(),
         "bulk_years": range(1, 6),
+        # the jobs page, for who may start a job, and for staff, who read everyone's
+        "bulk_jobs_url": reverse("licenses:bulk-jobs")
+        if changes or actor_of(request.user).is_staff
+        else "",
     }
 
 
@@ -158,6 +164,36 @@ def _export(request, form: BulkForm) -> StreamingHttpResponse:
     return csv_response(LICENSE_CSV.lines(rows), "licenses")
 
 
+# --- The jobs page ---------------------------------------------------------------------
+
+JOBS_PER_PAGE = 25
+JOBS_TARGET = "bulk-jobs"
+
+
+class BulkJobListView(LoginRequiredMixin, View):
+    """The bulk jobs the user asked for, newest first, each with its state and progress
+    and a link to its results; staff see everyone's, with who asked. While a job on the
+    page is not finished the list asks for itself again every few seconds (htmx)."""
+
+    def get(self, request):
+        staff = actor_of(request.user).is_staff
+        jobs = BulkJob.objects.visible_to(request.user).order_by("-created", "-id")
+        if staff:
+            jobs = jobs.select_related("owner")
+        page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+        rows = [(job, _job_title(job)) for job in page]
+        context = {
+            "page_obj": page,
+            "rows": rows,
+            "staff": staff,
+            "running": any(not job.is_finished for job in page),
+        }
+        htmx = getattr(request, "htmx", None)
+        if htmx and htmx.target == JOBS_TARGET:
+            return render(request, "licenses/includes/bulk_jobs_table.html", context)
+        return render(request, "licenses/bulk_jobs.html", context)
+
+
 # --- A job's page ---------------------------------------------------------------------
 
 OUTCOME_FILTERS = (
@@ -177,9 +213,9 @@ def job_items(job: BulkJob, user, outcome: str = ""):
 
 
 class BulkJobView(LoginRequiredMixin, View):
-    """A job's progress and results; its owner's alone (anyone else: 404). While the job
-    is not finished the panel asks for itself again every second (htmx), and a page
-    without script refreshes itself."""
+    """A job's progress and results; its owner's (staff read every job; anyone else: 404).
+    While the job is not finished the panel asks for itself again every second (htmx),
+    and a page without script refreshes itself."""
 
     def get(self, request, pk: int):
         job = get_object_or_404(BulkJob.objects.visible_to(request.user), pk=pk)

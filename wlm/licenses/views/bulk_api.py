@@ -3,7 +3,9 @@
 - ``POST /api/v1/licenses/bulk/`` ``{action, ids | filters, years?, reason?}``: the job is
   stored and queued (202, ``Location``: the job); the notifier works on it. ``filters``
   are the licenses list's own query parameters (an object), frozen to ids now.
-- ``GET /api/v1/licenses/bulk/{id}/``: the job's state and counts (its owner's alone).
+- ``GET /api/v1/licenses/bulk/``: the caller's jobs, newest first (staff: everyone's),
+  ``?state=``, ``?action=``; ``GET /api/v1/licenses/bulk/{id}/``: the job's state and
+  counts (its owner's; staff read every job).
 - ``GET /api/v1/licenses/bulk/{id}/results/``: each license's outcome and message,
   paginated, ``?outcome=done|refused``, ``?format=csv`` (the page's "CSV of results").
 """
@@ -25,7 +27,7 @@ from wlm.lib.api import ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.licenses import bulk, lifecycle
 from wlm.licenses.forms.bulk import filtered, frozen_ids
-from wlm.licenses.models import BulkAction, BulkJob, BulkJobItem, BulkOutcome
+from wlm.licenses.models import BulkAction, BulkJob, BulkJobItem, BulkJobState, BulkOutcome
 from wlm.licenses.views.bulk import job_items
 
 MAX_ID = 2**63 - 1
@@ -82,6 +84,9 @@ class BulkRequestSerializer(serializers.Serializer):
 
 
 class BulkJobSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(
+        source="owner.username", read_only=True, help_text=_("Who asked for it.")
+    )
     pending = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     page = serializers.SerializerMethodField()
@@ -91,6 +96,7 @@ class BulkJobSerializer(serializers.ModelSerializer):
         model = BulkJob
         fields = [
             "id",
+            "owner",
             "action",
             "years",
             "reason",
@@ -126,11 +132,30 @@ class BulkJobSerializer(serializers.ModelSerializer):
         return self._absolute(reverse("api:license-bulk-results", args=[job.pk]))
 
 
-class BulkJobViewSet(mixins.RetrieveModelMixin, ScopedViewSet):
-    """A bulk change: made here, worked on by the notifier, read by its owner."""
+class BulkJobFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(
+        choices=BulkJobState.choices, distinct=False, label=_("State")
+    )
+    action = django_filters.ChoiceFilter(choices=BulkAction.choices, label=_("Action"))
+
+    class Meta:
+        model = BulkJob
+        fields = ["state", "action"]
+
+
+class BulkJobViewSet(ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """A bulk change: made here, worked on by the notifier, read by its owner (and by
+    staff, who see every license)."""
 
     model = BulkJob
     serializer_class = BulkJobSerializer
+    filterset_class = BulkJobFilterSet
+    ordering_fields = ["created", "finished"]
+    ordering = ["-created", "-id"]
+    csv_filename = "bulk-jobs"
+
+    def base_queryset(self):
+        return BulkJob.objects.select_related("owner")
 
     def may_write(self, user) -> bool:
         """``TenantPermission``: 403 for a role that may take none of the bulk changes."""
@@ -203,7 +228,11 @@ class BulkResultViewSet(ListModelMixin, ScopedViewSet):
 
 
 urlpatterns = [
-    path("licenses/bulk/", BulkJobViewSet.as_view({"post": "create"}), name="license-bulk"),
+    path(
+        "licenses/bulk/",
+        BulkJobViewSet.as_view({"get": "list", "post": "create"}),
+        name="license-bulk",
+    ),
     path(
         "licenses/bulk/<int:pk>/",
         BulkJobViewSet.as_view({"get": "retrieve"}),

@@ -20,6 +20,7 @@ from django.views import View
 
 from wlm.connections.progress import start_progress
 from wlm.lib import clock, languages
+from wlm.lib.plans import MatchesFirstPaginator
 from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
 from wlm.licenses import history, lifecycle, notices, signing, tokens
@@ -69,6 +70,7 @@ class LicenseListView(ScopedListView):
     # both sort by the limit, Modules does not sort
     ordering_fields = ("key", "organization__name", "status", "start_date", "end_date", "limit")
     default_ordering = ("-created", "-id")
+    paginator_class = MatchesFirstPaginator  # few matches: read first, then sorted
     api_url_name = "api:license-list"
     template_name = "licenses/license_list.html"
     results_template_name = "licenses/includes/license_results.html"

@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from wlm.licenses import current
+from wlm.licenses import current, lifecycle
 from wlm.licenses.entitlement import entitlement_for
 from wlm.licenses.keys import generate_key
-from wlm.licenses.models import Assignment, License, LicenseStatus
+from wlm.licenses.models import Assignment, CurrentLicense, License, LicenseStatus
 from wlm.locations.models import Location
 
 pytestmark = pytest.mark.django_db
@@ -323,3 +323,33 @@ def test_the_lists_mask_is_visible_to(world, username):
     masked = Location.objects.filter(License.objects.visible_through("current__license", user))
     assert set(masked.values_list("pk", flat=True)) == expected
     assert expected or username in ("gateway",)  # every other user sees some license
+
+
+def copies(*locations) -> list[tuple]:
+    rows = CurrentLicense.objects.filter(location__in=locations).order_by("location__name")
+    return list(rows.values_list("license_id", "status", "end_date"))
+
+
+def test_the_stored_copies_of_status_and_end_date_follow_every_change(world):
+    """``CurrentLicense`` copies its license's status and end date (the list sorts and
+    filters by them from an index): each lifecycle change of either rewrites them, at
+    every location whose license it is, in the change's transaction."""
+    license = make_license(world, world.hotel, S.PENDING_START)
+    Assignment.objects.create(license=license, location=world.shop, created=T0)
+    current.refresh([world.shop])  # a second location, past the services
+    assert copies(world.hotel, world.shop) == [(license.pk, S.PENDING_START, None)] * 2
+    lifecycle.start(license.pk, dt.date(2026, 11, 1))  # a status and an end date
+    end = dt.date(2027, 11, 1)
+    assert copies(world.hotel, world.shop) == [(license.pk, S.IN_USE, end)] * 2
+    lifecycle.deny(world.dist_admin, license.pk, "unpaid invoice")  # a status
+    assert copies(world.hotel, world.shop) == [(license.pk, S.ACCESS_DENIED, end)] * 2
+    lifecycle.renew(world.dist_admin, license.pk, 2)  # an end date
+    license.refresh_from_db()
+    assert license.end_date > end
+    assert copies(world.hotel, world.shop) == [(license.pk, S.ACCESS_DENIED, license.end_date)] * 2
+    assert current.stale() == []
+    # a write past the services is caught by the check the tests run after each test
+    License.objects.filter(pk=license.pk).update(status=S.IN_USE)
+    assert {row[0] for row in current.stale()} == {world.hotel.pk, world.shop.pk}
+    current.refresh([world.hotel, world.shop])  # and put right by a refresh
+    assert current.stale() == []

@@ -183,12 +183,33 @@ def test_sector_search_and_organization_filters(client, world):
     assert org == [str(world.other_office.pk)]
 
 
-def test_the_organization_choice_lists_only_visible_organizations(client, world):
+def test_the_organization_is_filtered_by_a_typed_name_not_a_list_of_every_one(client, world):
     html = page(client, world.partner_admin).content.decode()
-    select = re.search(r'<select name="organization".*?</select>', html, re.S).group(0)
-    assert "Org" in select and "Other Org" not in select
-    # an organization's users have one organization: no choice offered
-    assert '<select name="organization"' not in page(client, world.org_admin).content.decode()
+    assert 'name="organization_name"' in html
+    assert '<select name="organization"' not in html  # no option per organization
+    # an organization's users have one organization: no filter offered
+    assert 'name="organization_name"' not in page(client, world.org_admin).content.decode()
+    client.force_login(world.staff)
+    other = row_ids(client.get(LIST, {"organization_name": "tHER ÓR"}))  # accents, case aside
+    assert other == [str(world.other_office.pk)]
+    assert len(row_ids(client.get(LIST, {"organization_name": "org"}))) == 3
+    assert row_ids(client.get(LIST, {"organization_name": "nobody"})) == []
+    # the scope still holds: another tenant's organization matches none of its locations
+    client.force_login(world.partner_admin)
+    assert row_ids(client.get(LIST, {"organization_name": "other"})) == []
+
+
+def test_a_link_to_one_organization_keeps_it_while_other_filters_change(client, world):
+    client.force_login(world.staff)
+    response = client.get(LIST, {"organization": world.other_org.pk, "sector": "office"})
+    assert row_ids(response) == [str(world.other_office.pk)]
+    html = response.content.decode()
+    # the form carries it (the next filter keeps it), named, with a link that drops it
+    assert f'<input type="hidden" name="organization" value="{world.other_org.pk}">' in html
+    chosen = re.search(r'data-testid="organization-chosen">(.*?)</p>', html, re.S).group(1)
+    assert "Other Org" in chosen and 'href="?sector=office"' in chosen
+    # without it, no hidden choice
+    assert 'name="organization" value' not in client.get(LIST).content.decode()
 
 
 def test_bad_filters_are_shown_as_errors_not_a_crash(client, world):

@@ -23,8 +23,8 @@ from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from rest_framework.authtoken.models import Token
 
+from wlm.conftest import token_for
 from wlm.tenancy.models import Membership
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -122,13 +122,13 @@ def log_in(page: Page, username: str) -> None:
 def gateway(live_server, demo) -> Callable[[list[dict]], dict]:
     """Posts connection events as the data plane does (the demo's ``gateway`` token)."""
     user = get_user_model().objects.get(username="gateway")
-    token, _created = Token.objects.get_or_create(user=user)
+    token = token_for(user)
 
     def post(events: list[dict]) -> dict:
         call = urllib.request.Request(
             f"{live_server.url}/api/v1/connections/",
             data=json.dumps({"events": events}).encode(),
-            headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
             method="POST",
         )
         with urllib.request.urlopen(call, timeout=15) as response:

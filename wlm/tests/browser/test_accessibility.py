@@ -18,6 +18,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
+from wlm.licenses import bulk
 from wlm.licenses.models import License
 from wlm.licenses.views.licenses import TABS
 from wlm.locations.models import Location
@@ -102,7 +103,7 @@ def license_for(username: str) -> License:
 
 def pages_of(username: str) -> list[str]:
     license = license_for(username)
-    paths = ["/", "/licenses/", "/locations/", "/requests/", "/inbox/", "/profile/"]
+    paths = ["/", "/licenses/", "/locations/", "/requests/", "/inbox/", "/profile/", "/tokens/"]
     paths += [f"/licenses/{license.pk}/?tab={name}" for name, _label in TABS]
     if username in ("staff", "costa"):  # partner admins and staff ask for licenses
         paths.append("/requests/new/")
@@ -110,6 +111,14 @@ def pages_of(username: str) -> list[str]:
         user = get_user_model().objects.get(username=username)
         location = Location.objects.visible_to(user).order_by("name").first()
         paths.append(f"/locations/{location.pk}/send-key/")
+    # a user's bulk jobs (a job of theirs where their role may make one) and the list
+    # filtered as the dashboard's "near their limit" link filters it
+    paths += ["/licenses/bulk/jobs/", "/licenses/?near_limit=true"]
+    if username in ("staff", "iberia"):
+        user = get_user_model().objects.get(username=username)
+        job = bulk.create_job(user, "renew", [license.pk], years=1)
+        bulk.work()
+        paths.append(f"/licenses/bulk/{job.pk}/")
     paths.append("/verify/")
     return paths
 
