@@ -49,6 +49,8 @@ class Kind(models.TextChoices):
     WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated", _("Webhook secret rotated")
     TOKEN_CREATED = "token_created", _("API token created")
     TOKEN_REVOKED = "token_revoked", _("API token revoked")
+    TOKEN_FIRST_USED = "token_first_used", _("API token used for the first time")
+    TOKEN_REFUSED = "token_refused", _("Revoked or expired API token refused")
     USER_CREATED = "user_created", _("User created")
     USER_INVITED = "user_invited", _("User invited")
     USER_CHANGED = "user_changed", _("User changed")

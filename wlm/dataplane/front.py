@@ -92,7 +92,8 @@ class Tokens:
         moment = clock.now()
         try:
             tokens.check(token, moment)
-        except tokens.Refused:
+        except tokens.Refused as refused:
+            tokens.note_refused(token, refused.reason)
             return nobody
         actor = actor_of(token.user)
         kind = GATEWAY if actor.is_gateway else STAFF if actor.is_staff else None

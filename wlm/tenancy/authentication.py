@@ -52,6 +52,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         try:
             tokens.check(token, now)
         except tokens.Refused as refused:
+            tokens.note_refused(token, refused.reason)
             code = f"token_{refused.reason}"
             raise exceptions.AuthenticationFailed(REFUSALS[refused.reason], code=code) from None
         if not token.user.is_active:

@@ -19,12 +19,13 @@ import hashlib
 import hmac
 import secrets
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from wlm.audit import services as audit
+from wlm.audit.signals import ANONYMOUS
 from wlm.lib import clock
 from wlm.tenancy.models import ApiToken, TokenScope
 
@@ -77,12 +78,35 @@ def touch(token: ApiToken, moment: dt.datetime) -> None:
     """Note that ``token`` was used at ``moment``: at most once a minute, and only by one
     of the processes that see it stale (the condition is repeated in the UPDATE)."""
     stale = moment - TOUCH_EVERY
-    if token.last_used is not None and token.last_used > stale:
+    if token.last_used is None:  # its first use: in the audit log, once
+        with transaction.atomic():
+            if ApiToken.objects.filter(pk=token.pk, last_used__isnull=True).update(
+                last_used=moment
+            ):
+                audit.record(
+                    audit.Kind.TOKEN_FIRST_USED,
+                    obj=token,
+                    tenant=audit.tenant_of(token.user),
+                    actor=token.user,
+                )
+    elif token.last_used <= stale:
+        ApiToken.objects.filter(last_used__lte=stale, pk=token.pk).update(last_used=moment)
+    else:
         return
-    ApiToken.objects.filter(
-        Q(last_used__isnull=True) | Q(last_used__lte=stale), pk=token.pk
-    ).update(last_used=moment)
     token.last_used = moment
+
+
+def note_refused(token: ApiToken, reason: str) -> None:
+    """A revoked or expired token was presented: one audit entry per token and minute
+    across every process (the shared cache's ``add``), however often a client retries."""
+    if cache.add(f"wlm:token-refused:{token.pk}", 1, timeout=TOUCH_EVERY.total_seconds()):
+        audit.record(
+            audit.Kind.TOKEN_REFUSED,
+            obj=token,
+            tenant=audit.tenant_of(token.user),
+            actor_name=ANONYMOUS,
+            after={"reason": reason},
+        )
 
 
 def issue(

@@ -19,6 +19,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.test import APIClient
 
+from wlm.audit.models import AuditEntry, Kind
 from wlm.conftest import PASSWORD, token_for
 from wlm.dataplane.cache import Entitlements
 from wlm.dataplane.front import DataPlaneFront
@@ -230,6 +231,9 @@ def test_the_lean_path_refuses_a_token_revoked_through_the_api_within_a_second(w
     assert front.django.calls == 1  # Django answers, and refuses it
     answer = api().get(path(world.hotel), HTTP_AUTHORIZATION=f"Token {key}")
     assert answer.status_code == 401
+    # the lean path's refusal and Django's, the same minute: one entry in the log
+    refused = AuditEntry.objects.filter(kind=Kind.TOKEN_REFUSED, object_id=str(token.pk))
+    assert refused.count() == 1
 
 
 def test_the_lean_path_refuses_an_expired_token_at_its_moment(world):

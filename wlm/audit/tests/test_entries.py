@@ -251,6 +251,43 @@ def test_tokens_made_and_revoked(api, world):
     assert (revoked.object_id, revoked.actor_id) == (str(token.pk), world.partner_admin.pk)
 
 
+def test_a_tokens_life_in_the_log_made_used_revoked_refused(api, world):
+    """The issue's story: made on the page, used with curl, revoked, the next call refused
+    — four entries, the first use and the refusal once however often the client calls."""
+    import datetime as dt
+
+    import time_machine
+
+    from wlm.lib import clock
+    from wlm.tenancy import tokens
+
+    token, key = tokens.issue(world.partner_admin, "curl", "read")
+    client = api()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    start = clock.now()
+    for minutes in (0, 0, 2):  # used three times, later too: one first use
+        with time_machine.travel(start + dt.timedelta(minutes=minutes), tick=False):
+            assert client.get("/api/v1/licenses/").status_code == 200
+    tokens.revoke(world.partner_admin, token)
+    for minutes in (3, 3, 3, 5):  # refused four times: once a minute in the log
+        with time_machine.travel(start + dt.timedelta(minutes=minutes), tick=False):
+            refused = client.get("/api/v1/licenses/")
+        assert refused.status_code == 401
+        assert refused.json()["type"].endswith("/token-revoked")
+    kinds = [entry.kind for entry in entries() if entry.object_id == str(token.pk)]
+    assert kinds == [
+        Kind.TOKEN_CREATED,
+        Kind.TOKEN_FIRST_USED,
+        Kind.TOKEN_REVOKED,
+        Kind.TOKEN_REFUSED,
+        Kind.TOKEN_REFUSED,
+    ]
+    first_use = only(Kind.TOKEN_FIRST_USED)
+    assert (first_use.actor_id, first_use.partner_id) == (world.partner_admin.pk, world.partner.pk)
+    refusal = entries(Kind.TOKEN_REFUSED)[0]
+    assert (refusal.actor_name, refusal.after) == ("anonymous", {"reason": "revoked"})
+
+
 def test_a_new_password_revokes_each_token_in_the_log(world):
     from wlm.tenancy import tokens
 
