@@ -294,6 +294,8 @@ REST_FRAMEWORK = {
         # Password reset e-mails per e-mail address, and reset requests per client address
         "password_reset": env_str("THROTTLE_PASSWORD_RESET", "3/hour"),
         "password_reset_address": env_str("THROTTLE_PASSWORD_RESET_ADDRESS", "20/hour"),
+        # "Send test" of the settings page, per tenant (wlm/notifications/probes.py)
+        "settings_test": env_str("THROTTLE_SETTINGS_TEST", "5/min"),
     },
     # Proxies in front of the app whose X-Forwarded-For is trusted; 0: the peer address
     # is the client (a client cannot choose its throttling address by sending the header).

@@ -64,15 +64,29 @@ def message_id(delivery) -> str:
 
 def _email(delivery, connection=None) -> str:
     message = messages.stored(delivery)  # as written when the notice was decided
-    email = EmailMultiAlternatives(
-        subject=message.subject,
-        body=message.text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[delivery.recipient],
+    return send_email(
+        [delivery.recipient],
+        message.subject,
+        message.text,
+        message.html,
         headers={"Message-ID": message_id(delivery), "Idempotency-Key": str(delivery.key)},
         connection=connection,
     )
-    email.attach_alternative(message.html, "text/html")
+
+
+def send_email(to, subject, text, html="", *, headers=None, connection=None) -> str:
+    """One e-mail through Django's mail backend (SMTP): a short detail on success,
+    ``DeliveryError`` on failure. Notices and the settings page's test e-mail."""
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(to),
+        headers=headers or {},
+        connection=connection,
+    )
+    if html:
+        email.attach_alternative(html, "text/html")
     try:
         email.send(fail_silently=False)
     except (smtplib.SMTPException, OSError) as error:
@@ -100,6 +114,7 @@ class WebhookRequest:
     body: bytes
     secret: str
     key: str
+    event: str = "license.notice"  # WLM-Event; "test" for the settings page's test
 
 
 def webhook_request(delivery) -> WebhookRequest:
@@ -140,7 +155,7 @@ def post_webhook(request: WebhookRequest, *, timeout: float, allow_private: bool
         "User-Agent": USER_AGENT,
         "WLM-Signature": f"t={timestamp},v1={signature(request.secret, timestamp, request.body)}",
         "Idempotency-Key": request.key,
-        "WLM-Event": "license.notice",
+        "WLM-Event": request.event,
     }
     try:
         status = outbound.post(

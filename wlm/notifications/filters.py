@@ -1,4 +1,5 @@
-"""The FilterSets of the notices list and of the inbox (API, pages and CSV alike)."""
+"""The FilterSets of the notices list, of the inbox (API, pages and CSV alike) and of the
+settings page's delivery log."""
 
 import django_filters
 from django.db import models
@@ -8,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from wlm.lib.filters import SearchFilterSet
-from wlm.notifications.models import Delivery, DeliveryState, Notice, NoticeState
+from wlm.notifications.models import Channel, Delivery, DeliveryState, Notice, NoticeState
 from wlm.notifications.schedule import NUMBERS
 
 
@@ -92,3 +93,14 @@ class InboxFilterSet(SearchFilterSet):
     @extend_schema_field(OpenApiTypes.BOOL)
     def filter_unread(self, queryset, name, value):
         return queryset.filter(read_at__isnull=value)
+
+
+class DeliveryLogFilterSet(django_filters.FilterSet):
+    """The settings page's delivery log (docs/settings.md): by state and channel."""
+
+    state = django_filters.ChoiceFilter(choices=DeliveryState.choices, label=_("State"))
+    channel = django_filters.ChoiceFilter(choices=Channel.choices, label=_("Channel"))
+
+    class Meta:
+        model = Delivery
+        fields = ["state", "channel"]

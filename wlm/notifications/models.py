@@ -172,6 +172,8 @@ class Delivery(models.Model):
                 name="delivery_due_idx",
                 condition=Q(state=DeliveryState.PENDING),
             ),
+            # a tenant's delivery log (the settings page), newest first
+            models.Index(fields=["tenant_type", "tenant_id", "-id"], name="delivery_tenant_idx"),
             # a user's inbox, newest first (``inbox_of``'s ``created`` is ``sent_at``)
             models.Index(
                 fields=["user", "-sent_at", "-id"],

@@ -16,7 +16,7 @@ from django.db.models import F, Prefetch
 from django.utils.translation import gettext_lazy as _
 
 from wlm.notifications.filters import ShownState
-from wlm.notifications.models import Channel, Notice, NoticeState
+from wlm.notifications.models import Channel, Delivery, Notice, NoticeState
 from wlm.tenancy.models import TenantType
 from wlm.tenancy.scoping import Actor, actor_of
 from wlm.tenancy.services import webhook_credentials_shown
@@ -126,3 +126,31 @@ def _line(notice, state, sent_at, channel, recipient) -> dict:
         "channel_label": Channel(channel).label if channel else "",
         "recipient": recipient,
     }
+
+
+# --- The settings page's delivery log ---------------------------------------------------
+
+
+def tenant_deliveries(user, tenant_type: str, tenant_id: int):
+    """The deliveries of notices to one tenant (its contacts and its users' inboxes)
+    that ``user`` sees through the tenancy door, newest first (``delivery_tenant_idx``)."""
+    return (
+        Delivery.objects.visible_to(user)
+        .filter(tenant_type=tenant_type, tenant_id=tenant_id)
+        .select_related("notice")
+        .order_by("-id")
+    )
+
+
+def mask_deliveries(rows, user) -> None:
+    """Each row's ``shown_recipient`` and ``shown_error``: the recipient, or its label
+    where ``user`` may not see it (a webhook URL to a viewer), and the last error without
+    it."""
+    actor = actor_of(user)
+    for row in rows:
+        if shows_recipient(actor, row.tenant_type, row.tenant_id, row.channel):
+            row.shown_recipient, row.shown_error = row.recipient, row.last_error
+        else:
+            label = recipient_label(row.tenant_type)
+            row.shown_recipient = label
+            row.shown_error = scrub(row.last_error, row.recipient, label)

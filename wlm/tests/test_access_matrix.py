@@ -655,3 +655,50 @@ def test_whose_tokens_a_caller_reads_and_revokes(world, api, caller, reads, revo
         assert posted.status_code == {401: 302}.get(revokes, revokes)
         assert client.post(f"/api/v1/tokens/{token.pk}/revoke/").status_code == revokes
         assert ApiToken.objects.get(pk=token.pk).revoked is None
+
+
+# --- The tenant's settings page (docs/settings.md) ---------------------------------------
+SETTINGS_ACCESS = {
+    # person: (GET the organization's page, each POST of it)
+    "org_admin": (200, "allowed"),
+    "staff": (200, "allowed"),
+    "org_viewer": (200, 403),
+    "staff_viewer": (200, 403),
+    "partner_admin": (404, 404),  # above it: its own settings only
+    "partner_viewer": (404, 404),
+    "dist_admin": (404, 404),
+    "dist_viewer": (404, 404),
+    "other_dist_admin": (404, 404),
+    "other_partner_admin": (404, 404),
+    "other_org_admin": (404, 404),
+    "gateway": (403, 403),
+}
+
+
+def test_the_settings_page_for_every_role(client, world):
+    """``/settings/<type>/<id>/`` and its POSTs (changes, webhook-secret/, test/): the
+    tenant's admins and staff admins change; viewers read and are refused (403); any
+    other tenant finds nothing (404); the gateway is refused; anonymous callers are sent
+    to log in. Every person of ``world`` is in the table."""
+    from wlm.tenancy.models import Organization
+
+    assert set(SETTINGS_ACCESS) == set(vars(world.people))
+    page = f"/settings/organization/{world.org.pk}/"
+    posts = {
+        page: {"email": "org@example.com", "webhook_url": "", "language": "en"},
+        f"{page}webhook-secret/": {},
+        f"{page}test/": {"channel": "nothing"},  # judged after the role: 400, nothing sent
+    }
+    secret = world.org.webhook_secret
+    for person, (reads, writes) in SETTINGS_ACCESS.items():
+        client.force_login(getattr(world, person))
+        assert client.get(page).status_code == reads, person
+        if writes == "allowed":
+            continue
+        for target, data in posts.items():
+            assert client.post(target, data).status_code == writes, (person, target)
+    assert Organization.objects.get(pk=world.org.pk).webhook_secret == secret
+    client.logout()
+    for target in (page, *posts):
+        answer = client.post(target, {})
+        assert answer.status_code == 302 and "/accounts/login/" in answer["Location"]
