@@ -22,6 +22,7 @@ from wlm.licenses import bulk
 from wlm.licenses.models import License
 from wlm.licenses.views.licenses import TABS
 from wlm.locations.models import Location
+from wlm.tenancy.models import Organization
 from wlm.tests.browser.conftest import DESKTOP, PHONE, ROOT
 
 pytestmark = pytest.mark.browser
@@ -104,6 +105,10 @@ def license_for(username: str) -> License:
 def pages_of(username: str) -> list[str]:
     license = license_for(username)
     paths = ["/", "/licenses/", "/locations/", "/requests/", "/inbox/", "/profile/", "/tokens/"]
+    paths.append("/settings/")  # the tenant's settings (staff: the tenant chooser)
+    if username == "staff":
+        hotel = Organization.objects.get(name="Hotel Mar Azul")
+        paths.append(f"/settings/organization/{hotel.pk}/")
     paths += [f"/licenses/{license.pk}/?tab={name}" for name, _label in TABS]
     if username in ("staff", "costa"):  # partner admins and staff ask for licenses
         paths.append("/requests/new/")
