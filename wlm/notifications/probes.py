@@ -51,6 +51,13 @@ def _counter(tenant) -> AttemptCounter:
     return AttemptCounter("settings_test", f"{TENANT_TYPES[type(tenant)]}:{tenant.pk}")
 
 
+def per_minute() -> int | None:
+    """How many tests a minute the rate allows, for the page to say (None: the rate is
+    not per minute, or there is none)."""
+    counter = AttemptCounter("settings_test", "")
+    return counter.num_requests if counter.duration == 60 else None
+
+
 def send_test(user, tenant, channel: str) -> Outcome:
     """Send a test on ``channel`` (``webhook`` or ``email``) to the tenant's contact.
 

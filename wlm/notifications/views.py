@@ -167,6 +167,7 @@ def _settings_page(request, tenant, tenant_type, *, form=None, status=200, **ext
         "is_paginated": page_obj.has_other_pages(),
         "deliveries": page_obj.object_list,
         "language_label": dict(NOTICE_LANGUAGES).get(tenant.language, tenant.language),
+        "tests_per_minute": probes.per_minute() if may_edit else None,
         **extra,
     }
     htmx = getattr(request, "htmx", None)

@@ -239,6 +239,7 @@ def test_send_test_is_throttled_per_tenant(client, world, hooks):
         webhook_url=hooks.url("/wlm")
     )
     login(client, world.org_admin)
+    assert "At most 5 tests a minute for this tenant." in client.get(url(world)).content.decode()
     with time_machine.travel(NOW, tick=False):
         for _n in range(5):
             assert client.post(url(world, "test/"), {"channel": "webhook"}).status_code == 200
