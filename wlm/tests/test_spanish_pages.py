@@ -149,6 +149,10 @@ def urls_for(user) -> list[str]:
     if location is not None:
         urls.append(f"/locations/{location.pk}/send-key/")
     urls.append("/requests/new/")
+    urls.append("/settings/")  # staff: the tenant chooser; a tenant's user: a redirect to…
+    membership = getattr(user, "membership", None)
+    if membership is not None and membership.tenant_id is not None:
+        urls.append(f"/settings/{membership.tenant_type}/{membership.tenant_id}/")  # …this
     if user.is_staff:  # the admin: Django's words and ours (model and field names)
         urls.append("/admin/")
         for model in ("tenancy/membership", "licenses/license", "licenses/licenseevent"):
