@@ -100,6 +100,16 @@ urlpatterns = [
     # the user's API tokens (wlm/tenancy/tokens.py): made, listed, revoked
     path("tokens/", tenancy_views.api_tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", tenancy_views.revoke_api_token, name="revoke_token"),
+    # the users of an admin's tenants: invited, their role changed, deactivated
+    path("users/", tenancy_views.users, name="users"),
+    path("users/<int:pk>/role/", tenancy_views.change_user_role, name="change_user_role"),
+    path("users/<int:pk>/deactivate/", tenancy_views.deactivate_user, name="deactivate_user"),
+    # public: the invitation's one-time link (wlm/tenancy/invitations.py)
+    path(
+        "invitation/<uidb64>/<token>/",
+        tenancy_views.accept_invitation,
+        name="accept_invitation",
+    ),
     path("", include("wlm.locations.urls")),
     path("", include("wlm.licenses.urls")),
     path("", include("wlm.licenses.request_urls")),

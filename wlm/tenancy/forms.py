@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_variables
 from wlm.lib import clock
 from wlm.lib.validators import validate_one_line
 from wlm.tenancy import throttles
-from wlm.tenancy.models import TokenScope
+from wlm.tenancy.models import NOTICE_LANGUAGES, Role, TokenScope
 
 
 class ThrottledLoginMixin:
@@ -83,3 +83,38 @@ class TokenForm(forms.Form):
     def expires(self):
         days = self.cleaned_data.get("expires_in")
         return clock.now() + dt.timedelta(days=int(days)) if days else None
+
+
+class InviteForm(forms.Form):
+    """A new user invited by e-mail (/users/): the tenant among those the admin manages
+    (hidden when there is one), the role, the language of the e-mail and notices."""
+
+    email = forms.EmailField(label=_("E-mail"), max_length=150)
+    name = forms.CharField(
+        label=_("Name"), max_length=150, required=False, validators=[validate_one_line]
+    )
+    role = forms.ChoiceField(
+        label=_("Role"),
+        choices=[(Role.VIEWER.value, Role.VIEWER.label), (Role.ADMIN.value, Role.ADMIN.label)],
+        initial=Role.VIEWER,
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=NOTICE_LANGUAGES, initial="en")
+    tenant = forms.ChoiceField(label=_("Tenant"))
+
+    def __init__(self, *args, tenants, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tenant"].choices = tenants
+        if len(tenants) == 1:
+            self.fields["tenant"].initial = tenants[0][0]
+            self.fields["tenant"].widget = forms.HiddenInput()
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(
+        label=_("Role"),
+        choices=[(Role.ADMIN.value, Role.ADMIN.label), (Role.VIEWER.value, Role.VIEWER.label)],
+    )
+
+
+class DeactivateForm(forms.Form):
+    """The deactivation's confirmation: nothing to fill in, a form for the rule's refusal."""

@@ -11,19 +11,25 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from wlm.lib import clock
-from wlm.tenancy import throttles, tokens
-from wlm.tenancy.forms import LoginForm, TokenForm
-from wlm.tenancy.models import ApiToken
+from wlm.lib.views import apply_service
+from wlm.tenancy import services, throttles, tokens
+from wlm.tenancy.forms import DeactivateForm, InviteForm, LoginForm, RoleForm, TokenForm
+from wlm.tenancy.invitations import invitation_tokens
+from wlm.tenancy.models import ApiToken, Membership, Role
 
 
 def answers_throttled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -140,3 +146,195 @@ def revoke_api_token(request: HttpRequest, pk: int) -> HttpResponse:
         else "tenancy/revoke_token.html"
     )
     return render(request, template, {"token": token})
+
+
+# --- Users (/users/; docs/pages.md, "Users") ---------------------------------------------
+USERS_PER_PAGE = 50
+
+
+def _require_user_admin(request: HttpRequest) -> None:
+    """The page is for the admins of a tenant and staff admins: viewers and the gateway
+    get the 403 page."""
+    if not Membership.objects.may_manage(request.user):
+        raise PermissionDenied(gettext("Only administrators manage users."))
+
+
+def _site(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def _user_rows(request: HttpRequest, tenants: list[tuple[str, str]]) -> dict:
+    """The users the admin manages (staff: everyone but the data plane's account), by
+    username, filtered by ``tenant`` (one of ``tenants``) and ``q``, a page of them."""
+    memberships = (
+        Membership.objects.visible_to(request.user)
+        .exclude(role=Role.GATEWAY)
+        .select_related("user", "distributor", "partner", "organization")
+        .order_by("user__username", "pk")
+    )
+    chosen = request.GET.get("tenant", "")
+    if chosen in dict(tenants):
+        tenant_type, tenant_id = services.parse_tenant(chosen)
+        memberships = memberships.filter(tenant_type=tenant_type)
+        if tenant_id is not None:
+            memberships = memberships.filter(**{f"{tenant_type}_id": tenant_id})
+    else:
+        chosen = ""
+    query = " ".join(request.GET.get("q", "").split())[:100]
+    if query:
+        memberships = memberships.filter(
+            Q(user__username__icontains=query)
+            | Q(user__email__icontains=query)
+            | Q(user__first_name__icontains=query)
+        )
+    page = Paginator(memberships, USERS_PER_PAGE).get_page(request.GET.get("page"))
+    for membership in page:
+        person = membership.user
+        person.state = (
+            "deactivated"
+            if not person.is_active
+            else "invited"
+            if services.invitation_pending(person)
+            else "active"
+        )
+        person.is_self = person.pk == request.user.pk
+        person.role_form = RoleForm(initial={"role": membership.role}, auto_id=False)
+    return {"page": page, "chosen": chosen, "query": query}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def users(request: HttpRequest) -> HttpResponse:
+    """``/users/``: the users of the admin's tenants, and the invitation form (POST)."""
+    _require_user_admin(request)
+    tenants = services.managed_tenants(request.user)
+    chosen = request.GET.get("tenant", "")
+    initial = {"tenant": chosen} if chosen in dict(tenants) else {}
+    form = InviteForm(request.POST or None, tenants=tenants, initial=initial)
+    status = 200
+    if form.is_bound:
+        invited = None
+        if form.is_valid():
+            data = form.cleaned_data
+            tenant_type, tenant_id = services.parse_tenant(data["tenant"])
+            invited = apply_service(
+                form,
+                lambda: services.invite_user(
+                    request.user,
+                    email=data["email"],
+                    name=data["name"],
+                    role=data["role"],
+                    language=data["language"],
+                    tenant_type=tenant_type,
+                    tenant_id=tenant_id,
+                    site=_site(request),
+                ),
+            )
+        if invited is not None:
+            messages.success(
+                request,
+                gettext("An invitation was sent to %(email)s.") % {"email": invited.email},
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        status = 400
+    context = {"form": form, "tenants": tenants, **_user_rows(request, tenants)}
+    return render(request, "tenancy/users.html", context, status=status)
+
+
+def _visible_person(request: HttpRequest, pk: int):
+    visible = Membership.objects.visible_to(request.user).exclude(role=Role.GATEWAY)
+    return get_object_or_404(
+        get_user_model().objects.select_related("membership"), pk=pk, membership__in=visible
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def change_user_role(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/users/{id}/role/`` (POST): make the user an administrator or a viewer."""
+    _require_user_admin(request)
+    person = _visible_person(request, pk)
+    form = RoleForm(request.POST)
+    if form.is_valid() and apply_service(
+        form, lambda: services.change_role(request.user, person, form.cleaned_data["role"])
+    ):
+        messages.success(
+            request,
+            gettext("%(user)s is now: %(role)s.")
+            % {"user": person.get_username(), "role": person.membership.get_role_display()},
+        )
+        return HttpResponseRedirect(_back_to_users(request))
+    return _refused(request, form, person)
+
+
+def _back_to_users(request: HttpRequest) -> str:
+    """The list the form was sent from (its filters kept), else ``/users/``."""
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts=None) and back.startswith("/users/"):
+        return back
+    return reverse("users")
+
+
+def _refused(request: HttpRequest, form, person) -> HttpResponse:
+    """A refused change: the confirmation page with the rule's message, 400."""
+    errors = [str(error) for error in form.non_field_errors()]
+    errors += [str(error) for field in form for error in field.errors]
+    return render(
+        request,
+        "tenancy/user_refused.html",
+        {"person": person, "errors": errors},
+        status=400,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deactivate_user(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/users/{id}/deactivate/``: GET the confirmation (a modal ``<dialog>`` for htmx,
+    else a page), POST to deactivate."""
+    _require_user_admin(request)
+    person = _visible_person(request, pk)
+    form = DeactivateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_valid() and apply_service(
+            form, lambda: services.deactivate_user(request.user, person)
+        ):
+            messages.success(
+                request,
+                gettext("%(user)s is deactivated.") % {"user": person.get_username()},
+            )
+            return HttpResponseRedirect(_back_to_users(request))
+        return _refused(request, form, person)
+    htmx = getattr(request, "htmx", None)
+    template = (
+        "tenancy/includes/deactivate_user_dialog.html"
+        if htmx and htmx.target == "dialog"
+        else "tenancy/deactivate_user.html"
+    )
+    return render(request, template, {"person": person, "next": request.GET.get("next", "")})
+
+
+class AcceptInvitationView(auth_views.PasswordResetConfirmView):
+    """``/invitation/<uid>/<token>/``: the invitee sets their password, once. Django's
+    reset confirmation (the token moves into the session, then the page is reloaded
+    without it) with the invitation's own token; a used, expired or deactivated link is
+    the page saying so."""
+
+    token_generator = invitation_tokens
+    template_name = "tenancy/accept_invitation.html"
+    success_url = reverse_lazy("login")
+    post_reset_login = False
+
+    def get_user(self, uidb64):
+        person = super().get_user(uidb64)
+        return person if person is not None and person.is_active else None
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(
+            self.request, gettext("Your password is set. Log in with your e-mail address.")
+        )
+        return response
+
+
+accept_invitation = AcceptInvitationView.as_view()

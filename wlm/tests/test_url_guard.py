@@ -35,6 +35,7 @@ PUBLIC = {
     "accounts/password_reset/done/",
     "accounts/reset/x/x/",
     "accounts/reset/done/",
+    "invitation/x/x/",
     "admin/login/",
     "admin/logout/",
 }
