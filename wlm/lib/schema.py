@@ -138,6 +138,9 @@ SUMMARIES = {
     "users_list": _("List users"),
     "users_create": _("Create a user"),
     "users_retrieve": _("Read a user"),
+    "users_invite_create": _("Invite a user by e-mail"),
+    "users_role_create": _("Change a user's role"),
+    "users_deactivate_create": _("Deactivate a user"),
 }
 
 

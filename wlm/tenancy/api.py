@@ -20,6 +20,7 @@ from wlm.lib import clock
 from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.filters import SearchFilterSet
+from wlm.lib.validators import validate_one_line
 from wlm.tenancy import exports, services, throttles, tokens
 from wlm.tenancy.models import (
     NOTICE_LANGUAGES,
@@ -474,8 +475,15 @@ class UserSerializer(serializers.ModelSerializer):
             "tenant_id",
             "role",
             "language",
+            "is_active",
+            "invitation_pending",
         ]
-        extra_kwargs = {"email": {"required": True}}
+        extra_kwargs = {"email": {"required": True}, "is_active": {"read_only": True}}
+
+    invitation_pending = serializers.BooleanField(
+        read_only=True,
+        help_text=_("Invited, and the invitation's link not used yet (no password)."),
+    )
 
     def to_representation(self, instance):
         actor = actor_of(instance)
@@ -488,7 +496,34 @@ class UserSerializer(serializers.ModelSerializer):
             "tenant_id": actor.tenant_id,
             "role": actor.role,
             "language": membership.language if membership is not None else "en",
+            "is_active": instance.is_active,
+            "invitation_pending": services.invitation_pending(instance),
         }
+
+
+INVITABLE_ROLE_CHOICES = [(role.value, role.label) for role in services.INVITABLE_ROLES]
+
+
+class InviteSerializer(serializers.Serializer):
+    """A user invited by e-mail: created without a password, their username the e-mail
+    address; the e-mail's one-time link (7 days) sets the password."""
+
+    email = serializers.EmailField(max_length=150)
+    name = serializers.CharField(
+        max_length=150, required=False, default="", validators=[validate_one_line]
+    )
+    role = serializers.ChoiceField(choices=INVITABLE_ROLE_CHOICES)
+    tenant_type = serializers.ChoiceField(choices=TenantType.choices)
+    tenant_id = serializers.IntegerField(allow_null=True, required=False, min_value=1)
+    language = serializers.ChoiceField(
+        choices=NOTICE_LANGUAGES,
+        default="en",
+        help_text=_("The language of the invitation and of the user's notices."),
+    )
+
+
+class RoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=INVITABLE_ROLE_CHOICES)
 
 
 class UserFilterSet(SearchFilterSet):
@@ -537,3 +572,41 @@ class UserViewSet(
             role=data["role"],
             language=data["language"],
         )
+
+    @extend_schema(request=InviteSerializer, responses={201: UserSerializer})
+    @action(detail=False, methods=["post"])
+    def invite(self, request):
+        """Invite a user by e-mail into a tenant the caller manages (the same rules as
+        the /users/ page): 201 once the e-mail is accepted by the mail server."""
+        serializer = InviteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        person = services.invite_user(
+            request.user,
+            email=data["email"],
+            name=data["name"],
+            role=data["role"],
+            tenant_type=data["tenant_type"],
+            tenant_id=data.get("tenant_id"),
+            language=data["language"],
+            site=request.build_absolute_uri("/").rstrip("/"),
+        )
+        return Response(UserSerializer(person).data, status=201)
+
+    @extend_schema(request=RoleSerializer, responses={200: UserSerializer})
+    @action(detail=True, methods=["post"])
+    def role(self, request, pk=None):
+        """Make the user an admin or a viewer. The tenant's last active admin is kept: 400."""
+        person = self.get_object()
+        serializer = RoleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        person = services.change_role(request.user, person, serializer.validated_data["role"])
+        return Response(UserSerializer(person).data)
+
+    @extend_schema(request=None, responses={200: UserSerializer})
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        """Deactivate the user: their sessions end, their API tokens are revoked. The
+        tenant's last active admin is kept: 400."""
+        person = services.deactivate_user(request.user, self.get_object())
+        return Response(UserSerializer(person).data)

@@ -13,6 +13,7 @@ names of the partner's other distributors). So the exports are made per request.
 
 from __future__ import annotations
 
+from django.contrib.auth.hashers import is_password_usable
 from django.db.models import Case, F, QuerySet, Value, When
 
 from wlm.lib.csv import Column, DateTime, Export, Label, Many, Related
@@ -149,8 +150,14 @@ class MembershipColumn(Column):
         return write
 
 
+def _invitation_pending(password_and_last_login: tuple) -> bool:
+    """``services.invitation_pending`` of a row (the hash is read, never written)."""
+    password, last_login = password_and_last_login
+    return not is_password_usable(password) and last_login is None
+
+
 # the users list's CSV: the JSON row's ``id, username, email, tenant_type, tenant_id,
-# role, language``, then ``tenant_name`` and the labels
+# role, language, is_active, invitation_pending``, then ``tenant_name`` and the labels
 USER_CSV = Export(
     [
         Column("id"),
@@ -160,6 +167,8 @@ USER_CSV = Export(
         Column("tenant_id", _TENANT_IDS, _first),
         MembershipColumn("role", "role", Role.ADMIN),
         MembershipColumn("language", "language", "en", "en"),
+        Column("is_active"),
+        Column("invitation_pending", ("password", "last_login"), _invitation_pending),
         Column("tenant_name", _TENANT_NAMES, _first),
         MembershipColumn(
             "tenant_type_label", "tenant_type", TenantType.STAFF, None, TenantType.choices

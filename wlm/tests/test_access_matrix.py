@@ -118,6 +118,22 @@ def case(world, name):
             "org_viewer",
             "other_org_admin",
         ),
+        "change user role": (
+            "post",
+            f"/api/v1/users/{world.org_viewer.pk}/role/",
+            {"role": "admin"},
+            "org_admin",
+            "org_viewer",
+            "other_org_admin",
+        ),
+        "deactivate user": (
+            "post",
+            f"/api/v1/users/{world.org_viewer.pk}/deactivate/",
+            {},
+            "partner_admin",
+            "partner_viewer",
+            "other_partner_admin",
+        ),
         "read location": ("get", f"{hotel}/", None, "org_admin", "org_viewer", "other_org_admin"),
         "edit location": (
             "patch",
@@ -288,6 +304,8 @@ CASES = [
     "rotate partner webhook secret",
     "rotate organization webhook secret",
     "read user",
+    "change user role",
+    "deactivate user",
     "read location",
     "edit location",
     "list access points",
@@ -702,3 +720,45 @@ def test_the_settings_page_for_every_role(client, world):
     for target in (page, *posts):
         answer = client.post(target, {})
         assert answer.status_code == 302 and "/accounts/login/" in answer["Location"]
+
+
+# --- the users page (/users/; docs/pages.md, "Users"): every role ------------------------
+# who opens /users/ and changes org_viewer there: (list status, change status)
+USERS_PAGE = [
+    ("staff", 200, 302),
+    ("staff_viewer", 403, 403),
+    ("gateway", 403, 403),
+    ("dist_admin", 200, 404),  # a distributor manages its own users only
+    ("dist_viewer", 403, 403),
+    ("other_dist_admin", 200, 404),
+    ("partner_admin", 200, 302),  # the partner its organizations' users too
+    ("partner_viewer", 403, 403),
+    ("other_partner_admin", 200, 404),
+    ("org_admin", 200, 302),
+    ("org_viewer", 403, 403),
+    ("other_org_admin", 200, 404),
+]
+
+
+@pytest.mark.parametrize(("person", "lists", "changes"), USERS_PAGE)
+def test_the_users_page_for_every_role(world, client, person, lists, changes):
+    """``/users/``, ``/users/{id}/role/`` and ``/users/{id}/deactivate/``: admins (staff
+    admins: every tenant's users), viewers and the gateway 403, another tenant's user 404,
+    the anonymous visitor to the login page."""
+    from django.contrib.auth import get_user_model
+
+    from wlm.tenancy.models import Membership
+
+    target = world.org_viewer.pk
+    assert client.get("/users/").status_code == 302
+    assert client.post(f"/users/{target}/deactivate/").status_code == 302
+    client.force_login(getattr(world, person))
+    assert client.get("/users/").status_code == lists
+    assert client.get(f"/users/{target}/deactivate/").status_code == {302: 200}.get(
+        changes, changes
+    )
+    assert client.post(f"/users/{target}/role/", {"role": "admin"}).status_code == changes
+    assert client.post(f"/users/{target}/deactivate/").status_code == changes
+    changed = changes == 302
+    assert (Membership.objects.get(user_id=target).role == "admin") is changed
+    assert get_user_model().objects.get(pk=target).is_active is not changed

@@ -192,6 +192,8 @@ def test_users_csv_has_the_tenant_name_and_the_labels(world, api):
         "tenant_id",
         "role",
         "language",
+        "is_active",
+        "invitation_pending",
         "tenant_name",
         "tenant_type_label",
         "role_label",

@@ -229,6 +229,8 @@ def test_user_row_shows_tenant_and_role(world, api):
         "tenant_id": world.org.pk,
         "role": "viewer",
         "language": "en",
+        "is_active": True,
+        "invitation_pending": False,
     }
 
 

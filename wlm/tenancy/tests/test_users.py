@@ -343,3 +343,38 @@ def test_the_page_shows_an_invited_user_as_invited(world, mailoutbox):
     page = client.get("/users/").content.decode()
     assert 'data-user="pending@example.com" data-state="invited"' in page
     assert clock.now()  # (time from the one clock)
+
+
+# --- the API: the same services ------------------------------------------------------------
+def test_the_api_invites_changes_a_role_and_deactivates(world, api, smtp):
+    body = {
+        "email": "api@example.com",
+        "role": "admin",
+        "tenant_type": "organization",
+        "tenant_id": world.org.pk,
+    }
+    assert api().post("/api/v1/users/invite/", body, format="json").status_code == 401
+    assert (
+        api(world.org_viewer).post("/api/v1/users/invite/", body, format="json").status_code == 403
+    )
+    outside = api(world.other_org_admin).post("/api/v1/users/invite/", body, format="json")
+    assert outside.status_code == 400 and "tenant_id" in outside.json()["errors"]
+    invited = api(world.org_admin).post("/api/v1/users/invite/", body, format="json")
+    assert invited.status_code == 201, invited.content
+    data = invited.json()
+    assert data["username"] == "api@example.com" and data["invitation_pending"] is True
+    assert data["role"] == "admin" and data["is_active"] is True
+    (mail,) = smtp.to("api@example.com")
+    assert "/invitation/" in mail.part("text/plain")
+
+    pk = data["id"]
+    demoted = api(world.org_admin).post(f"/api/v1/users/{pk}/role/", {"role": "viewer"})
+    assert demoted.status_code == 200 and demoted.json()["role"] == "viewer"
+    bad = api(world.org_admin).post(f"/api/v1/users/{pk}/role/", {"role": "gateway"})
+    assert bad.status_code == 400
+    last = api(world.partner_admin).post(f"/api/v1/users/{world.org_admin.pk}/deactivate/")
+    assert last.status_code == 400 and "last active administrator" in last.content.decode()
+    gone = api(world.org_admin).post(f"/api/v1/users/{pk}/deactivate/")
+    assert gone.status_code == 200 and gone.json()["is_active"] is False
+    kinds = list(AuditEntry.objects.filter(object_id=str(pk)).values_list("kind", flat=True))
+    assert sorted(kinds) == sorted([Kind.USER_INVITED, Kind.USER_CHANGED, Kind.USER_DEACTIVATED])

@@ -109,6 +109,7 @@ def pages_of(username: str) -> list[str]:
     if username == "staff":
         hotel = Organization.objects.get(name="Hotel Mar Azul")
         paths.append(f"/settings/organization/{hotel.pk}/")
+    paths.append("/users/")  # every user walked here is an admin of their tenant
     paths += [f"/licenses/{license.pk}/?tab={name}" for name, _label in TABS]
     if username in ("staff", "costa"):  # partner admins and staff ask for licenses
         paths.append("/requests/new/")
