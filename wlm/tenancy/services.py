@@ -5,12 +5,14 @@ import smtplib
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from wlm.audit import services as audit
 from wlm.lib.problems import save_unique
+from wlm.lib.validators import validate_one_line
 from wlm.tenancy.models import (
     Distributor,
     Membership,
@@ -300,6 +302,16 @@ def invite_user(
     if role not in INVITABLE_ROLES:
         raise ValidationError({"role": [_("Choose administrator or viewer.")]})
     email = get_user_model().objects.normalize_email(email.strip())
+    try:
+        validate_email(email)
+    except ValidationError as error:
+        raise ValidationError({"email": error.messages}) from None
+    try:
+        validate_one_line(name)
+    except ValidationError as error:
+        raise ValidationError({"name": error.messages}) from None
+    if len(email) > 150 or len(name) > 150:
+        raise ValidationError(_("The e-mail address and the name have at most 150 characters."))
     taken = Q(email__iexact=email) | Q(username__iexact=email)
     if get_user_model().objects.filter(taken).exists():
         raise ValidationError({"email": [_("A user with this e-mail address already exists.")]})

@@ -210,7 +210,8 @@ def users(request: HttpRequest) -> HttpResponse:
     tenants = services.managed_tenants(request.user)
     chosen = request.GET.get("tenant", "")
     initial = {"tenant": chosen} if chosen in dict(tenants) else {}
-    form = InviteForm(request.POST or None, tenants=tenants, initial=initial)
+    data = request.POST if request.method == "POST" else None
+    form = InviteForm(data, tenants=tenants, initial=initial)
     status = 200
     if form.is_bound:
         invited = None

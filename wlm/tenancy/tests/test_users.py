@@ -378,3 +378,13 @@ def test_the_api_invites_changes_a_role_and_deactivates(world, api, smtp):
     assert gone.status_code == 200 and gone.json()["is_active"] is False
     kinds = list(AuditEntry.objects.filter(object_id=str(pk)).values_list("kind", flat=True))
     assert sorted(kinds) == sorted([Kind.USER_INVITED, Kind.USER_CHANGED, Kind.USER_DEACTIVATED])
+
+
+def test_the_service_checks_the_address_and_the_name_itself(world, mailoutbox):
+    with pytest.raises(ValidationError) as bad:
+        invite(world, email="not an address")
+    assert "email" in bad.value.message_dict
+    with pytest.raises(ValidationError) as bad:
+        invite(world, name="two\nlines")
+    assert "name" in bad.value.message_dict
+    assert not mailoutbox and not AuditEntry.objects.filter(kind=Kind.USER_INVITED).exists()
