@@ -242,3 +242,15 @@ def test_admin_login_page(watch_as):
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/admin/")
     watch.assert_clean()
+
+
+def test_users_page_and_its_dialog(watch_as):
+    """/users/ (docs/pages.md, "Users"): the deactivation dialog comes through htmx and
+    closes without script of ours inline; nothing the policy refuses."""
+    page, watch = watch_as("costa")
+    watch.visit("/users/")
+    page.get_by_test_id("deactivate-user").first.click()
+    expect(page.get_by_test_id("deactivate-dialog")).to_be_visible()
+    page.get_by_test_id("dialog-close").click()
+    expect(page.get_by_test_id("deactivate-dialog")).to_be_hidden()
+    watch.assert_clean()
