@@ -198,8 +198,8 @@ def _user_rows(request: HttpRequest, tenants: list[tuple[str, str]]) -> dict:
             else "active"
         )
         person.is_self = person.pk == request.user.pk
-        person.role_form = RoleForm(initial={"role": membership.role}, auto_id=False)
-    return {"page": page, "chosen": chosen, "query": query}
+    roles = RoleForm.base_fields["role"].choices
+    return {"page": page, "chosen": chosen, "query": query, "role_choices": roles}
 
 
 @login_required
