@@ -321,6 +321,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TenantTypeEnum": "wlm.tenancy.models.TenantType",
         "AuditKindEnum": "wlm.audit.models.Kind",
+        "InvitableRoleEnum": "wlm.tenancy.api.INVITABLE_ROLE_CHOICES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
