@@ -249,3 +249,14 @@ document.addEventListener("DOMContentLoaded", () => {
   select.addEventListener("change", refresh);
   refresh();
 });
+
+// The request form's location search (more locations than a select holds): htmx puts the
+// matching locations into the select as one types; the limit inputs and the license
+// warning then follow the select's new choice, as they do on a change. Without script
+// the search reloads the page with ?location_q=.
+document.addEventListener("htmx:afterSwap", (event) => {
+  const target = event.detail.target;
+  if (target instanceof HTMLSelectElement && target.matches("[data-limit-select]")) {
+    target.dispatchEvent(new Event("change"));
+  }
+});

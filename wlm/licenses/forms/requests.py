@@ -6,16 +6,27 @@ from __future__ import annotations
 from django import forms
 from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
 from django.forms.models import ModelChoiceIterator
-from django.utils.translation import gettext
+from django.utils.functional import cached_property
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from wlm.lib.widgets import LocalDateInput
 from wlm.licenses import services
 from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus, Module, Payment, StartMode
+from wlm.locations import queries
 from wlm.locations.models import Location
 from wlm.tenancy.models import Distributor
 
 REASON_MAX_LENGTH = 2000  # as the API's ReasonSerializer
+
+# The request form's location field is a plain select of every location the user sees
+# while they are at most this many; beyond, it is a search (docs/pages.md, "The location
+# picker"): a large partner sees ~180,000 locations, which as options took ~1 s to render
+# and megabytes of HTML.
+LOCATION_SELECT_MAX = 200
+# A search shows at most this many locations (besides the one already chosen).
+LOCATION_SEARCH_MAX = 50
+LOCATION_SEARCH_MAX_LENGTH = 200  # as the lists' ``q``
 
 
 class LocationsByOrganization(ModelChoiceIterator):
@@ -24,8 +35,10 @@ class LocationsByOrganization(ModelChoiceIterator):
     def __iter__(self):
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
+        # the search's few rows when the field is a search, else every visible location
+        shown = self.field.shown() if self.field.shown is not None else None
         groups: dict[str, list] = {}
-        for location in self.queryset:
+        for location in self.queryset if shown is None else shown:
             groups.setdefault(location.organization.name, []).append(self.choice(location))
         yield from groups.items()
 
@@ -114,8 +127,13 @@ class LocationSelect(forms.Select):
 
 
 class LocationChoiceField(forms.ModelChoiceField):
+    """The ``queryset`` is every location the user sees: what a posted id is checked
+    against. ``shown``, when set (by the form, per instance), returns the locations to
+    render as options instead (a list), or None for all of them."""
+
     iterator = LocationsByOrganization
     widget = LocationSelect
+    shown = None
 
     def label_from_instance(self, location: Location) -> str:
         """The sector is in the label: it says which limit (rooms or APs) is asked."""
@@ -165,20 +183,77 @@ class LicenseRequestForm(PageForm):
         help_text=_("The base modules come with every license."),
     )
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args, user, location_q: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["location"].queryset = with_license_held(
-            Location.objects.visible_to(user)
-            .select_related("organization")
-            .order_by("organization__name", "name", "id"),
-            user,
-        )
+        self._user = user
+        self._visible = Location.objects.visible_to(user)
+        # what a posted location is checked against: every visible one, as always
+        self.fields["location"].queryset = self._ordered(self._visible)
+        self.fields["location"].shown = self.shown_locations
+        self.location_q = (location_q or "").strip()[:LOCATION_SEARCH_MAX_LENGTH]
         distributors = Distributor.objects.visible_to(user).order_by("name", "id")
         self.fields["distributor"].queryset = distributors
         if not self.is_bound and "distributor" not in self.initial:
             only = list(distributors[:2])
             if len(only) == 1:  # a partner with one distributor: nothing to choose
                 self.initial["distributor"] = only[0].pk
+
+    def _ordered(self, locations: QuerySet) -> QuerySet:
+        """Each location with its organization and its license held, in the page's order."""
+        return with_license_held(
+            locations.select_related("organization").order_by("organization__name", "name", "id"),
+            self._user,
+        )
+
+    @cached_property
+    def location_search(self) -> bool:
+        """Whether the location field is a search: the user sees more than
+        ``LOCATION_SELECT_MAX`` locations (one query of at most that many ids + 1, not
+        sorted, whatever the number of locations)."""
+        ids = self._visible.order_by().values_list("pk", flat=True)[: LOCATION_SELECT_MAX + 1]
+        return len(ids) > LOCATION_SELECT_MAX
+
+    @cached_property
+    def found_locations(self) -> list[Location]:
+        """The search's matches (``location_q``), at most ``LOCATION_SEARCH_MAX`` + 1 (the
+        one more says that there are more): none before anything is typed."""
+        if not self.location_q:
+            return []
+        matching = queries.matching_name(self._visible, self.location_q)
+        return list(self._ordered(matching)[: LOCATION_SEARCH_MAX + 1])
+
+    def shown_locations(self) -> list[Location] | None:
+        """The options of a search: the chosen location (prefilled or posted), then the
+        matches; None when the field is a plain select (every visible location)."""
+        if not self.location_search:
+            return None
+        chosen = self.chosen_location()
+        found = self.found_locations[:LOCATION_SEARCH_MAX]
+        if chosen is None:
+            return found
+        return [chosen, *(location for location in found if location.pk != chosen.pk)]
+
+    def location_search_status(self) -> str:
+        """What the search found, said beside it (a live region)."""
+        if not self.location_q:
+            return gettext("Type part of the name of a location or of its organization.")
+        count = len(self.found_locations)
+        if count > LOCATION_SEARCH_MAX:
+            return gettext(
+                "The first %(count)s locations found are in the list; type more to narrow it."
+            ) % {"count": LOCATION_SEARCH_MAX}
+        if count == 0:
+            return gettext("No location found.")
+        return ngettext("%(count)s location found.", "%(count)s locations found.", count) % {
+            "count": count
+        }
+
+    def location_optgroups(self) -> list:
+        """The location select's options, grouped as the page renders them: the
+        search's answer (``requests/_location_options.html``) replaces them."""
+        bound = self["location"]
+        widget = bound.field.widget
+        return widget.get_context(bound.html_name, bound.value(), None)["widget"]["optgroups"]
 
     def chosen_location(self) -> Location | None:
         """The location the form is about (posted or prefilled), if it is a visible one."""

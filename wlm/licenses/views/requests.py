@@ -97,13 +97,23 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     messages.warning(request, note)
                 return redirect("requests:list")
         return render(request, "requests/new.html", {"form": form}, status=400)
-    form = LicenseRequestForm(initial=_prefill(request), user=request.user)
+    form = LicenseRequestForm(
+        initial=_prefill(request), user=request.user, location_q=request.GET.get("location_q", "")
+    )
+    htmx = getattr(request, "htmx", None)
+    if htmx and htmx.target == LOCATION_SELECT_ID:
+        # the location search as one types: the select's options and the search's status
+        return render(request, "requests/_location_options.html", {"form": form})
     return render(request, "requests/new.html", {"form": form})
 
 
+LOCATION_SELECT_ID = "id_location"  # the select the location search fills (hx-target)
+
+
 def _prefill(request: HttpRequest) -> dict[str, Any]:
-    """``?location=<uuid>`` (the locations page links here); an invisible or malformed one
-    matches no option and is simply not chosen."""
+    """``?location=<uuid>`` (the locations page links here, the location search sends the
+    chosen one so that it stays chosen); an invisible or malformed one matches no option
+    and is simply not chosen."""
     return {"location": request.GET["location"]} if request.GET.get("location") else {}
 
 
