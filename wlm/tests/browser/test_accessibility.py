@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from wlm.licenses import bulk
+from wlm.licenses.forms.requests import LOCATION_SELECT_MAX
 from wlm.licenses.models import License
 from wlm.licenses.views.licenses import TABS
 from wlm.locations.models import Location
@@ -156,3 +157,34 @@ def test_action_dialog_and_its_page_have_no_serious_violation(open_as, viewport)
     problems = describe(f"{href} (dialog)", axe_violations(page))
     assert problems == [], f"{len(problems)} accessibility violations:\n" + "\n".join(problems)
     check_pages(page, [href])
+
+
+def crowd(organization_name: str = "Mercado Central") -> None:
+    """More locations than the request form's select holds (``LOCATION_SELECT_MAX``), in
+    one organization of the demo's partner Costa: its location field becomes a search."""
+    organization = Organization.objects.get(name=organization_name)
+    Location.objects.bulk_create(
+        Location(
+            organization=organization,
+            name=f"Puesto {n:03d}",
+            sector="retail",
+            timezone="Europe/Madrid",
+            country="ES",
+        )
+        for n in range(LOCATION_SELECT_MAX + 1)
+    )
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_the_request_forms_location_search_has_no_serious_violation(open_as, viewport):
+    """The request form of a partner with more locations than a select holds: the search
+    as the page opens, after typing (htmx filled the select), and without script."""
+    crowd()
+    page = open_as("costa", viewport=VIEWPORTS[viewport])
+    page.goto("/requests/new/")
+    search = page.get_by_label("Find a location")
+    search.fill("puesto 19")  # 019, 119, 190 … 199
+    expect(page.get_by_test_id("location-search-status")).to_have_text("12 locations found.")
+    problems = describe("/requests/new/ (searched)", axe_violations(page))
+    assert problems == [], f"{len(problems)} accessibility violations:\n" + "\n".join(problems)
+    check_pages(page, ["/requests/new/?location_q=puesto"])
