@@ -9,10 +9,8 @@ from django.db.models import F, OrderBy, OuterRef, Q, QuerySet
 
 from wlm.lib.csv import Column, DateTime, Export, Label
 from wlm.lib.pagination import CappedPaginator, PageNumberPagination
-from wlm.lib.search import folded_contains
 from wlm.licenses.models import License, LicenseStatus
 from wlm.locations.models import AccessPoint, Location, Room, Sector, elements_at
-from wlm.tenancy.models import Organization
 
 LICENSE = "current__license"  # the location's license: CurrentLicense, joined
 CURRENT = "current"  # its row, with the copies of the license's status and end date
@@ -137,17 +135,3 @@ LOCATION_CSV = Export(
         Label("license_status_label", "license_status", LicenseStatus.choices),
     ]
 )
-
-
-def matching_name(locations: QuerySet, text: str) -> QuerySet:
-    """The locations of ``locations`` whose name or organization's name contains each
-    word of ``text``, accents and case aside, as the lists' ``q`` compares
-    (``wlm.lib.search``): PostgreSQL answers from the trigram indexes of both names (the
-    organizations as a subquery, as ``LocationFilterSet.organization_name`` does). Not
-    scoped itself: ``locations`` are already the caller's."""
-    for term in text.split():
-        organizations = Organization.objects.filter(folded_contains("name", term)).values("pk")
-        locations = locations.filter(
-            Q(folded_contains("name", term)) | Q(organization__in=organizations)
-        )
-    return locations

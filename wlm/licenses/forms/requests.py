@@ -13,7 +13,6 @@ from django.utils.translation import gettext_lazy as _
 from wlm.lib.widgets import LocalDateInput
 from wlm.licenses import services
 from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus, Module, Payment, StartMode
-from wlm.locations import queries
 from wlm.locations.models import Location
 from wlm.tenancy.models import Distributor
 
@@ -219,7 +218,7 @@ class LicenseRequestForm(PageForm):
         one more says that there are more): none before anything is typed."""
         if not self.location_q:
             return []
-        matching = queries.matching_name(self._visible, self.location_q)
+        matching = self._visible.matching_name(self.location_q)
         return list(self._ordered(matching)[: LOCATION_SEARCH_MAX + 1])
 
     def shown_locations(self) -> list[Location] | None:
