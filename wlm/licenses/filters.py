@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
 from wlm.lib.filters import SearchFilterSet
+from wlm.lib.search import folded_contains
 from wlm.lib.widgets import LocalDateInput, TrueCheckbox
 from wlm.licenses.keys import ALPHABET, typed_symbols
 from wlm.licenses.limits import in_use
@@ -22,6 +23,7 @@ from wlm.licenses.models import (
     Module,
 )
 from wlm.locations.models import AccessPoint, Room
+from wlm.tenancy.models import Partner
 
 _KEY_CHARACTERS = frozenset(ALPHABET)
 MAX_LIMIT_FILTER = 2**31 - 1
@@ -165,11 +167,30 @@ class LicenseRequestFilterSet(SearchFilterSet):
     state = django_filters.MultipleChoiceFilter(
         choices=LicenseRequest._meta.get_field("state").choices, label=_("State"), distinct=False
     )
+    # the page's partner filter: a name typed, not a choice among every partner the user
+    # sees (a distributor's network, every partner for staff), as the locations'
+    # ``organization_name``; ``partner=<id>`` still selects one
+    partner_name = django_filters.CharFilter(
+        method="filter_partner_name",
+        max_length=200,
+        label=_("Partner"),
+        help_text=_("Part of the partner's name, accents and case aside."),
+    )
 
     class Meta:
         model = LicenseRequest
         fields = ["state", "location", "partner", "distributor", "payment", "years"]
         search_fields = ("location__name", "partner__name", "distributor__name", "reason")
+
+    def filter_partner_name(self, queryset, name, value):
+        """The partners whose name contains ``value`` as ``q`` compares (accents and case
+        aside), as a subquery. The requests are already scoped, so another tenant's
+        partner matches none of them."""
+        value = value.strip()
+        if not value:
+            return queryset
+        matching = Partner.objects.filter(folded_contains("name", value)).values("pk")
+        return queryset.filter(partner__in=matching)
 
 
 class ModuleFilterSet(SearchFilterSet):

@@ -12,6 +12,7 @@ from wlm.licenses import services
 from wlm.licenses.models import License, LicenseEvent, LicenseRequest, Module, RequestState
 from wlm.licenses.tests.conftest import ask
 from wlm.locations.models import Location
+from wlm.tenancy.models import Partner
 
 pytestmark = pytest.mark.django_db
 
@@ -204,6 +205,39 @@ def test_list_query_count_does_not_grow_with_rows(client, world, django_assert_m
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(LIST)
     assert len(row_ids(response)) == 25
+
+
+def test_partner_filter_is_a_name_typed_not_a_choice(client, world, queue):
+    """No select of every partner (a distributor's network grows): ``partner_name``, part
+    of the name accents and case aside; ``?partner=<id>`` still selects one, named."""
+    Partner.objects.bulk_create(Partner(name=f"Reseller {n}") for n in range(40))
+    login(client, world.staff)
+    html = client.get(LIST, {"q": ""}).content.decode()
+    assert 'name="partner_name"' in html and '<select name="partner"' not in html
+    assert "Reseller 7" not in html
+    assert row_ids(client.get(LIST, {"partner_name": "OTHER pártner"})) == [queue["foreign"].pk]
+    mine = row_ids(client.get(LIST, {"partner_name": "partner", "state": "pending"}))
+    assert sorted(mine) == sorted([queue["pending"].pk, queue["foreign"].pk])
+    chosen = client.get(LIST, {"partner": world.other_partner.pk, "state": "pending"})
+    page = chosen.content.decode()
+    assert row_ids(chosen) == [queue["foreign"].pk]
+    assert 'data-testid="partner-chosen"' in page and "<strong>Other Partner</strong>" in page
+    assert f'<input type="hidden" name="partner" value="{world.other_partner.pk}">' in page
+    assert 'href="?state=pending" data-testid="partner-drop"' in page
+    # a distributor's name search finds none of another distributor's requests
+    login(client, world.dist_admin)
+    assert row_ids(client.get(LIST, {"partner_name": "other"})) == []
+    # a partner has no partner filter (it is its own)
+    login(client, world.partner_admin)
+    assert 'name="partner_name"' not in client.get(LIST).content.decode()
+
+
+def test_the_api_filters_requests_by_partner_name(api, world, queue):
+    response = api(world.staff).get(
+        reverse("api:license-request-list"), {"partner_name": "other partner"}
+    )
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()["results"]] == [queue["foreign"].pk]
 
 
 # --- approve / reject --------------------------------------------------------------------
