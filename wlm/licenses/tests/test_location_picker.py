@@ -181,3 +181,9 @@ def test_an_overlong_search_is_cut_not_refused(client, world, crowd):
     client.force_login(world.partner_admin)
     response = client.get(NEW, {"location_q": "k" * 5000}, **HTMX)
     assert response.status_code == 200 and options(response.content.decode()) == {}
+
+
+@pytest.mark.parametrize("who", ["partner_viewer", "dist_admin", "org_admin", "staff_viewer"])
+def test_the_search_is_refused_to_non_requesters(client, world, crowd, who):
+    client.force_login(getattr(world, who))
+    assert client.get(NEW, {"location_q": "kiosk"}, **HTMX).status_code == 403
