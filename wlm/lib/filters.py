@@ -169,13 +169,18 @@ class SearchFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label=_("Search"), max_length=200)
 
     def search(self, queryset, name, value):
-        terms = value.split()
-        fields = getattr(self.Meta, "search_fields", ())
-        for term in terms:
-            queryset = queryset.filter(
-                reduce(or_, (_contains(queryset.model, f, term) for f in fields))
-            )
-        return queryset
+        return search(queryset, getattr(self.Meta, "search_fields", ()), value)
+
+
+def search(queryset, fields, text: str):
+    """The rows of ``queryset`` with each word of ``text`` in one of ``fields``, accents
+    and case aside: the lists' ``q`` (``_contains``: a field across a foreign key is read
+    from the related table's trigram index). Also the request form's location search."""
+    for term in text.split():
+        queryset = queryset.filter(
+            reduce(or_, (_contains(queryset.model, f, term) for f in fields))
+        )
+    return queryset
 
 
 class AnyOf(Lookup):

@@ -7,7 +7,6 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from wlm.lib.migrations import folded_trigram_index
-from wlm.lib.search import folded_contains
 from wlm.lib.validators import validate_address, validate_one_line, validate_time_zone
 from wlm.tenancy.models import Organization
 from wlm.tenancy.scoping import ChildScopedQuerySet
@@ -24,22 +23,6 @@ class Sector(models.TextChoices):
 
 class LocationQuerySet(ChildScopedQuerySet):
     parent_path = "organization"
-
-    def matching_name(self, text: str) -> "LocationQuerySet":
-        """The locations whose name or organization's name contains each word of
-        ``text``, accents and case aside, as the lists' ``q`` compares
-        (``wlm.lib.search``): PostgreSQL answers from the trigram indexes of both names
-        (the organizations as a subquery, as ``LocationFilterSet.organization_name``
-        does). Not scoped itself: the request form's search calls it on
-        ``visible_to(user)``."""
-        locations = self
-        for term in text.split():
-            organizations = Organization.objects.filter(folded_contains("name", term))
-            locations = locations.filter(
-                models.Q(folded_contains("name", term))
-                | models.Q(organization__in=organizations.values("pk"))
-            )
-        return locations
 
 
 class Location(models.Model):

@@ -10,6 +10,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from wlm.lib.filters import search
 from wlm.lib.widgets import LocalDateInput
 from wlm.licenses import services
 from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus, Module, Payment, StartMode
@@ -26,6 +27,12 @@ LOCATION_SELECT_MAX = 200
 # A search shows at most this many locations (besides the one already chosen).
 LOCATION_SEARCH_MAX = 50
 LOCATION_SEARCH_MAX_LENGTH = 200  # as the lists' ``q``
+# what it compares, as the lists' ``q`` compares (``wlm.lib.filters.search``)
+LOCATION_SEARCH_FIELDS = ("name", "organization__name")
+# A search runs once a word has this many characters: shorter words alone match nearly
+# every location and no trigram index helps (every visible location read and sorted:
+# ~0.4 s at 100,000 locations, against 20-90 ms with a word of 3).
+LOCATION_SEARCH_MIN_WORD = 3
 
 
 class LocationsByOrganization(ModelChoiceIterator):
@@ -216,10 +223,15 @@ class LicenseRequestForm(PageForm):
     def found_locations(self) -> list[Location]:
         """The search's matches (``location_q``), at most ``LOCATION_SEARCH_MAX`` + 1 (the
         one more says that there are more): none before anything is typed."""
-        if not self.location_q:
+        if not self.location_searched:
             return []
-        matching = self._visible.matching_name(self.location_q)
+        matching = search(self._visible, LOCATION_SEARCH_FIELDS, self.location_q)
         return list(self._ordered(matching)[: LOCATION_SEARCH_MAX + 1])
+
+    @property
+    def location_searched(self) -> bool:
+        """Whether ``location_q`` is searched: a word of it is long enough."""
+        return any(len(word) >= LOCATION_SEARCH_MIN_WORD for word in self.location_q.split())
 
     def shown_locations(self) -> list[Location] | None:
         """The options of a search: the chosen location (prefilled or posted), then the
@@ -236,6 +248,12 @@ class LicenseRequestForm(PageForm):
         """What the search found, said beside it (a live region)."""
         if not self.location_q:
             return gettext("Type part of the name of a location or of its organization.")
+        if not self.location_searched:
+            return ngettext(
+                "Type at least %(count)s character of a name.",
+                "Type at least %(count)s characters of a name.",
+                LOCATION_SEARCH_MIN_WORD,
+            ) % {"count": LOCATION_SEARCH_MIN_WORD}
         count = len(self.found_locations)
         if count > LOCATION_SEARCH_MAX:
             return gettext(

@@ -138,7 +138,7 @@ def test_a_prefilled_location_stays_chosen(client, world, crowd):
     assert selected(body) == [str(world.hotel.pk)]
     assert '<div data-limit-field="aps" hidden>' in body  # the hotel takes rooms
     # searching keeps it chosen (the search sends the select's value), and once
-    body = page(client, world.partner_admin, location=str(world.hotel.pk), location_q="o")
+    body = page(client, world.partner_admin, location=str(world.hotel.pk), location_q="kiosk")
     assert selected(body) == [str(world.hotel.pk)]
     assert list(options(body)).count(str(world.hotel.pk)) == 1
     # another tenant's location is not chosen, nor listed
@@ -187,3 +187,16 @@ def test_an_overlong_search_is_cut_not_refused(client, world, crowd):
 def test_the_search_is_refused_to_non_requesters(client, world, crowd, who):
     client.force_login(getattr(world, who))
     assert client.get(NEW, {"location_q": "kiosk"}, **HTMX).status_code == 403
+
+
+def test_a_search_needs_a_word_of_three_characters(client, world, crowd):
+    """Shorter words alone would match nearly every location, which no index helps
+    with: nothing is searched, and the status says why."""
+    client.force_login(world.partner_admin)
+    short = client.get(NEW, {"location_q": "k 1"}, **HTMX).content.decode()
+    assert options(short) == {} and "Type at least 3 characters of a name." in short
+    # a short word beside a long one narrows as any word does
+    found = options(client.get(NEW, {"location_q": "kio 4 249"}, **HTMX).content.decode())
+    assert list(found) == [
+        str(Location.objects.get(organization=crowd["chain"], name="Kiosk 249").pk)
+    ]
