@@ -589,7 +589,6 @@ class UserViewSet(
             tenant_type=data["tenant_type"],
             tenant_id=data.get("tenant_id"),
             language=data["language"],
-            site=request.build_absolute_uri("/").rstrip("/"),
         )
         return Response(UserSerializer(person).data, status=201)
 

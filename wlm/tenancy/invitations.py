@@ -72,9 +72,12 @@ def link_path(user) -> str:
     return reverse("accept_invitation", args=[uid, invitation_tokens.make_token(user)])
 
 
-def send(person, *, inviter, tenant_name: str, site: str, language: str) -> None:
-    """The invitation e-mail to ``person``, in ``language``; its link is under ``site``
-    (``https://host``). Raises what the mail backend raises (the caller rolls back)."""
+def send(person, *, inviter, tenant_name: str, language: str) -> None:
+    """The invitation e-mail to ``person``, in ``language``; its link is under the
+    platform's ``PUBLIC_URL`` — never the request's Host header, which a client chooses
+    (a forged host would put an attacker's address in front of a valid token). Raises what
+    the mail backend raises (the caller rolls back)."""
+    site = settings.PUBLIC_URL
     path = link_path(person)
     context = {
         "person": person,

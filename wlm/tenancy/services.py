@@ -289,14 +289,14 @@ def invite_user(
     role: str,
     tenant_type: str,
     tenant_id: int | None,
-    site: str,
     name: str = "",
     language: str = "en",
 ):
     """A new user of a tenant ``user`` manages, invited by e-mail: created active with an
     unusable password, its username its e-mail address; the e-mail's one-time link
-    (``wlm.tenancy.invitations``, valid 7 days) sets the password. The e-mail is sent
-    inside the transaction: if the mail server refuses it, nobody is created."""
+    (``wlm.tenancy.invitations``, valid 7 days, under ``PUBLIC_URL``) sets the password.
+    The e-mail is sent inside the transaction: if the mail server refuses it, nobody is
+    created."""
     from wlm.tenancy import invitations
 
     if role not in INVITABLE_ROLES:
@@ -343,9 +343,7 @@ def invite_user(
     )
     tenant_name = tenant.name if tenant is not None else _("Platform operator")
     try:
-        invitations.send(
-            person, inviter=user, tenant_name=tenant_name, site=site, language=language
-        )
+        invitations.send(person, inviter=user, tenant_name=tenant_name, language=language)
     except (smtplib.SMTPException, OSError):
         raise ValidationError(
             {"email": [_("The invitation could not be sent. Try again later.")]}

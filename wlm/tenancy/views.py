@@ -159,10 +159,6 @@ def _require_user_admin(request: HttpRequest) -> None:
         raise PermissionDenied(gettext("Only administrators manage users."))
 
 
-def _site(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/").rstrip("/")
-
-
 def _user_rows(request: HttpRequest, tenants: list[tuple[str, str]]) -> dict:
     """The users the admin manages (staff: everyone but the data plane's account), by
     username, filtered by ``tenant`` (one of ``tenants``) and ``q``, a page of them."""
@@ -228,7 +224,6 @@ def users(request: HttpRequest) -> HttpResponse:
                     language=data["language"],
                     tenant_type=tenant_type,
                     tenant_id=tenant_id,
-                    site=_site(request),
                 ),
             )
         if invited is not None:

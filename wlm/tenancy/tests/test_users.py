@@ -21,6 +21,12 @@ SITE = "http://testserver"
 NEW_PASSWORD = "a-long-new-password-42"
 
 
+@pytest.fixture(autouse=True)
+def public_url(settings):
+    """The invitation links are under PUBLIC_URL: here the test client's own host."""
+    settings.PUBLIC_URL = SITE
+
+
 def invite(world, email="new@example.com", role=Role.VIEWER, by=None, tenant=None, **more):
     tenant = tenant or world.org
     return services.invite_user(
@@ -29,7 +35,6 @@ def invite(world, email="new@example.com", role=Role.VIEWER, by=None, tenant=Non
         role=role,
         tenant_type=TenantType.ORGANIZATION,
         tenant_id=tenant.pk,
-        site=SITE,
         **more,
     )
 
@@ -72,7 +77,6 @@ def test_an_invitation_is_refused_for_a_taken_address_or_a_tenant_not_managed(wo
             role=Role.VIEWER,
             tenant_type=TenantType.PARTNER,
             tenant_id=world.partner.pk,
-            site=SITE,
         )
     with pytest.raises(ValidationError):  # no role but these two
         invite(world, role=Role.GATEWAY)
@@ -376,6 +380,22 @@ def test_the_api_invites_changes_a_role_and_deactivates(world, api, smtp):
     assert gone.status_code == 200 and gone.json()["is_active"] is False
     kinds = list(AuditEntry.objects.filter(object_id=str(pk)).values_list("kind", flat=True))
     assert sorted(kinds) == sorted([Kind.USER_INVITED, Kind.USER_CHANGED, Kind.USER_DEACTIVATED])
+
+
+def test_the_link_is_under_public_url_whatever_host_the_request_named(world, api, settings, smtp):
+    """The request's Host header is the client's to choose: the e-mailed link, which
+    carries a valid token, is always under the platform's PUBLIC_URL."""
+    settings.PUBLIC_URL = "https://wifi.example"
+    settings.ALLOWED_HOSTS = ["testserver", "other.example"]
+    body = {"email": "host@example.com", "role": "viewer", "tenant_type": "organization"}
+    body["tenant_id"] = world.org.pk
+    invited = api(world.org_admin).post(
+        "/api/v1/users/invite/", body, format="json", HTTP_HOST="other.example"
+    )
+    assert invited.status_code == 201, invited.content
+    (mail,) = smtp.to("host@example.com")
+    text = mail.part("text/plain")
+    assert "https://wifi.example/invitation/" in text and "other.example" not in text
 
 
 def test_the_service_checks_the_address_and_the_name_itself(world, mailoutbox):
