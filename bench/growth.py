@@ -63,7 +63,6 @@ from common import (
     log,
     manage,
     script_result,
-    settle,
 )
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -472,14 +471,7 @@ def _report(series: dict, verdicts: dict, diagnosis: dict, parameters: dict, com
             f"rendering the templates {profile['templates_share']:.0%} of the profiled call "
             f"({profile['total_ms']:,} ms under cProfile). The slowest query and its plan:",
             "",
-            "```sql",
-            found["slowest_sql"],
-            "```",
-            "",
-            "```",
-            found["explain"],
-            "```",
-            "",
+            *pages.slowest_query(found),
             "cProfile of one call: the project's functions by cumulative time (top 10):",
             "",
             "```",
@@ -548,16 +540,7 @@ def bench_growth(args) -> dict:
                 log("growth: collecting the static files (the pages' manifest)")
                 manage(url, "collectstatic", "--noinput", "-v0")
             log(f"growth: {licenses:,} licenses: users, requests and inbox items")
-            setup = script_result(
-                url,
-                SCRIPT,
-                "prepare",
-                "--requests",
-                str(args.pages_requests),
-                "--inbox",
-                str(args.pages_inbox),
-            )
-            settle(url)
+            setup = pages.prepare_database(url, args)
             setup_file = WORK / f"growth-setup-{licenses}.json"
             setup_file.write_text(json.dumps(setup))
             log(

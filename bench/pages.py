@@ -832,6 +832,11 @@ def _miss_line(row: dict, diagnosis: dict) -> list[str]:
     return [f"- {row['detail']['tenant']}: {row['figure']:,} ms; {why}.", ""]
 
 
+def slowest_query(found: dict) -> list[str]:
+    """A diagnosis's slowest query and its plan, as two Markdown code blocks."""
+    return ["```sql", found["slowest_sql"], "```", "", "```", found["explain"], "```", ""]
+
+
 def _miss(row: dict, diagnosis: dict) -> list[str]:
     lines = [f"### {row['benchmark']}", "", f"`{row['detail']['url']}`: {row['goal']}", ""]
     found = diagnosis.get(f"{row['detail']['page']} | {row['detail']['tenant']}")
@@ -845,14 +850,7 @@ def _miss(row: dict, diagnosis: dict) -> list[str]:
         *lines,
         f"{_summary(found)[0].upper()}{_summary(found)[1:]}. The slowest query and its plan:",
         "",
-        "```sql",
-        found["slowest_sql"],
-        "```",
-        "",
-        "```",
-        found["explain"],
-        "```",
-        "",
+        *slowest_query(found),
         "cProfile of one call: the project's functions by cumulative time (top 10), then",
         "every function by its own time (top 10):",
         "",
@@ -865,6 +863,22 @@ def _miss(row: dict, diagnosis: dict) -> list[str]:
     ]
 
 
+def prepare_database(url: str, args) -> dict:
+    """The users, requests and inbox items the pages are measured with, written into the
+    database at ``url`` (its cases: what to call as whom), then the tables settled."""
+    setup = script_result(
+        url,
+        SCRIPT,
+        "prepare",
+        "--requests",
+        str(args.pages_requests),
+        "--inbox",
+        str(args.pages_inbox),
+    )
+    settle(url)
+    return setup
+
+
 def bench_pages(args) -> dict:
     """The target ``pages`` of bench/run.py (see the module's docstring)."""
     started = time.strftime("%Y-%m-%d %H:%M %Z")
@@ -874,16 +888,7 @@ def bench_pages(args) -> dict:
         log("pages: collecting the static files (the pages' manifest)")
         manage(url, "collectstatic", "--noinput", "-v0")
         log("pages: users, requests and inbox items (written once)")
-        setup = script_result(
-            url,
-            SCRIPT,
-            "prepare",
-            "--requests",
-            str(args.pages_requests),
-            "--inbox",
-            str(args.pages_inbox),
-        )
-        settle(url)
+        setup = prepare_database(url, args)
         cases = _selected(setup["cases"], args.pages_only)
         WORK.mkdir(parents=True, exist_ok=True)
         setup_file = WORK / "pages-setup.json"
