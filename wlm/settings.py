@@ -118,6 +118,9 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # filters on a million rows) for ~300 ms, ten times what running them takes
     # (docs/performance.md).
     _db.setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # A database that does not answer is an error within seconds, never a request that
+    # hangs (docs/dataplane.md, "When the database is away"); a refused one is at once.
+    _db["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3))
 else:
     raise ImproperlyConfigured(f"Unsupported DATABASE_URL engine: {_db['ENGINE']}")
 # Persistent connections on both: no connect (and no PRAGMAs) per request.
@@ -259,6 +262,11 @@ LICENSE_SIGNING_KEY = env_str("LICENSE_SIGNING_KEY", "")
 # The longest session an Access-Accept grants, in seconds; never past the license's cut-off.
 RADIUS_SESSION_TIMEOUT = env_int("RADIUS_SESSION_TIMEOUT", 24 * 60 * 60)
 
+# --- The database away (wlm.lib.database; docs/dataplane.md) ---------------------------
+# Seconds a server process answers the entitlement check and RADIUS from what it knew
+# when it last reached the database, while the database is away; then 503.
+DATAPLANE_OUTAGE_GRACE = env_int("DATAPLANE_OUTAGE_GRACE", 15 * 60)
+
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -343,6 +351,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"without_traceback": {"()": "wlm.lib.database.WithoutTraceback"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # a 503 of the database away: one line per request, not a traceback each
+    "loggers": {"django.request": {"level": "ERROR", "filters": ["without_traceback"]}},
 }

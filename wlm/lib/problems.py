@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Sequence
 from http import HTTPStatus
 
@@ -17,10 +18,13 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 from django.http import Http404, HttpResponse
+from django.template import loader
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.views import set_rollback
+
+from wlm.lib import database
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://wifi-license-manager.example/problems/"
@@ -214,8 +218,32 @@ def _flatten(detail) -> dict[str, list[str]]:
     return {"non_field_errors": [str(detail)]}
 
 
+UNAVAILABLE_DETAIL = _("The database cannot be reached just now. Try again in a few seconds.")
+
+
+def unavailable(request=None) -> HttpResponse:
+    """503 with ``Retry-After``: the database is away (``wlm.lib.database``). A problem,
+    but for a browser asking for a page (``Accept`` names ``text/html``, outside the
+    API), which gets the page ``503.html``: rendered without the request, whose context
+    (the user, the tenant) would read the database."""
+    retry = {"Retry-After": str(database.RETRY_AFTER)}
+    wants_page = (
+        request is not None
+        and not _is_api(request)
+        and "text/html" in request.headers.get("Accept", "")
+    )
+    if wants_page:
+        page = loader.get_template("503.html").render()
+        return HttpResponse(page, status=503, headers=retry)
+    return problem_response(503, UNAVAILABLE_DETAIL, code="unavailable", headers=retry)
+
+
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every handled error becomes a problem response."""
+    if database.is_away(exc):  # the connection is dropped: the next request opens one
+        set_rollback()
+        database.drop_connection()
+        return unavailable(context.get("request"))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -290,6 +318,9 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    if database.is_away(sys.exc_info()[1]):  # raised past the views (a middleware's read)
+        database.drop_connection()
+        return unavailable(request)
     if _is_api(request):
         return problem_response(500, gettext("Internal server error."), code="server_error")
     from django.views.defaults import server_error

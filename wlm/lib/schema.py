@@ -182,6 +182,7 @@ ERRORS = {
     "409": _("Conflicts with the current state."),
     "415": _("Unsupported body media type (send application/json)."),
     "429": _("Throttled; see Retry-After."),
+    "503": _("The database is away for a moment; retry after Retry-After seconds."),
 }
 
 
