@@ -8,6 +8,12 @@ the same JSON and the same headers as the Django view. Anything else — another
 a cookie, a query string, another ``Accept`` or ``Accept-Language``, an unknown
 location, a host Django would refuse, a database error — goes to Django unchanged, so
 the lean path only ever gives the answers the full path gives.
+
+But the database away (docs/dataplane.md, "When the database is away"): then the front
+answers what the process holds — the facts, the access points' locations and the tokens
+it has seen, for ``DATAPLANE_OUTAGE_GRACE`` seconds — with the same bodies, marked
+``WLM-Served-From: cache``, and what it does not hold with Django's ``503`` problem and
+``Retry-After``, without asking the database more than once a second.
 """
 
 from __future__ import annotations
@@ -25,13 +31,15 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http.request import split_domain_port, validate_host
+from django.utils import translation
 from rest_framework.renderers import JSONRenderer
 
 from wlm.connections import accounting
 from wlm.dataplane import radius
 from wlm.dataplane.api import packet_of
-from wlm.dataplane.cache import Entitlements
-from wlm.lib import clock
+from wlm.dataplane.cache import Entitlements, Outage, Unavailable
+from wlm.lib import clock, problems
+from wlm.lib.database import AWAY, RETRY_AFTER
 from wlm.lib.headers import NO_STORE
 from wlm.tenancy import tokens
 from wlm.tenancy.models import TokenScope
@@ -43,6 +51,8 @@ RADIUS_ACCOUNTING_PATH = "/api/v1/radius/accounting/"
 MAX_RADIUS_BODY = 4096  # three attributes of at most 253 octets, JSON-escaped
 ACCEPTED = ("", "*/*", "application/json")
 TOKEN_SECONDS = 1.0  # a revoked token or a changed role is seen within this
+# on an answer given from memory while the database is away
+SERVED_FROM_CACHE = ("WLM-Served-From", "cache")
 
 
 GATEWAY, STAFF = "gateway", "staff"
@@ -55,13 +65,19 @@ class Tokens:
     the hashed row); an unknown, revoked or expired token, or an inactive user, is
     nobody. A revocation or a changed role is seen within ``seconds`` on each process;
     an expiry at once (the moment is kept with the answer). Unsafe requests (RADIUS) need
-    a ``write`` token, as in Django."""
+    a ``write`` token, as in Django. While the database is away (``outage``), what was
+    known of a token stays for the grace after it was last looked up; an unknown token
+    is ``Unavailable``."""
 
     def __init__(
-        self, seconds: float = TOKEN_SECONDS, monotonic: Callable[[], float] = time.monotonic
+        self,
+        seconds: float = TOKEN_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        outage: Outage | None = None,
     ) -> None:
         self.seconds = seconds
         self.monotonic = monotonic
+        self.outage = Outage(grace=settings.DATAPLANE_OUTAGE_GRACE) if outage is None else outage
         self._known: dict[str, tuple[str | None, int | None, bool, dt.datetime | None, float]]
         self._known = {}
         self._lock = threading.Lock()
@@ -72,17 +88,34 @@ class Tokens:
         now = self.monotonic()
         known = self._known.get(key)
         if known is None or known[4] <= now:
-            known = self._look_up(key)
-            with self._lock:
-                if len(self._known) > 10_000:
-                    self._known.clear()
-                self._known[key] = (*known, now + self.seconds)
+            known = self._renew(key, known, now)
         kind, user_id, writes, expires = known[:4]
         if kind is None or (write and not writes):
             return None, None
         if expires is not None and expires <= clock.now():
             return None, None
         return kind, user_id
+
+    def _renew(self, key: str, known: tuple | None, now: float) -> tuple:
+        """The token looked up again; while the database is away, what was known of it
+        within the grace (``Unavailable`` past it, or for a token not seen)."""
+        outage = self.outage
+        if outage.may_try(now):
+            try:
+                found = self._look_up(key)
+            except AWAY as error:
+                outage.failed(now, error)
+            else:
+                outage.reached(now)
+                entry = (*found, now + self.seconds)
+                with self._lock:
+                    if len(self._known) > 10_000:
+                        self._known.clear()
+                    self._known[key] = entry
+                return entry
+        if known is not None and now - (known[4] - self.seconds) <= outage.grace:
+            return known
+        raise Unavailable
 
     def _look_up(self, key: str) -> tuple[str | None, int | None, bool, dt.datetime | None]:
         nobody = (None, None, False, None)
@@ -146,7 +179,8 @@ class DataPlaneFront:
         self.django = django_app
         self.entitlements = Entitlements() if entitlements is None else entitlements
         self.accounting = accounting.Buffer() if buffer is None else buffer
-        self.tokens = Tokens(monotonic=self.entitlements.monotonic)
+        self.outage = self.entitlements.outage  # one view of the database for both caches
+        self.tokens = Tokens(monotonic=self.entitlements.monotonic, outage=self.outage)
         self._hosts: dict[str, bool] = {}
         self._bodies: dict[tuple, bytes] = {}
         self._render = JSONRenderer().render
@@ -162,32 +196,54 @@ class DataPlaneFront:
         }
         self._proxy_header = settings.SECURE_PROXY_SSL_HEADER or (None, None)
         self._ssl_redirect = settings.SECURE_SSL_REDIRECT
+        with translation.override(settings.LANGUAGE_CODE):  # Django's 503, as it answers
+            self._unavailable_body = problems.unavailable().content
 
     def __call__(self, environ, start_response):
         method = environ["REQUEST_METHOD"]
-        if method == "GET":
-            match = ENTITLEMENT_PATH.fullmatch(environ.get("PATH_INFO", ""))
-            if match is not None:
-                answer = self._entitlement(environ, match.group(1))
+        try:
+            if method == "GET":
+                match = ENTITLEMENT_PATH.fullmatch(environ.get("PATH_INFO", ""))
+                if match is not None:
+                    answer = self._entitlement(environ, match.group(1))
+                    if answer is not None:
+                        headers = self._headers
+                        return self._send(start_response, "200 OK", headers, environ, answer)
+            elif method == "POST" and environ.get("PATH_INFO") == RADIUS_AUTHORIZE_PATH:
+                answer = self._radius_authorize(environ)
                 if answer is not None:
-                    return self._send(start_response, "200 OK", self._headers, environ, answer)
-        elif method == "POST" and environ.get("PATH_INFO") == RADIUS_AUTHORIZE_PATH:
-            answer = self._radius_authorize(environ)
-            if answer is not None:
-                status, body = answer
-                return self._send(start_response, status, self._radius_headers, environ, body)
-        elif (
-            method == "POST"
-            and environ.get("PATH_INFO") == RADIUS_ACCOUNTING_PATH
-            and self._radius_accounting(environ)
-        ):
-            headers = self._no_content_headers
-            return self._send(start_response, "204 No Content", headers, environ, b"")
+                    status, body = answer
+                    headers = self._radius_headers
+                    return self._send(start_response, status, headers, environ, body)
+            elif (
+                method == "POST"
+                and environ.get("PATH_INFO") == RADIUS_ACCOUNTING_PATH
+                and self._radius_accounting(environ)
+            ):
+                headers = self._no_content_headers
+                return self._send(start_response, "204 No Content", headers, environ, b"")
+        except Unavailable:  # the database is away and this process does not know
+            return self._unavailable(start_response, method, environ)
         return self.django(environ, start_response)
 
     def _send(self, start_response, status: str, headers: dict, environ, body: bytes):
         headers = [*headers[self._secure(environ)], ("Content-Length", str(len(body)))]
+        if self.outage.away:  # answered from memory: the database could not confirm it
+            headers.append(SERVED_FROM_CACHE)
         start_response(status, headers)
+        return [body]
+
+    def _unavailable(self, start_response, method: str, environ):
+        """Django's 503 problem (``wlm.lib.problems.unavailable``), with the headers of the
+        lean path's answer at that URL."""
+        base = self._headers if method == "GET" else self._radius_headers
+        headers = [
+            (name, problems.PROBLEM_CONTENT_TYPE if name == "Content-Type" else value)
+            for name, value in base[self._secure(environ)]
+        ]
+        body = self._unavailable_body
+        headers += [("Retry-After", str(RETRY_AFTER)), ("Content-Length", str(len(body)))]
+        start_response("503 Service Unavailable", headers)
         return [body]
 
     def _declines(self, environ) -> bool:
