@@ -15,6 +15,11 @@ What a crash can lose: the packets buffered and not yet written — 0.1 s' worth
 database keeps up, but under a sustained burst the writes fall behind and the buffer holds
 seconds of packets (the bench measured 2 to 5 s at ~5,000 Starts/s); a normal exit of the
 process writes them first (``close``, at exit).
+
+While the database is away (``wlm.lib.database``) the packets stay buffered and the
+thread tries again every ``retry_every`` seconds (1), logging the outage once; past
+``MAX_PENDING`` packets the oldest are dropped (logged), so a long outage costs memory
+up to that bound and then the oldest Starts, never the process.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from wlm.connections.services import (
     device_key,
 )
 from wlm.lib import clock
+from wlm.lib.database import AWAY, drop_connection
 
 log = logging.getLogger("wlm.radius")
 START = "Start"
@@ -112,11 +118,18 @@ class Buffer:
     """One server process's packets waiting to be written (see the module's docstring)."""
 
     def __init__(
-        self, *, flush_every: float = 0.1, max_batch: int = 5_000, writer: bool = True
+        self,
+        *,
+        flush_every: float = 0.1,
+        max_batch: int = 5_000,
+        retry_every: float = 1.0,
+        writer: bool = True,
     ) -> None:
         """``writer=False``: no thread, the caller flushes (tests)."""
         self.flush_every = flush_every
         self.max_batch = max_batch
+        self.retry_every = retry_every  # while the database is away
+        self.away = False
         self._writer = writer
         self._pending: list[tuple[int, Packet]] = []
         self._lock = threading.Lock()
@@ -148,12 +161,25 @@ class Buffer:
         try:
             for gateway_id, packets in by_gateway.items():
                 record(gateway_id, packets)
-        except DatabaseError:
-            log.exception("RADIUS accounting: writing %d packets failed; retrying", len(taken))
-            connections[DEFAULT_DB_ALIAS].close()
+        except DatabaseError as error:
+            if not isinstance(error, AWAY):
+                log.exception("RADIUS accounting: writing %d packets failed; retrying", len(taken))
+            elif not self.away:  # once per outage
+                log.warning(
+                    "RADIUS accounting: the database cannot be reached (%s); %d packets "
+                    "kept, tried again every %g s",
+                    str(error).strip(),
+                    len(taken),
+                    self.retry_every,
+                )
+            self.away = isinstance(error, AWAY)
+            drop_connection()
             with self._lock:
-                self._pending[:0] = taken
+                self._pending[:0] = taken  # a packet already written is a duplicate then
             return 0
+        if self.away:
+            log.warning("RADIUS accounting: the database answers again; %d written", len(taken))
+            self.away = False
         return len(taken)
 
     def __len__(self) -> int:
@@ -175,7 +201,10 @@ class Buffer:
     def _run(self) -> None:
         try:
             while not self._closing.is_set():
-                self._wake.wait(self.flush_every)
+                if self.away:  # not woken by the packets that keep coming meanwhile
+                    self._closing.wait(self.retry_every)
+                else:
+                    self._wake.wait(self.flush_every)
                 self._wake.clear()
                 self.flush()
         finally:

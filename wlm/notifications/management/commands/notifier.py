@@ -13,6 +13,11 @@ after each pass, and within ``BULK_POLL`` seconds of being made while the notifi
 - Crash loops: after a failed pass the wait doubles (up to 10 minutes); after
   ``--max-failures`` failed passes in a row the command exits with status 1, so that a
   supervisor sees it instead of a worker that silently does nothing.
+- The database away (``wlm.lib.database``: no connection, the connection lost) is not a
+  crash: the notifier logs it once, tries again after 1, 2, 4… seconds (never longer
+  than ``--interval``) and goes on when the database answers — however long that takes,
+  without exiting (``--once`` still fails). Every batch is its own transaction, so a
+  pass cut by the outage leaves nothing half-done.
 """
 
 import logging
@@ -27,11 +32,13 @@ from django.db import connections
 from wlm.connections.services import prune_intake_keys
 from wlm.dataplane.services import prune_changes
 from wlm.lib import clock
+from wlm.lib.database import AWAY
 from wlm.licenses import bulk
 from wlm.notifications import worker
 
 log = logging.getLogger("wlm.notifier")
 MAX_WAIT = 600
+AWAY_FIRST_WAIT = 1  # seconds before the first try after the database went away; doubles
 BULK_POLL = 2  # seconds: how soon a waiting notifier starts a bulk job made meanwhile
 BULK_SLICE = 30  # seconds of bulk work at a time: a big job does not hold back cut-offs
 
@@ -75,27 +82,44 @@ class Command(BaseCommand):
                 signal.signal(number, handler)
 
     def _loop(self, stop: threading.Event, once: bool, interval: int, max_failures: int):
-        failures = 0
+        failures = away = 0  # failed passes in a row; passes in a row without a database
         while not stop.is_set():
             _close_connections()
             try:
                 result = worker.run_pass(stop=stop.is_set)
                 housekeeping()
                 self._bulk(stop)
+            except AWAY as error:
+                if once:
+                    raise CommandError(f"notifier pass failed: {error}") from error
+                if not away:
+                    log.warning(
+                        "notifier: the database cannot be reached (%s); waiting for it",
+                        str(error).strip(),
+                    )
+                away += 1
             except Exception as error:
                 failures += 1
                 log.exception("notifier pass failed (%d in a row)", failures)
                 if once or failures >= max_failures:
                     raise CommandError(f"notifier pass failed: {error}") from error
             else:
-                failures = 0
+                if away:
+                    log.warning("notifier: the database answers again")
+                failures = away = 0
                 if once or result.did_something:
                     self.stdout.write(f"{clock.now():%Y-%m-%d %H:%M:%S} {result}")
             finally:
                 _close_connections()
             if once:
                 return
-            self._rest(stop, min(interval * 2**failures, MAX_WAIT) if failures else interval)
+            if away:
+                wait = min(AWAY_FIRST_WAIT * 2 ** (away - 1), interval)
+            elif failures:
+                wait = min(interval * 2**failures, MAX_WAIT)
+            else:
+                wait = interval
+            self._rest(stop, wait, poll_bulk=not away)
         self.stdout.write("notifier stopped")
 
     def _bulk(self, stop: threading.Event) -> None:
@@ -106,15 +130,18 @@ class Command(BaseCommand):
         if worked:
             self.stdout.write(f"{clock.now():%Y-%m-%d %H:%M:%S} bulk: {worked} licenses")
 
-    def _rest(self, stop: threading.Event, seconds: float) -> None:
+    def _rest(self, stop: threading.Event, seconds: float, poll_bulk: bool = True) -> None:
         """Wait ``seconds`` for the next pass; a bulk job made meanwhile is started within
-        ``BULK_POLL`` seconds (someone is watching its progress), not at the next pass.
-        A failure there is logged and left to the next pass (its items stay pending)."""
+        ``BULK_POLL`` seconds (someone is watching its progress), not at the next pass
+        (``poll_bulk``: not while the database is away). A failure there is logged and left
+        to the next pass (its items stay pending)."""
         deadline = time.monotonic() + seconds
         while not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0 or stop.wait(min(BULK_POLL, left)):
                 return
+            if not poll_bulk:
+                continue
             try:
                 if bulk.pending():
                     self._bulk(stop)
