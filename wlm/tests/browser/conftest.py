@@ -10,8 +10,6 @@ itself are allowed with ``DJANGO_ALLOW_ASYNC_UNSAFE`` for its duration only).
 
 from __future__ import annotations
 
-import importlib
-import io
 import json
 import os
 import urllib.request
@@ -19,13 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from wlm.conftest import token_for
 from wlm.tenancy.models import Membership
+from wlm.tests import snapshot
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Waits: a page's actions and the assertions that wait for it share one limit. Under
@@ -72,11 +69,9 @@ def browser(monkeypatch) -> Browser:
 
 @pytest.fixture
 def demo(transactional_db):
-    """The demo data of ``make run``. The module catalogue comes from a data migration,
-    which an earlier transactional test's flush may have emptied: seeded again first."""
-    catalogue = importlib.import_module("wlm.licenses.migrations.0002_seed_modules")
-    catalogue.seed(django_apps, None)
-    call_command("seed_demo", stdout=io.StringIO())
+    """The demo data of ``make run`` (``manage.py seed_demo``, run once a session and
+    copied back before each test: wlm.tests.snapshot)."""
+    snapshot.demo()
 
 
 @pytest.fixture
