@@ -159,6 +159,23 @@ def _problem_type(code: str | None) -> str:
     return "about:blank"
 
 
+def problem_body(
+    status: int, detail: str, *, code: str | None = None, extensions: dict | None = None
+) -> dict:
+    """The members of a problem: ``type``, ``title``, ``status``, ``detail`` and the
+    ``extensions`` (which never replace those). Also what the answers made before Django
+    (the probes, wlm.operations) send."""
+    body = {
+        "type": _problem_type(code),
+        "title": str(TITLES.get(status, HTTPStatus(status).phrase)),
+        "status": status,
+        "detail": str(detail),
+    }
+    for name, value in (extensions or {}).items():
+        body.setdefault(name, value)
+    return body
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -172,14 +189,7 @@ def problem_response(
 
     ``extensions``: RFC 9457 extension members (the numbers of a refused limit); they
     never replace the standard ones."""
-    body = {
-        "type": _problem_type(code),
-        "title": str(TITLES.get(status, HTTPStatus(status).phrase)),
-        "status": status,
-        "detail": str(detail),
-    }
-    for name, value in (extensions or {}).items():
-        body.setdefault(name, value)
+    body = problem_body(status, detail, code=code, extensions=extensions)
     if errors is not None:
         body["errors"] = errors
     response = HttpResponse(
