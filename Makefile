@@ -10,6 +10,9 @@ WORKERS ?= 2
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 # `make run` serves a local HTTP site: no HTTPS-only cookies there.
 RUN_ENV := SECURE_SSL=0
+# The metrics' multiprocess folder (docs/operations.md): the server's workers and the
+# notifier write their counters there and GET /metrics adds them up; emptied at each start.
+METRICS_DIR := $(CURDIR)/data/metrics
 # Debian's Chromium: the browser tests drive it with Playwright (a browser download fails
 # on this network, so Playwright's own browsers are never installed).
 CHROMIUM ?= /usr/bin/chromium
@@ -110,11 +113,13 @@ run: install messages
 	fi
 	@echo "Serving http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/v1/docs/)"
 	@echo "The notifier (expiry notices, cut-offs, deliveries) runs beside it; Ctrl-C stops both."
+	@echo "Probes: /healthz, /readyz; Prometheus: /metrics (from this machine)."
+	@rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
 	@# Ctrl-C reaches both (one process group); the trap stops the notifier also when
 	@# the server ends otherwise (e.g. the port is taken).
-	$(RUN_ENV) $(PY) manage.py notifier & NOTIFIER=$$!; \
+	$(RUN_ENV) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(PY) manage.py notifier & NOTIFIER=$$!; \
 	trap 'kill $$NOTIFIER 2>/dev/null' EXIT; \
-	$(RUN_ENV) $(SERVE) --port $(PORT) wlm.wsgi:application
+	$(RUN_ENV) PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(SERVE) --port $(PORT) wlm.wsgi:application
 
 ## test: lint, migrations check, the whole suite (browser tests included) on SQLite and on
 ## PostgreSQL, the two passes side by side (one per core); each prints its output when it

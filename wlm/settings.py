@@ -6,6 +6,7 @@ in README.md ("Configuration") lists them, docs/deploy.md says what production s
 
 import hashlib
 import hmac
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "csp",
+    "wlm.operations",
     "wlm.tenancy",
     "wlm.audit",
     "wlm.locations",
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first: counts and times every answer, the other middleware's too (wlm_http_*)
+    "wlm.operations.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below WhiteNoise (static files keep their long cache headers, no policy needed) and
@@ -240,6 +244,27 @@ WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)  # seconds for a whole request,
 # Webhooks go to public addresses only (wlm.lib.outbound); this admits loopback and
 # private networks too, for development and tests. Never in production.
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+
+# --- Probes and metrics (wlm.operations; docs/operations.md) ---------------------
+# /readyz fails when no notifier has beaten within this many of its intervals
+# (NOTIFIER_INTERVAL or its --interval); with READYZ_REQUIRE_NOTIFIER=0 a stale notifier
+# is reported but the web processes stay ready.
+READYZ_REQUIRE_NOTIFIER = env_bool("READYZ_REQUIRE_NOTIFIER", True)
+READYZ_NOTIFIER_INTERVALS = env_int("READYZ_NOTIFIER_INTERVALS", 5)
+# Who may scrape /metrics: the peer addresses of METRICS_ALLOW (CIDR, comma-separated; ""
+# for none), or anyone sending "Authorization: Bearer <METRICS_TOKEN>". Only the token's
+# SHA-256 is kept (METRICS_TOKEN_SHA256 may be given instead of the token).
+METRICS_ALLOW = env_list("METRICS_ALLOW", ["127.0.0.1/32", "::1/128"])
+try:
+    for _network in METRICS_ALLOW:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as _error:
+    raise ImproperlyConfigured(f"METRICS_ALLOW: {_error}") from None
+METRICS_TOKEN_SHA256 = env_str("METRICS_TOKEN_SHA256", "").strip().lower() or (
+    hashlib.sha256(env_str("METRICS_TOKEN", "").encode()).hexdigest()
+    if env_str("METRICS_TOKEN", "")
+    else ""
+)
 
 # --- Domain settings --------------------------------------------------------
 LICENSE_START_DEVICES = env_int("LICENSE_START_DEVICES", 5)

@@ -14,6 +14,10 @@ answers what the process holds — the facts, the access points' locations and t
 it has seen, for ``DATAPLANE_OUTAGE_GRACE`` seconds — with the same bodies, marked
 ``WLM-Served-From: cache``, and what it does not hold with Django's ``503`` problem and
 ``Retry-After``, without asking the database more than once a second.
+
+The operators' probes and metrics (``GET /healthz``, ``/readyz``, ``/metrics``:
+wlm.operations.endpoints) are answered here too, before Django's middleware; the answers
+given and handed on are counted (``wlm_lean_answers_total``).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from wlm.dataplane.cache import Entitlements, Outage, Unavailable
 from wlm.lib import clock, problems
 from wlm.lib.database import AWAY, RETRY_AFTER
 from wlm.lib.headers import NO_STORE
+from wlm.operations import metrics
+from wlm.operations.endpoints import ENDPOINTS as OPERATIONS
 from wlm.tenancy import tokens
 from wlm.tenancy.models import TokenScope
 from wlm.tenancy.scoping import actor_of
@@ -203,25 +209,31 @@ class DataPlaneFront:
         method = environ["REQUEST_METHOD"]
         try:
             if method == "GET":
-                match = ENTITLEMENT_PATH.fullmatch(environ.get("PATH_INFO", ""))
+                path = environ.get("PATH_INFO", "")
+                match = ENTITLEMENT_PATH.fullmatch(path)
                 if match is not None:
                     answer = self._entitlement(environ, match.group(1))
                     if answer is not None:
+                        metrics.ENTITLEMENT_ANSWERED.inc()
                         headers = self._headers
                         return self._send(start_response, "200 OK", headers, environ, answer)
+                    metrics.ENTITLEMENT_TO_DJANGO.inc()
+                elif path in OPERATIONS:  # the probes and /metrics (wlm.operations)
+                    return OPERATIONS[path](environ, start_response)
             elif method == "POST" and environ.get("PATH_INFO") == RADIUS_AUTHORIZE_PATH:
                 answer = self._radius_authorize(environ)
                 if answer is not None:
+                    metrics.AUTHORIZE_ANSWERED.inc()
                     status, body = answer
                     headers = self._radius_headers
                     return self._send(start_response, status, headers, environ, body)
-            elif (
-                method == "POST"
-                and environ.get("PATH_INFO") == RADIUS_ACCOUNTING_PATH
-                and self._radius_accounting(environ)
-            ):
-                headers = self._no_content_headers
-                return self._send(start_response, "204 No Content", headers, environ, b"")
+                metrics.AUTHORIZE_TO_DJANGO.inc()
+            elif method == "POST" and environ.get("PATH_INFO") == RADIUS_ACCOUNTING_PATH:
+                if self._radius_accounting(environ):
+                    metrics.ACCOUNTING_ANSWERED.inc()
+                    headers = self._no_content_headers
+                    return self._send(start_response, "204 No Content", headers, environ, b"")
+                metrics.ACCOUNTING_TO_DJANGO.inc()
         except Unavailable:  # the database is away and this process does not know
             return self._unavailable(start_response, method, environ)
         return self.django(environ, start_response)
