@@ -111,6 +111,7 @@ def record(gateway_id: int, packets: list[Packet], now: dt.datetime | None = Non
         if batch.result.accepted:
             _write(batch)
     batch.result.duplicates += len(packets) - len(events)
+    batch.result.count("radius")
     return batch.result
 
 

@@ -41,6 +41,7 @@ from wlm.licenses import lifecycle
 from wlm.licenses.dates import local_date
 from wlm.licenses.models import CurrentLicense, License, LicenseStatus, StartMode
 from wlm.locations.models import Location
+from wlm.operations import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -79,6 +80,13 @@ class IngestResult:
             "rejected": self.rejected,
             "started": self.started,
         }
+
+    def count(self, source: str) -> None:
+        """Into the metrics (``wlm_intake_events_total``, ``wlm_intake_starts_total``),
+        once the batch is written; ``source``: ``api`` or ``radius``."""
+        metrics.count_intake(
+            source, self.accepted, self.duplicates, len(self.rejected), len(self.started)
+        )
 
 
 class KeyReused(APIException):
@@ -204,6 +212,7 @@ def ingest(raw_events: list, now: dt.datetime | None = None) -> IngestResult:
     if batch.result.accepted:
         with transaction.atomic():
             _write(batch)
+    batch.result.count("api")
     return batch.result
 
 
@@ -238,6 +247,7 @@ def ingest_once(
             _write(batch)
         answer = batch.result.answer()
         IntakeKey.objects.filter(pk=claimed).update(answer=orjson.dumps(answer).decode())
+    batch.result.count("api")  # a replay is not counted again
     return answer, False
 
 

@@ -21,7 +21,7 @@ RADIUS lookup of an access point's location (``location_of``). What "not seen" m
 
 A process that has not refreshed for ``stale_after`` seconds (the log keeps an hour)
 forgets everything. The memory stays bounded: past ``max_entries`` the oldest entries
-go first.
+go first. Each look-up is counted, a hit or a miss (``wlm_lean_cache_lookups_total``).
 
 While the database is away (``Outage``; docs/dataplane.md, "When the database is away")
 the process answers from what it holds, for ``grace`` seconds after its last refresh,
@@ -47,6 +47,7 @@ from wlm.lib.database import AWAY, drop_connection
 from wlm.licenses.entitlement import Facts, facts_of
 from wlm.licenses.models import Assignment, License
 from wlm.locations.models import Location
+from wlm.operations.metrics import ACCESS_POINT_HIT, ACCESS_POINT_MISS, FACTS_HIT, FACTS_MISS
 
 # past this many changed rows in one refresh, forgetting everything is cheaper
 MAX_CHANGES = 5_000
@@ -139,12 +140,15 @@ class Entitlements:
             self._refresh_if_due()
             found = self._facts.get(key)
             if found is None:
+                FACTS_MISS.inc()
                 found = self._read(facts_of, location_id)
                 if found is None:
                     return None
                 if len(self._facts) >= self.max_entries:
                     del self._facts[next(iter(self._facts))]
                 self._facts[key] = found
+            else:
+                FACTS_HIT.inc()
             return found
 
     def location_of(self, mac: str) -> str | None:
@@ -155,7 +159,9 @@ class Entitlements:
         with self._lock:
             self._refresh_if_due()
             if mac in self._stations:
+                ACCESS_POINT_HIT.inc()
                 return self._stations[mac]
+            ACCESS_POINT_MISS.inc()
             found = self._read(location_of, mac)
             if len(self._stations) >= self.max_entries:
                 del self._stations[next(iter(self._stations))]

@@ -28,6 +28,7 @@ from wlm.lib.validators import normalize_mac
 from wlm.licenses.entitlement import EXPIRED, NO_LICENSE, OK, Facts, facts_of
 from wlm.licenses.models import LicenseStatus
 from wlm.locations.models import AccessPoint
+from wlm.operations.metrics import RADIUS_AUTHORIZE
 
 UNKNOWN_ACCESS_POINT = "unknown_access_point"
 # the entitlement's reasons for no service
@@ -172,7 +173,21 @@ def authorize(
     facts_of: Callable = facts_of,
 ) -> tuple[bool, dict]:
     """The answer to an Access-Request: the access point's location's facts at ``now``.
-    The Django view reads the database; the lean path passes its cache's lookups."""
+    The Django view reads the database; the lean path passes its cache's lookups. Counted
+    by result and reason (``wlm_radius_authorize_total``), whichever path answers."""
     mac = access_point_mac(question.called_station_id, question.nas_identifier)
     location = None if mac is None else location_of(mac)
-    return answer(None if location is None else facts_of(location), now)
+    accepted, reply = answer(None if location is None else facts_of(location), now)
+    reason = reply.get("reply:Reply-Message", OK)
+    counter = _ANSWERS.get(reason)
+    if counter is None:  # a reason added to the entitlement later
+        counter = RADIUS_AUTHORIZE.labels("reject", reason)
+    counter.inc()
+    return accepted, reply
+
+
+# pre-bound: one counter per answer (accept is the reason "ok")
+_ANSWERS = {
+    reason: RADIUS_AUTHORIZE.labels("accept" if reason == OK else "reject", reason)
+    for reason in (OK, UNKNOWN_ACCESS_POINT, *REASONS)
+}

@@ -21,3 +21,15 @@ class NotificationsConfig(AppConfig):
                 serializer=LicenseNoticeSerializer,
             )
         )
+
+        # the notifier's lag in the metrics, read when scraped
+        from wlm.notifications import worker
+        from wlm.operations import metrics
+
+        metrics.provide(
+            "wlm_notifier_lag_seconds",
+            "Age of the oldest due notice not yet decided, and of the oldest due delivery "
+            "not yet claimed (0: none waits).",
+            ["queue"],
+            lambda: {(queue,): seconds for queue, seconds in worker.lag().items()},
+        )

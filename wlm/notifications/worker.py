@@ -48,6 +48,7 @@ from wlm.notifications.models import (
     Notice,
     NoticeState,
 )
+from wlm.operations import metrics
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,9 @@ def decide_due(result: PassResult, poisoned: set[int]) -> bool:
         Delivery.objects.bulk_create(deliveries)
         result.sent += len(sent)
         result.skipped += len(skipped)
+    inbox = sum(delivery.channel == Channel.INBOX for delivery in deliveries)
+    if inbox:  # delivered by being written
+        metrics.DELIVERIES.labels(Channel.INBOX.value, "sent").inc(inbox)
     return bool(licenses)
 
 
@@ -415,12 +419,37 @@ def _record(delivery: Delivery, ok: bool, detail: str, result: PassResult) -> No
             )
             delivery.last_error = ""
             result.delivered += 1
+            outcome = "sent"
         elif delivery.attempts >= settings.NOTICE_MAX_ATTEMPTS:
             delivery.state, delivery.next_attempt_at = DeliveryState.FAILED, None
             delivery.last_error = detail
             result.failed += 1
+            outcome = "failed"
         else:
             delivery.next_attempt_at = now + backoff(delivery.attempts)
             delivery.last_error = detail
             result.retried += 1
+            outcome = "retried"
         delivery.save(update_fields=["state", "sent_at", "next_attempt_at", "last_error"])
+    metrics.DELIVERIES.labels(str(delivery.channel), outcome).inc()
+
+
+def lag(now: dt.datetime | None = None) -> dict[str, float]:
+    """How far behind the notifiers are, in seconds (``wlm_notifier_lag_seconds``): the
+    age of the oldest due notice not yet decided, and of the oldest due delivery not yet
+    claimed; 0 when none waits. One read of each partial index of what is to do."""
+    now = now or clock.now()
+    oldest = {
+        "notices": Notice.objects.filter(state=NoticeState.SCHEDULED, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first(),
+        "deliveries": Delivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first(),
+    }
+    return {
+        queue: 0.0 if at is None else max(0.0, (now - at).total_seconds())
+        for queue, at in oldest.items()
+    }

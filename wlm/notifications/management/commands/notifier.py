@@ -10,6 +10,9 @@ after each pass, and within ``BULK_POLL`` seconds of being made while the notifi
   nothing half-done is left (every batch is its own transaction).
 - Database connections are closed after each pass and before the next (none is held
   while the worker sleeps; one that broke meanwhile is not reused).
+- A heartbeat (``wlm.operations.services.Pulse``: a row per process, its host and pid)
+  at the start of each pass and between batches at most once per interval: ``/readyz``
+  reads it. Passes and their database errors are counted in the metrics.
 - Crash loops: after a failed pass the wait doubles (up to 10 minutes); after
   ``--max-failures`` failed passes in a row the command exits with status 1, so that a
   supervisor sees it instead of a worker that silently does nothing.
@@ -24,6 +27,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -35,6 +39,8 @@ from wlm.lib import clock
 from wlm.lib.database import AWAY
 from wlm.licenses import bulk
 from wlm.notifications import worker
+from wlm.operations import metrics
+from wlm.operations.services import Pulse
 
 log = logging.getLogger("wlm.notifier")
 MAX_WAIT = 600
@@ -83,12 +89,20 @@ class Command(BaseCommand):
 
     def _loop(self, stop: threading.Event, once: bool, interval: int, max_failures: int):
         failures = away = 0  # failed passes in a row; passes in a row without a database
+        pulse = Pulse(interval)
+
+        def stopping() -> bool:
+            """Asked between batches: also the heartbeat of a long pass."""
+            pulse.beat_if_due()
+            return stop.is_set()
+
         while not stop.is_set():
             _close_connections()
             try:
-                result = worker.run_pass(stop=stop.is_set)
+                pulse.beat()
+                result = worker.run_pass(stop=stopping)
                 housekeeping()
-                self._bulk(stop)
+                self._bulk(stopping)
             except AWAY as error:
                 if once:
                     raise CommandError(f"notifier pass failed: {error}") from error
@@ -98,8 +112,12 @@ class Command(BaseCommand):
                         str(error).strip(),
                     )
                 away += 1
+                metrics.NOTIFIER_PASSES.labels("failed").inc()
+                metrics.database_error(error, "notifier")
             except Exception as error:
                 failures += 1
+                metrics.NOTIFIER_PASSES.labels("failed").inc()
+                metrics.database_error(error, "notifier")
                 log.exception("notifier pass failed (%d in a row)", failures)
                 if once or failures >= max_failures:
                     raise CommandError(f"notifier pass failed: {error}") from error
@@ -107,6 +125,7 @@ class Command(BaseCommand):
                 if away:
                     log.warning("notifier: the database answers again")
                 failures = away = 0
+                metrics.NOTIFIER_PASSES.labels("ok").inc()
                 if once or result.did_something:
                     self.stdout.write(f"{clock.now():%Y-%m-%d %H:%M:%S} {result}")
             finally:
@@ -122,11 +141,11 @@ class Command(BaseCommand):
             self._rest(stop, wait, poll_bulk=not away)
         self.stdout.write("notifier stopped")
 
-    def _bulk(self, stop: threading.Event) -> None:
+    def _bulk(self, stop: Callable[[], bool]) -> None:
         """The bulk jobs of the licenses list (wlm.licenses.bulk), item by item (each its
         own transaction) until none is left, a stop signal comes or ``BULK_SLICE`` has
         passed: the rest of a big job goes on while the notifier waits for its next pass."""
-        worked = bulk.work(stop=stop.is_set, seconds=BULK_SLICE)
+        worked = bulk.work(stop=stop, seconds=BULK_SLICE)
         if worked:
             self.stdout.write(f"{clock.now():%Y-%m-%d %H:%M:%S} bulk: {worked} licenses")
 
@@ -144,7 +163,7 @@ class Command(BaseCommand):
                 continue
             try:
                 if bulk.pending():
-                    self._bulk(stop)
+                    self._bulk(stop.is_set)
             except Exception:
                 log.exception("bulk work between passes failed")
             finally:
