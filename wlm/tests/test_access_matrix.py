@@ -417,6 +417,44 @@ def test_the_data_planes_endpoints_answer_only_the_gateway(world, api, path, pay
     assert name is None or response.json()[name] == value
 
 
+# The operators' endpoints are answered by the lean path before Django
+# (wlm.operations.endpoints): no URL pattern, so the URL walk does not see them. The
+# probes are public; /metrics is for METRICS_ALLOW's addresses or METRICS_TOKEN only.
+OPERATORS = {"/healthz": "public", "/readyz": "public", "/metrics": "protected"}
+
+
+@pytest.mark.parametrize(("path", "access"), OPERATORS.items())
+def test_the_operators_endpoints_before_django(world, path, access):
+    """From another machine, anonymous or with any role's API token: the probes answer
+    (503 is an answer: no notifier here), /metrics is refused to everyone."""
+    from django.core.wsgi import get_wsgi_application
+    from django.test import RequestFactory
+    from django.urls import Resolver404, resolve
+
+    from wlm.conftest import token_for
+    from wlm.connections.accounting import Buffer
+    from wlm.dataplane.front import DataPlaneFront
+    from wlm.dataplane.tests.test_front import served
+
+    with pytest.raises(Resolver404):
+        resolve(path)
+    front = DataPlaneFront(get_wsgi_application(), buffer=Buffer(writer=False))
+    elsewhere = {"REMOTE_ADDR": "203.0.113.9"}
+    callers = [{}] + [
+        {"HTTP_AUTHORIZATION": f"Token {token_for(getattr(world, person))}"}
+        for person in ("staff", "gateway", "dist_admin", "org_admin")
+    ]
+    for caller in callers:
+        status, headers, _body = served(
+            front, RequestFactory().get(path, **elsewhere, **caller).environ
+        )
+        if access == "public":
+            assert status in (200, 503)
+        else:
+            assert status == 403
+            assert headers["content-type"] == "application/problem+json"
+
+
 def test_bulk_changes_and_their_jobs(world, api):
     """``POST /licenses/bulk/`` (docs/lifecycle.md, "Bulk changes"): the owner's role works
     (202), a viewer is refused (403), an outsider's ids are licenses it does not see (a
