@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable  # noqa: E402
 from functools import lru_cache  # noqa: E402
 
 from django.conf import settings  # noqa: E402
-from django.db import InterfaceError, OperationalError  # noqa: E402
+from django.db import DatabaseError, InterfaceError, OperationalError, connection  # noqa: E402
 from prometheus_client import (  # noqa: E402
     REGISTRY,
     CollectorRegistry,
@@ -139,6 +139,24 @@ def database_error(error: BaseException, where: str) -> None:
         DATABASE_ERRORS.labels(where, "interface").inc()
 
 
+def checked_connection() -> None:
+    """Before the lean path's own reads (the probes, a scrape), as Django does at each
+    request: a persistent connection that broke meanwhile (the database restarted) is
+    checked and replaced rather than reported. A test's transaction is left alone."""
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+def failed_connection(error: DatabaseError, where: str) -> None:
+    """After a database error on the lean path: counted, logged (never answered: it may
+    name hosts and users) and the connection closed, so that the next read connects
+    again."""
+    database_error(error, where)
+    log.warning("%s: the database did not answer: %s", where, error)
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 def count_intake(source: str, accepted: int, duplicates: int, rejected: int, started: int):
     """One intake batch's numbers (after its transaction)."""
     for outcome, number in (
@@ -173,19 +191,16 @@ class DatabaseFacts:
             yield GaugeMetricFamily(name, documentation, labels=labels)
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        from django.db import DatabaseError, connection
-
         families = []
         try:
+            checked_connection()
             for name, (documentation, labels, read) in _providers.items():
                 family = GaugeMetricFamily(name, documentation, labels=labels)
                 for label_values, value in read().items():
                     family.add_metric(list(label_values), value)
                 families.append(family)
         except DatabaseError as error:
-            database_error(error, "metrics")
-            log.warning("/metrics: the database did not answer: %s", error)
-            connection.close()
+            failed_connection(error, "metrics")
             up = 0
             families = []
         else:

@@ -16,7 +16,6 @@ query on the heartbeats' index, which also proves the database answers.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -28,7 +27,6 @@ from wlm.lib import clock
 from wlm.operations import metrics
 from wlm.operations.models import Heartbeat
 
-log = logging.getLogger(__name__)
 OK, UNKNOWN = "ok", "unknown"
 SHOWN_MIGRATIONS = 10  # the unapplied ones named in the answer
 HEARTBEATS_READ = 100  # the freshest rows: one per notifier process still beating
@@ -105,6 +103,7 @@ def readiness() -> Readiness:
     required = settings.READYZ_REQUIRE_NOTIFIER
     state.notifier["required"] = required
     try:
+        metrics.checked_connection()
         state.unapplied = unapplied_migrations()
         if state.unapplied:
             state.checks["migrations"] = "unapplied"
@@ -121,10 +120,7 @@ def readiness() -> Readiness:
         state.checks["migrations"] = OK
         found = notifiers(clock.now())
     except DatabaseError as error:
-        metrics.database_error(error, "readyz")
-        log.warning("/readyz: the database did not answer: %s", error)
-        if not connection.in_atomic_block:
-            connection.close()  # the next check connects again
+        metrics.failed_connection(error, "readyz")
         state.checks["database"] = "unreachable"
         state.problems.append(gettext("The database does not answer."))
         return state

@@ -66,7 +66,7 @@ def test_granian_workers_answer_the_probes_and_one_scrape_counts_them_all(tmp_pa
     with log.open("wb") as output:
         server = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=output, stderr=output)
     try:
-        _wait(port, server, log)
+        _wait(port, server, log, workers=2)
         with ThreadPoolExecutor(4) as pool:  # new connections, spread over the workers
             statuses = list(pool.map(lambda _: request(port, "GET", "/healthz")[0], range(40)))
         assert statuses == [200] * 40
@@ -82,7 +82,7 @@ def test_granian_workers_answer_the_probes_and_one_scrape_counts_them_all(tmp_pa
         server.wait(timeout=30)
     found = samples(body.decode())
     healthz = ("wlm_probe_answers_total", (("probe", "healthz"), ("status", "200")))
-    assert found[healthz] == 41  # the one _wait made, and the 40
+    assert found[healthz] == 41  # the one _wait asked, and the 40
     assert found[("wlm_probe_answers_total", (("probe", "readyz"), ("status", "503")))] == 1
     assert found[("wlm_database_up", ())] == 0
     errors = ("wlm_database_errors_total", (("kind", "operational"), ("where", "readyz")))
@@ -91,11 +91,15 @@ def test_granian_workers_answer_the_probes_and_one_scrape_counts_them_all(tmp_pa
     assert len(list((tmp_path / "metrics").glob("counter_*.db"))) == 2
 
 
-def _wait(port: int, server: subprocess.Popen, log) -> None:
-    """Until the server answers /healthz (polling a process to listen, not time)."""
+def _wait(port: int, server: subprocess.Popen, log, workers: int) -> None:
+    """Until every worker has started, then one /healthz (polling processes to be ready,
+    not time: a worker still starting when the test ends would also hold up granian's
+    shutdown)."""
     deadline = time.monotonic() + 60
     while True:
         try:
+            if log.read_text().count("Started worker-") < workers:
+                raise ConnectionRefusedError("a worker is still starting")
             assert request(port, "GET", "/healthz")[0] == 200
             return
         except OSError:

@@ -206,3 +206,21 @@ def test_the_notifier_beats_and_makes_the_service_ready(front):
     status, _headers, body = readyz(front, NOW + dt.timedelta(seconds=150))
     assert status == 200, body
     assert readyz(front, NOW + dt.timedelta(seconds=151))[0] == 503
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a server process to end")
+@pytest.mark.postgres_only
+def test_a_connection_the_database_dropped_is_replaced_not_reported(front):
+    """The server ends the probe's persistent connection (a restart, a failover): the
+    next probe checks it, connects again and answers 200."""
+    beat(NOW)
+    assert readyz(front)[0] == 200
+    backend = connection.connection.info.backend_pid
+    import psycopg
+
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend])
+    status, _headers, body = readyz(front)
+    assert status == 200, body
+    assert connection.connection.info.backend_pid != backend
