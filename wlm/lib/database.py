@@ -14,11 +14,15 @@ from __future__ import annotations
 import logging
 
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.dispatch import Signal
 
 AWAY = (OperationalError, InterfaceError)
 # seconds a 503 asks the client to wait: a restart or a failover takes about that long,
 # and a gateway's retry (with its Idempotency-Key) then finds the database back
 RETRY_AFTER = 5
+# sent with ``error`` when an API view met the database away and answered 503 itself
+# (Django's own 500 path sends ``got_request_exception``): wlm.operations counts it
+answered_away = Signal()
 
 
 def is_away(error: BaseException | None) -> bool:

@@ -253,6 +253,7 @@ def exception_handler(exc, context):
     if database.is_away(exc):  # the connection is dropped: the next request opens one
         set_rollback()
         database.drop_connection()
+        database.answered_away.send(sender=exception_handler, error=exc)
         return unavailable(context.get("request"))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -45,3 +45,8 @@ def count_database_error(sender, request=None, **kwargs) -> None:
     error = sys.exc_info()[1]
     if error is not None:
         metrics.database_error(error, "request")
+
+
+def count_answered_away(sender, error: BaseException, **kwargs) -> None:
+    """``wlm.lib.database.answered_away``: an API view's 503 for the database away."""
+    metrics.database_error(error, "request")

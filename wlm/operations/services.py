@@ -6,6 +6,8 @@ import datetime as dt
 import os
 import socket
 
+from django.db import transaction
+
 from wlm.lib import clock
 from wlm.operations.models import Heartbeat
 
@@ -27,6 +29,7 @@ class Pulse:
         self._row: int | None = None
         self._last: dt.datetime | None = None
 
+    @transaction.atomic  # one small transaction: a failure (the database away) leaves none open
     def beat(self) -> None:
         now = clock.now()
         if self._row is None or not Heartbeat.objects.filter(pk=self._row).update(beat_at=now):
