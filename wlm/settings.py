@@ -105,6 +105,8 @@ TEMPLATES = [
 # concurrent writers wait for the lock instead of failing; PostgreSQL uses
 # psycopg 3 with persistent connections.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'wlm.sqlite3'}")
+# "pgbouncer" when DATABASE_URL names PgBouncer in transaction mode, not PostgreSQL itself
+DATABASE_POOLER = env_str("DATABASE_POOLER", "").strip().lower()
 _db = dj_database_url.parse(DATABASE_URL)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
@@ -118,15 +120,30 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # No JIT: it compiled the lists' plans whose cost is estimated high (a LIMIT over
-    # filters on a million rows) for ~300 ms, ten times what running them takes
-    # (docs/performance.md).
-    _db.setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # No prepared statements (psycopg's prepare_threshold None, Django's default, said
+    # here so that it stays so): a statement prepared on one server connection is unknown
+    # to the next one a pooler hands out.
+    _db.setdefault("OPTIONS", {})["prepare_threshold"] = None
+    if DATABASE_POOLER == "pgbouncer":
+        # PgBouncer in transaction mode (docs/operations.md, "PgBouncer"): server-side
+        # cursors only inside a transaction (wlm/lib/pooled), and no `options` startup
+        # parameter (PgBouncer refuses it): JIT is switched off for the database instead.
+        _db["ENGINE"] = "wlm.lib.pooled"
+    else:
+        # No JIT: it compiled the lists' plans whose cost is estimated high (a LIMIT over
+        # filters on a million rows) for ~300 ms, ten times what running them takes
+        # (docs/performance.md).
+        _db["OPTIONS"].setdefault("options", "-c jit=off")
     # A database that does not answer is an error within seconds, never a request that
     # hangs (docs/dataplane.md, "When the database is away"); a refused one is at once.
     _db["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3))
 else:
     raise ImproperlyConfigured(f"Unsupported DATABASE_URL engine: {_db['ENGINE']}")
+if DATABASE_POOLER and (DATABASE_POOLER != "pgbouncer" or _db["ENGINE"] != "wlm.lib.pooled"):
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER must be empty or 'pgbouncer' (with a postgres:// DATABASE_URL), "
+        f"got {DATABASE_POOLER!r}"
+    )
 # Persistent connections on both: no connect (and no PRAGMAs) per request.
 _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
 _db["CONN_HEALTH_CHECKS"] = True
@@ -241,6 +258,15 @@ NOTIFIER_INTERVAL = env_int("NOTIFIER_INTERVAL", 60)  # seconds between passes
 NOTICE_MAX_ATTEMPTS = env_int("NOTICE_MAX_ATTEMPTS", 8)  # then a delivery is "failed"
 NOTICE_RETRY_BASE_SECONDS = env_int("NOTICE_RETRY_BASE_SECONDS", 60)  # doubles each retry
 WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)  # seconds for a whole request, not per read
+# How long a notifier's claim on deliveries lasts (wlm.notifications.worker.LEASE): a
+# notifier that dies holding one leaves those deliveries to the others until it ends. A
+# send starts only with a fifth of it left, which must outlast one send.
+NOTICE_LEASE_SECONDS = env_int("NOTICE_LEASE_SECONDS", 300)
+if max(EMAIL_TIMEOUT, WEBHOOK_TIMEOUT) * 5 > NOTICE_LEASE_SECONDS:  # a fifth outlasts a send
+    raise ImproperlyConfigured(
+        "NOTICE_LEASE_SECONDS must be at least five times EMAIL_TIMEOUT and WEBHOOK_TIMEOUT "
+        f"(a fifth of the lease must outlast one send), got {NOTICE_LEASE_SECONDS}"
+    )
 # Webhooks go to public addresses only (wlm.lib.outbound); this admits loopback and
 # private networks too, for development and tests. Never in production.
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)

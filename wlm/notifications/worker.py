@@ -54,12 +54,16 @@ log = logging.getLogger(__name__)
 
 LICENSES_PER_TRANSACTION = 100
 DELIVERIES_PER_CLAIM = 50
-LEASE = dt.timedelta(minutes=5)  # a claim's deliveries are this notifier's for so long
-# a send starts only with this much of the lease left: longer than one send can take
-# (an e-mail's steps are each bounded by EMAIL_TIMEOUT; a webhook's whole request by
-# WEBHOOK_TIMEOUT, and never beyond the lease less LEASE_SAFETY: ``webhook_budget``)
-SEND_MARGIN = dt.timedelta(minutes=1)
-LEASE_SAFETY = dt.timedelta(seconds=5)
+# a claim's deliveries are this notifier's for so long (NOTICE_LEASE_SECONDS, 5 minutes):
+# a notifier that dies holding a claim leaves its deliveries to the others for so long
+LEASE = dt.timedelta(seconds=settings.NOTICE_LEASE_SECONDS)
+# a send starts only with this much of the lease left (a fifth: 1 minute of 5): longer
+# than one send can take (an e-mail's steps are each bounded by EMAIL_TIMEOUT; a
+# webhook's whole request by WEBHOOK_TIMEOUT, and never beyond the lease less
+# LEASE_SAFETY, 5 s of 5 minutes: ``webhook_budget``). The settings refuse a lease
+# shorter than five of either time-out.
+SEND_MARGIN = LEASE / 5
+LEASE_SAFETY = LEASE / 60
 WEBHOOK_LANES = 8  # webhook receivers sent to at the same time, one thread each
 NOT_TRIED_AFTER_TIME_OUT = "not sent: this webhook timed out on an earlier delivery just now"
 

@@ -1,6 +1,7 @@
 """Configuration: deploy checks, the SQLite mode, the clock, and the demo seed."""
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -78,6 +79,66 @@ def test_sqlite_runs_in_wal_mode_with_immediate_transactions(tmp_path):
 def test_database_connections_are_persistent():
     assert settings.DATABASES["default"]["CONN_MAX_AGE"] > 0
     assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"]
+
+
+def settings_in_a_process(code: str, **env) -> subprocess.CompletedProcess:
+    """``code`` (which prints what it reads) run after ``django.setup()`` with ``env``."""
+    return subprocess.run(
+        [sys.executable, "-c", "import django, json; django.setup()\n" + code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "wlm.settings", **env},
+    )
+
+
+READ_DATABASE = (
+    "from django.conf import settings; db = settings.DATABASES['default']\n"
+    "print(json.dumps([db['ENGINE'], db['OPTIONS']]))"
+)
+PG_URL = "postgres://wlm@db.example.com:6432/wlm"
+
+
+@pytest.mark.parametrize(
+    ("pooler", "engine", "options"),
+    [
+        ("", "django.db.backends.postgresql", {"prepare_threshold": None, "options": "-c jit=off"}),
+        # PgBouncer refuses the `options` startup parameter; cursors only in a transaction
+        ("pgbouncer", "wlm.lib.pooled", {"prepare_threshold": None}),
+    ],
+)
+def test_postgresql_behind_pgbouncer_in_transaction_mode(pooler, engine, options):
+    result = settings_in_a_process(READ_DATABASE, DATABASE_URL=PG_URL, DATABASE_POOLER=pooler)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [engine, options]
+
+
+@pytest.mark.parametrize(
+    ("pooler", "url"), [("pgpool", PG_URL), ("pgbouncer", "sqlite:////tmp/wlm.sqlite3")]
+)
+def test_an_unknown_pooler_or_one_in_front_of_sqlite_is_refused(pooler, url):
+    result = settings_in_a_process(READ_DATABASE, DATABASE_URL=url, DATABASE_POOLER=pooler)
+    assert result.returncode != 0
+    assert "DATABASE_POOLER must be empty or 'pgbouncer'" in result.stderr
+
+
+READ_LEASE = (
+    "from wlm.notifications import worker as w\n"
+    "print(json.dumps([t.total_seconds() for t in (w.LEASE, w.SEND_MARGIN, w.LEASE_SAFETY)]))"
+)
+
+
+def test_the_notifiers_lease_is_a_setting_with_its_margins_in_proportion():
+    result = settings_in_a_process(
+        READ_LEASE, NOTICE_LEASE_SECONDS="30", EMAIL_TIMEOUT="2", WEBHOOK_TIMEOUT="6"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [30, 6, 0.5]
+    # a send must fit in the fifth of the lease left when it starts
+    result = settings_in_a_process(READ_LEASE, NOTICE_LEASE_SECONDS="30", WEBHOOK_TIMEOUT="7")
+    assert result.returncode != 0
+    assert "NOTICE_LEASE_SECONDS must be at least five times" in result.stderr
 
 
 def test_clock_is_moved_by_time_machine():
