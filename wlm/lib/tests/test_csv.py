@@ -97,6 +97,7 @@ def test_every_moment_of_the_export_is_the_json_rows(world, api):
 
 
 @on_postgresql
+@pytest.mark.postgres_only  # a server-side cursor, in a transaction (PgBouncer's way)
 @autocommit
 def test_an_export_reads_in_its_transaction_and_leaves_the_connection_as_it_was(licenses):
     loaders = _loaders()
@@ -116,6 +117,7 @@ def test_an_export_reads_in_its_transaction_and_leaves_the_connection_as_it_was(
 
 
 @on_postgresql
+@pytest.mark.postgres_only
 @autocommit
 def test_an_export_stopped_midway_leaves_the_connection_as_it_was(licenses):
     loaders = _loaders()
