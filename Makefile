@@ -37,6 +37,12 @@ QR_TOOLS := /usr/bin/zbarimg /usr/bin/pdftoppm
 MSGFMT := /usr/bin/msgfmt
 # Debian's rlm_sql driver for PostgreSQL: the rlm_sql reference of `make bench BENCH=radius`.
 RLM_SQL_POSTGRESQL := /usr/lib/freeradius/rlm_sql_postgresql.so
+# Debian's PgBouncer: the PostgreSQL tests start it in transaction mode in front of
+# PostgreSQL (wlm/tests/test_pgbouncer.py, test_nodes.py; docs/operations.md, "PgBouncer").
+PGBOUNCER := /usr/sbin/pgbouncer
+# iproute2's ip: the several-nodes test puts each node in a network namespace of its own
+# (wlm/tests/test_nodes.py; docs/operations.md, "Several nodes").
+IPROUTE := /sbin/ip
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # waits for another apt-get's lock (two installs at once: make -j, a second make) instead
 # of failing
@@ -78,6 +84,16 @@ $(QR_TOOLS) &:
 	@echo "Installing Debian's zbar-tools and poppler-utils for the certificate's QR tests"
 	$(APT_INSTALL) zbar-tools poppler-utils || \
 		{ $(SUDO) apt-get update -q && $(APT_INSTALL) zbar-tools poppler-utils; }
+
+$(PGBOUNCER):
+	@echo "Installing Debian's pgbouncer for the PgBouncer tests"
+	$(APT_INSTALL) pgbouncer || { $(SUDO) apt-get update -q && $(APT_INSTALL) pgbouncer; }
+	@# the tests start their own on a free port: the packaged service is not needed
+	@{ $(SUDO) systemctl disable --now pgbouncer || $(SUDO) service pgbouncer stop; } >/dev/null 2>&1 || true
+
+$(IPROUTE):
+	@echo "Installing Debian's iproute2 for the several-nodes test"
+	$(APT_INSTALL) iproute2 || { $(SUDO) apt-get update -q && $(APT_INSTALL) iproute2; }
 
 $(MSGFMT):
 	@echo "Installing Debian's gettext for the translation catalogues"
@@ -124,7 +140,8 @@ run: install messages
 ## test: lint, migrations check, the whole suite (browser tests included) on SQLite and on
 ## PostgreSQL, the two passes side by side (one per core); each prints its output when it
 ## ends, and make fails if either does
-test: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS) $(MSGFMT) lint check-postgres messages
+test: install-dev $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS) $(MSGFMT) $(PGBOUNCER) $(IPROUTE) \
+	lint check-postgres messages
 	@echo "=== the suite on SQLite and on PostgreSQL, in parallel (output at the end of each) ==="
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
@@ -140,7 +157,8 @@ test-sqlite: install-dev messages $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS)
 check-postgres: install-dev
 	@DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(PY) scripts/check_postgres.py
 
-test-postgres: check-postgres messages $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS)
+test-postgres: check-postgres messages $(CHROMIUM) $(RADIUS_PACKAGES) $(QR_TOOLS) $(PGBOUNCER) \
+	$(IPROUTE)
 	@echo "=== test suite on PostgreSQL ==="
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/pytest $(PYTEST_ARGS)
 

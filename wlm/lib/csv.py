@@ -358,7 +358,9 @@ def reading(connection):
       is run to the end and stored by the server when it is declared), and the
       declaration, the fetches and the settings below go to one server connection, which
       PgBouncer in transaction mode guarantees only within a transaction (keep
-      ``DISABLE_SERVER_SIDE_CURSORS`` off: with it the driver would hold every row);
+      ``DISABLE_SERVER_SIDE_CURSORS`` off: with it the driver would hold every row;
+      ``DATABASE_POOLER=pgbouncer``'s backend, wlm.lib.pooled, declares cursors only
+      inside a transaction, like this one);
     - the query is planned for reading every row (``SET LOCAL cursor_tuple_fraction``;
       PostgreSQL plans a cursor for its first 10% by default: nested loops and index
       walks, 2 to 3 times slower than the hash joins that read every row). ``LOCAL``:
