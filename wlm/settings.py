@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "wlm.connections",
     "wlm.notifications",
     "wlm.dataplane",
+    "wlm.retention",
     "wlm.dashboard",
     "wlm.demo",
 ]
@@ -291,6 +292,31 @@ METRICS_TOKEN_SHA256 = env_str("METRICS_TOKEN_SHA256", "").strip().lower() or (
     if env_str("METRICS_TOKEN", "")
     else ""
 )
+
+# --- Retention (wlm.retention; docs/operations.md, "Retention and sizes") -----------
+# What grows with time is deleted by the notifier after each pass, oldest first, in
+# batches of RETENTION_BATCH_SIZE rows (each its own short transaction), at most
+# RETENTION_BATCHES batches of each kind a pass. Days: 0 keeps that kind forever.
+RETENTION_CONNECTIONS_DAYS = env_int("RETENTION_CONNECTIONS_DAYS", 400)  # daily aggregates
+RETENTION_NOTICES_DAYS = env_int("RETENTION_NOTICES_DAYS", 365)  # decided notices, deliveries
+RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 730)  # the audit log
+RETENTION_BULK_JOBS_DAYS = env_int("RETENTION_BULK_JOBS_DAYS", 90)  # finished bulk jobs
+# The intake's Idempotency-Key and RADIUS packet keys: a retry within this many hours is
+# answered again instead of counted again; older keys are forgotten and deleted.
+RETENTION_IDEMPOTENCY_HOURS = env_int("RETENTION_IDEMPOTENCY_HOURS", 24)
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000)
+RETENTION_BATCHES = env_int("RETENTION_BATCHES", 20)
+for _name in (
+    "RETENTION_CONNECTIONS_DAYS",
+    "RETENTION_NOTICES_DAYS",
+    "RETENTION_AUDIT_DAYS",
+    "RETENTION_BULK_JOBS_DAYS",
+):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 (keep forever) or a number of days")
+for _name in ("RETENTION_IDEMPOTENCY_HOURS", "RETENTION_BATCH_SIZE", "RETENTION_BATCHES"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
 
 # --- Domain settings --------------------------------------------------------
 LICENSE_START_DEVICES = env_int("LICENSE_START_DEVICES", 5)

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 
 from wlm.audit.models import AuditEntry, Kind
 from wlm.lib import clock
@@ -40,6 +40,9 @@ CHANGED = "(changed)"  # a secret's before and after: only that it changed
 LABEL_LENGTH = AuditEntry._meta.get_field("object_label").max_length
 AGENT_LENGTH = AuditEntry._meta.get_field("user_agent").max_length
 NAME_LENGTH = AuditEntry._meta.get_field("actor_name").max_length
+# the transaction-local setting that tells PostgreSQL's append-only trigger the retention's
+# horizon (migration audit 0005)
+HORIZON = "wlm.audit_expire_before"
 
 
 @dataclass(frozen=True)
@@ -284,3 +287,30 @@ def record_license_event(license, event_kind: str, actor, *, reason="", before=N
         before=before,
         after=after,
     )
+
+
+def expire(before: dt.datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest entries from before ``before``, in a transaction
+    of its own; how many. The retention's one way through the append-only rule
+    (wlm.retention): on PostgreSQL it first declares ``before`` as this transaction's
+    horizon, and the trigger lets a DELETE through only for an entry older than that;
+    every other change stays refused (by the ORM, and on PostgreSQL by the trigger)."""
+    with transaction.atomic():
+        ids = list(
+            AuditEntry.objects.filter(at__lt=before)
+            .order_by("at", "id")  # the log's index, read backwards: oldest first
+            .select_for_update(skip_locked=True)  # two notifiers take different entries
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        # a plain queryset: AuditQuerySet refuses every delete
+        past = models.QuerySet(model=AuditEntry).filter(pk__in=ids, at__lt=before)
+        if connection.vendor != "postgresql":
+            return past._raw_delete(connection.alias)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config(%s, %s, true)", [HORIZON, before.isoformat()])
+            deleted = past._raw_delete(connection.alias)
+            # and gone at once, not at the end of an outer transaction this may run in
+            cursor.execute("SELECT set_config(%s, '', true)", [HORIZON])
+        return deleted

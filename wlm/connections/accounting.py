@@ -8,8 +8,9 @@ so each server process keeps a ``Buffer``: a packet is acknowledged once buffere
 thread writes what has gathered in one transaction every ``flush_every`` seconds (or
 sooner past ``max_batch``). A retransmission (the same access point, device,
 ``Acct-Session-Id`` and status) counts once: each packet's key is claimed in the batch's
-transaction (the intake's idempotency keys, kept 24 hours), and a key already there drops
-the packet. Interim-Update and Stop are acknowledged and change nothing.
+transaction (the intake's idempotency keys, kept ``RETENTION_IDEMPOTENCY_HOURS``: 24 by
+default), and a key already there drops the packet. Interim-Update and Stop are
+acknowledged and change nothing.
 
 What a crash can lose: the packets buffered and not yet written — 0.1 s' worth while the
 database keeps up, but under a sustained burst the writes fall behind and the buffer holds
@@ -34,12 +35,12 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from wlm.connections.models import IntakeKey
 from wlm.connections.services import (
-    KEY_LIFETIME,
     IngestResult,
     _read,
     _upsert,
     _write,
     device_key,
+    key_lifetime,
 )
 from wlm.lib import clock
 from wlm.lib.database import AWAY, drop_connection
@@ -89,7 +90,7 @@ def record(gateway_id: int, packets: list[Packet], now: dt.datetime | None = Non
     if not unique:
         return IngestResult()
     expired = IntakeKey._meta.get_field("created").get_db_prep_value(
-        now - KEY_LIFETIME, connections[DEFAULT_DB_ALIAS]
+        now - key_lifetime(), connections[DEFAULT_DB_ALIAS]
     )
     with transaction.atomic():
         claimed = _upsert(

@@ -53,6 +53,9 @@ class LocationDay(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["location", "day"], name="location_day_unique")
         ]
+        # the retention's oldest days first (wlm.retention): the unique index leads with the
+        # location, so without this one each batch would read the whole table
+        indexes = [models.Index(fields=["day"], name="location_day_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.location_id} {self.day}: {self.events}"
@@ -62,8 +65,9 @@ class IntakeKey(models.Model):
     """An ``Idempotency-Key`` a gateway sent with a batch, and the answer it got: a
     retry of the batch (same key, same body) is answered again instead of counted again.
 
-    Kept ``services.KEY_LIFETIME`` (24 h); the notifier's pass deletes older ones. The
-    answer is the JSON text as first sent (PostgreSQL's jsonb would reorder its keys).
+    Kept ``services.key_lifetime()`` (24 h unless set); the notifier's retention deletes
+    older ones (wlm.retention). The answer is the JSON text as first sent (PostgreSQL's
+    jsonb would reorder its keys).
     """
 
     # the unique (user, key) index serves the user's rows: no index of its own

@@ -47,8 +47,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
 MAX_EVENTS = 10_000
-# A retry with the same Idempotency-Key within this time is answered, not counted again.
-KEY_LIFETIME = dt.timedelta(hours=24)
 # 1-255 printable ASCII characters (space included; quotes too, for keys sent as an RFC
 # 8941 string): what fits the column and is the same bytes in every header encoding.
 IDEMPOTENCY_KEY = re.compile(r"[ -~]{1,255}")
@@ -99,6 +97,13 @@ class KeyReused(APIException):
         "Send a new batch with a new key."
     )
     default_code = "idempotency_key_reused"
+
+
+def key_lifetime() -> dt.timedelta:
+    """How long an idempotency key is remembered (``RETENTION_IDEMPOTENCY_HOURS``): a retry
+    with the same key within it is answered, not counted again; an older key is as if
+    never seen, and the notifier's retention deletes it (wlm.retention)."""
+    return dt.timedelta(hours=settings.RETENTION_IDEMPOTENCY_HOURS)
 
 
 def device_key(device: str, secret: bytes | None = None) -> str:
@@ -220,7 +225,7 @@ def ingest_once(
     user: AbstractBaseUser, key: str, body: dict, now: dt.datetime | None = None
 ) -> tuple[dict, bool]:
     """``ingest(body["events"])`` at most once per (gateway, ``key``) in
-    ``KEY_LIFETIME``: the answer, and whether it is the stored answer of an
+    ``key_lifetime()``: the answer, and whether it is the stored answer of an
     earlier call with the same key and body (then nothing is counted again). The same
     key with another body raises ``KeyReused``.
 
@@ -263,7 +268,7 @@ def _claim_key(user_id: int, key: str, digest: str, now: dt.datetime) -> int | N
     DO UPDATE … WHERE expired RETURNING id``. On PostgreSQL a concurrent insert of the
     same key waits for the first transaction, then finds its row."""
     expired = IntakeKey._meta.get_field("created").get_db_prep_value(
-        now - KEY_LIFETIME, connections[DEFAULT_DB_ALIAS]
+        now - key_lifetime(), connections[DEFAULT_DB_ALIAS]
     )
     rows = _upsert(
         IntakeKey,
@@ -275,13 +280,6 @@ def _claim_key(user_id: int, key: str, digest: str, now: dt.datetime) -> int | N
         action_params=(expired,),
     )
     return rows[0][0] if rows else None
-
-
-def prune_intake_keys() -> int:
-    """Delete the idempotency keys older than ``KEY_LIFETIME`` (the notifier's pass):
-    past it they are ignored anyway. How many."""
-    deleted, _by_model = IntakeKey.objects.filter(created__lte=clock.now() - KEY_LIFETIME).delete()
-    return deleted
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """PostgreSQL-only indexes: the trigram (``pg_trgm``) index of ``q`` as models declare
 it, and the migration operations that build such indexes on PostgreSQL only. SQLite
-keeps the same migration history and skips them."""
+keeps the same migration history and skips them. Also indexes built CONCURRENTLY on
+PostgreSQL (and plainly on SQLite), for tables that are written while a migration runs
+(docs/operations.md, "Upgrades")."""
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations
 from django.db.models import TextField
 from django.db.models.functions import Cast, Upper
@@ -55,3 +58,40 @@ class RemoveIndexOnPostgreSQL(_OnPostgreSQLOnly, migrations.RemoveIndex):
 class RunSQLOnPostgreSQL(_OnPostgreSQLOnly, migrations.RunSQL):
     """SQL for PostgreSQL only (e.g. an index with ``INCLUDE`` columns, which Django's
     model checks would flag on SQLite); no model state."""
+
+
+class AddIndexConcurrentlyOnPostgreSQL(AddIndexConcurrently):
+    """CREATE INDEX CONCURRENTLY on PostgreSQL (writes go on while it is built: safe while
+    the app runs; the migration must be ``atomic = False``), a plain AddIndex elsewhere."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if _on_postgresql(schema_editor):
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return migrations.AddIndex.database_forwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if _on_postgresql(schema_editor):
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return migrations.AddIndex.database_backwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+
+class RemoveIndexConcurrentlyOnPostgreSQL(RemoveIndexConcurrently):
+    """DROP INDEX CONCURRENTLY on PostgreSQL, a plain RemoveIndex elsewhere."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if _on_postgresql(schema_editor):
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return migrations.RemoveIndex.database_forwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if _on_postgresql(schema_editor):
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return migrations.RemoveIndex.database_backwards(
+            self, app_label, schema_editor, from_state, to_state
+        )

@@ -26,6 +26,8 @@ RANK = {
     "connections": 4,
     "notifications": 4,
     "dataplane": 4,
+    # deletes what is past its keeping from the tables of the apps below it
+    "retention": 4.5,
     "dashboard": 5,
     "demo": 5,
 }

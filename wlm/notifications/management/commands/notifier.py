@@ -1,8 +1,8 @@
 """``manage.py notifier``: the worker — fixed starts, expiry notices with their cut-offs,
 deliveries (wlm.notifications.worker) — in a loop until SIGTERM or SIGINT; after each
-pass, the other apps' housekeeping (``housekeeping``: the data plane's change log, the
-intake's expired idempotency keys) and the licenses list's bulk jobs (``wlm.licenses.bulk``:
-after each pass, and within ``BULK_POLL`` seconds of being made while the notifier waits).
+pass, the retention (``wlm.retention``: what is past its keeping in every app's tables,
+in small batches) and the licenses list's bulk jobs (``wlm.licenses.bulk``: after each
+pass, and within ``BULK_POLL`` seconds of being made while the notifier waits).
 
 - ``--once``: one full pass, then exit (cron, tests); exit status 1 if it failed.
 - ``--interval N``: seconds between passes (``NOTIFIER_INTERVAL``, default 60).
@@ -33,14 +33,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from wlm.connections.services import prune_intake_keys
-from wlm.dataplane.services import prune_changes
 from wlm.lib import clock
 from wlm.lib.database import AWAY
 from wlm.licenses import bulk
 from wlm.notifications import worker
-from wlm.operations import metrics
-from wlm.operations.services import Pulse
+from wlm.retention import services as retention
 
 log = logging.getLogger("wlm.notifier")
 MAX_WAIT = 600
@@ -55,13 +52,6 @@ def _close_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close()
-
-
-def housekeeping() -> None:
-    """What the other apps leave for a periodic worker: the data plane's change log past
-    its hour, the intake's idempotency keys past 24 h."""
-    prune_changes()
-    prune_intake_keys()
 
 
 class Command(BaseCommand):
@@ -101,7 +91,7 @@ class Command(BaseCommand):
             try:
                 pulse.beat()
                 result = worker.run_pass(stop=stopping)
-                housekeeping()
+                self._retention(stopping)
                 self._bulk(stopping)
             except AWAY as error:
                 if once:
@@ -140,6 +130,13 @@ class Command(BaseCommand):
                 wait = interval
             self._rest(stop, wait, poll_bulk=not away)
         self.stdout.write("notifier stopped")
+
+    def _retention(self, stop: Callable[[], bool]) -> None:
+        """What is past its keeping, a few small batches of each kind (wlm.retention)."""
+        deleted = retention.enforce(stop=stop)
+        if deleted:
+            counts = ", ".join(f"{kind} {count}" for kind, count in deleted.items())
+            self.stdout.write(f"{clock.now():%Y-%m-%d %H:%M:%S} retention: deleted {counts}")
 
     def _bulk(self, stop: Callable[[], bool]) -> None:
         """The bulk jobs of the licenses list (wlm.licenses.bulk), item by item (each its
