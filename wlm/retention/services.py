@@ -11,10 +11,11 @@ over several passes instead of in one long one.
 What is kept (the settings in wlm/settings.py; days 0: forever):
 
 - daily connection aggregates: ``RETENTION_CONNECTIONS_DAYS`` (400) local days;
-- devices of licenses waiting to start: as long as the license waits (Pending Start, or
-  Access denied, which a restore makes Pending Start again), whatever their age — they
-  decide its start date, and a license keeps fewer than ``LICENSE_START_DEVICES`` of
-  them; those of any other license are left over and go at once;
+- devices of licenses waiting to start: not here. They decide the start date (the
+  fifth earliest device's day), so they stay whatever their age while the license waits
+  (Pending Start, or denied from it: a restore makes it Pending Start again); a license
+  keeps fewer than ``LICENSE_START_DEVICES`` of them, and the intake deletes them when it
+  starts the license (or finds it started or ended meanwhile);
 - the intake's idempotency keys: ``RETENTION_IDEMPOTENCY_HOURS`` (24), their replay
   window;
 - the data plane's change log: an hour (``wlm.dataplane.services.KEEP``), in the
@@ -43,18 +44,15 @@ from django.db.models import Exists, OuterRef
 from django.db.models.functions import Now
 
 from wlm.audit import services as audit
-from wlm.connections.models import IntakeKey, LocationDay, PendingDevice
+from wlm.connections.models import IntakeKey, LocationDay
 from wlm.connections.services import key_lifetime
 from wlm.dataplane.models import Change
 from wlm.dataplane.services import KEEP as CHANGES_KEPT
 from wlm.lib import clock
-from wlm.licenses.models import BulkJob, BulkJobItem, BulkJobState, LicenseStatus
+from wlm.licenses.models import BulkJob, BulkJobItem, BulkJobState
 from wlm.notifications.models import Attempt, Delivery, DeliveryState, Notice, NoticeState
 
 log = logging.getLogger("wlm.retention")
-
-# a license in these may still start: its devices decide when
-WAITING_TO_START = (LicenseStatus.PENDING_START, LicenseStatus.ACCESS_DENIED)
 
 
 def _days(setting: str, now: dt.datetime) -> dt.datetime | None:
@@ -91,13 +89,6 @@ def connection_days(now: dt.datetime, limit: int) -> int:
     if before is None:
         return 0
     return _batch(LocationDay.objects.filter(day__lt=before.date()), limit, "day")
-
-
-def left_over_devices(now: dt.datetime, limit: int) -> int:
-    """Devices of licenses that no longer wait to start (the intake deletes them at the
-    start; these are left by a change it did not see)."""
-    gone = PendingDevice.objects.exclude(license__status__in=WAITING_TO_START)
-    return _batch(gone, limit)
 
 
 def intake_keys(now: dt.datetime, limit: int) -> int:
@@ -174,7 +165,6 @@ class Kind:
 # children before their parents: a parent goes once its children are gone
 KINDS = (
     Kind("connection days", connection_days),
-    Kind("left-over devices", left_over_devices),
     Kind("idempotency keys", intake_keys),
     Kind("change log", change_log),
     Kind("deliveries", deliveries),
