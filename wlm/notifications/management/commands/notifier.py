@@ -37,6 +37,8 @@ from wlm.lib import clock
 from wlm.lib.database import AWAY
 from wlm.licenses import bulk
 from wlm.notifications import worker
+from wlm.operations import metrics
+from wlm.operations.services import Pulse
 from wlm.retention import services as retention
 
 log = logging.getLogger("wlm.notifier")
