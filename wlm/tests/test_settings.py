@@ -103,9 +103,13 @@ PG_URL = "postgres://wlm@db.example.com:6432/wlm"
 @pytest.mark.parametrize(
     ("pooler", "engine", "options"),
     [
-        ("", "django.db.backends.postgresql", {"prepare_threshold": None, "options": "-c jit=off"}),
+        (
+            "",
+            "django.db.backends.postgresql",
+            {"prepare_threshold": None, "options": "-c jit=off", "connect_timeout": 3},
+        ),
         # PgBouncer refuses the `options` startup parameter; cursors only in a transaction
-        ("pgbouncer", "wlm.lib.pooled", {"prepare_threshold": None}),
+        ("pgbouncer", "wlm.lib.pooled", {"prepare_threshold": None, "connect_timeout": 3}),
     ],
 )
 def test_postgresql_behind_pgbouncer_in_transaction_mode(pooler, engine, options):

@@ -28,7 +28,8 @@ FIRST_NOTICE = dt.date(2027, 6, 1)  # the first notice of make_in_use's cycle
 def test_the_text_parses_and_holds_exactly_the_documented_metrics(scrape):
     """docs/operations.md's list of names is the list a scrape gives (Grafana's)."""
     text = DOCS.read_text()
-    section = text[text.index("## Probes and metrics") :]
+    start = text.index("## Probes and metrics")
+    section = text[start : text.index("\n## ", start)]  # to the next section
     documented = set(re.findall(r"`(wlm_[a-z_]+)`", section))
     found = scrape()
     assert found.content_type == "text/plain; version=0.0.4; charset=utf-8"
