@@ -4,11 +4,18 @@ Per-device rows exist only where they decide a start: for each license that is
 pending start, the first time each distinct (hashed) device was seen at one of its
 locations. They are deleted when the license starts. Everywhere else the intake keeps
 one aggregate row per location and local day, so storage does not grow per event.
+
+A partner's installer devices (hashed the same way) never count at its locations.
 """
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from wlm.lib.validators import validate_one_line
+from wlm.tenancy.models import TenantType
+from wlm.tenancy.scoping import ScopedQuerySet
 
 
 class PendingDevice(models.Model):
@@ -91,3 +98,46 @@ class IntakeKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} of user {self.user_id}"
+
+
+class InstallerDeviceQuerySet(ScopedQuerySet):
+    """A partner's own installer devices: its users read them, its admins change them;
+    staff all. Nobody else sees them (a customer's page shows only their effect)."""
+
+    def _visible_filter(self, actor):
+        return self._managed_filter(actor)
+
+    def _managed_filter(self, actor):
+        if actor.tenant_type == TenantType.PARTNER:
+            return Q(partner_id=actor.tenant_id)
+        return None
+
+
+class InstallerDevice(models.Model):
+    """A device of a partner's installers (a test phone, a laptop): its connections never
+    count toward the start of a license at any location of the partner's organizations
+    (docs/connections.md). Kept as the intake keeps devices: the keyed hash of its MAC."""
+
+    partner = models.ForeignKey(
+        "tenancy.Partner",
+        on_delete=models.CASCADE,
+        related_name="installer_devices",
+        db_index=False,  # the unique (partner, device) index serves the partner's rows
+        verbose_name=_("partner"),
+    )
+    device = models.CharField(_("device (keyed hash)"), max_length=64)
+    label = models.CharField(_("label"), max_length=100, blank=True, validators=[validate_one_line])
+    created = models.DateTimeField(_("created"))
+
+    objects = InstallerDeviceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("installer device")
+        verbose_name_plural = _("installer devices")
+        ordering = ["partner", "label", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "device"], name="installer_device_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.device[:12] + "…"

@@ -2,7 +2,8 @@
 dashboard), counted by the intake's own rule (``services._start_due``): the distinct
 devices the intake keeps for the license (``PendingDevice``: one row per hashed device,
 with the earliest time it was seen at one of the license's locations), seen from the
-second of provisioning on (``services.counts_from``), against
+second of provisioning on (``services.counts_from``) and that count there
+(``services.counting``: installation mode, installer devices), against
 ``settings.LICENSE_START_DEVICES``. The intake starts the license in the transaction that
 brings it to the threshold, so a pending license shows at most ``needed - 1``.
 
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 
 from wlm.connections.models import PendingDevice
-from wlm.connections.services import counts_from
+from wlm.connections.services import counting, counts_from
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def start_progress(license_ids: Iterable[int]) -> dict[int, StartProgress]:
     seen = dict.fromkeys(ids, 0)
     last: dict[int, dt.datetime | None] = dict.fromkeys(ids)
     if ids:
-        rows = PendingDevice.objects.filter(license_id__in=ids).values_list(
+        rows = counting(PendingDevice.objects.filter(license_id__in=ids)).values_list(
             "license_id", "first_seen", "license__provisioned"
         )
         for license_id, first_seen, provisioned in rows:
@@ -68,12 +69,12 @@ def closest_to_start(licenses: QuerySet, rows: int) -> list[int]:
     """Up to ``rows`` ids of ``licenses`` (a queryset of licenses: the caller's visible,
     pending start ones) that have devices seen, most devices first, then the most
     recent device first: the ranking of the dashboard. The intake writes a row only for
-    a device seen after provisioning (``_pending_devices``), so counting the rows ranks
-    as ``start_progress`` counts; the figures shown come from ``start_progress``.
-    One grouped query over the rows of those licenses (bounded: fewer than the
-    threshold per license)."""
+    a device seen after provisioning (``_pending_devices``) and the rows that count are
+    those of ``counting``, so counting them ranks as ``start_progress`` counts; the
+    figures shown come from ``start_progress``. One grouped query over the rows of those
+    licenses (bounded: fewer than the threshold per license)."""
     ranked = (
-        PendingDevice.objects.filter(license__in=licenses.order_by().values("pk"))
+        counting(PendingDevice.objects.filter(license__in=licenses.order_by().values("pk")))
         .values("license_id")
         .annotate(devices=Count("pk"), latest=Max("first_seen"))
         .order_by("-devices", "-latest", "license_id")

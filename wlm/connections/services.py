@@ -12,6 +12,14 @@ ones. Exactly one start under concurrency: the license row is locked before coun
 
 ``ingest_once`` takes a batch at most once per gateway and ``Idempotency-Key`` (24 h):
 a retry gets the stored answer instead of being counted again.
+
+Installation mode and installer devices (docs/connections.md): a location's connections
+count only from its ``counting_starts`` moment (none while an open-ended installation
+runs), and a partner's installer devices never count at its organizations' locations.
+Every event still goes into the daily aggregate. The rule is applied where devices are
+kept (``_pending_devices``: one read of the locations' fields and one of the partners'
+installer devices per batch) and again under the license locks, in SQL (``counting``),
+where a start is decided.
 """
 
 from __future__ import annotations
@@ -29,18 +37,19 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from rest_framework.exceptions import APIException
 
-from wlm.connections.models import IntakeKey, LocationDay, PendingDevice
+from wlm.connections.models import InstallerDevice, IntakeKey, LocationDay, PendingDevice
 from wlm.lib import clock
 from wlm.lib.validators import normalize_mac
 from wlm.licenses import lifecycle
 from wlm.licenses.dates import local_date
 from wlm.licenses.models import CurrentLicense, License, LicenseStatus, StartMode
-from wlm.locations.models import Location
+from wlm.locations.models import NEVER, Location, counting_starts
 from wlm.operations import metrics
 
 if TYPE_CHECKING:
@@ -289,6 +298,17 @@ class _Batch:
     result: IngestResult
     days: list[tuple] = field(default_factory=list)
     devices: list[tuple] = field(default_factory=list)
+    # kept devices that no longer count (their location went into installation since, or
+    # they became installer devices): replaced by the batch's sightings of them
+    stale: list[int] = field(default_factory=list)
+
+
+class _Place(NamedTuple):
+    """What the intake needs of an event's location."""
+
+    zone: str
+    counts_from: dt.datetime | None  # ``counting_starts``: installation mode
+    partner: int  # whose installer devices never count here
 
 
 def _read(raw_events: list, now: dt.datetime) -> _Batch:
@@ -296,15 +316,22 @@ def _read(raw_events: list, now: dt.datetime) -> _Batch:
     result = IngestResult()
     batch = _Batch(result)
     parsed = _parse(raw_events, now, result)
-    zones = {
-        str(pk): zone
-        for pk, zone in Location.objects.filter(
+    places = {
+        str(pk): _Place(zone, counting_starts(since, until, counting_since), partner)
+        for pk, zone, since, until, counting_since, partner in Location.objects.filter(
             pk__in={event.location for _i, event in parsed}
-        ).values_list("pk", "timezone")
+        ).values_list(
+            "pk",
+            "timezone",
+            "installation_since",
+            "installation_until",
+            "counting_since",
+            "organization__partner_id",
+        )
     }
     events = []
     for index, event in parsed:
-        if event.location not in zones:
+        if event.location not in places:
             result.rejected.append({"index": index, "error": _("Unknown location.")})
         else:
             events.append(event)
@@ -315,8 +342,8 @@ def _read(raw_events: list, now: dt.datetime) -> _Batch:
     # Reads and computing first, outside the write transaction (SQLite has one writer at
     # a time); what they read may be stale by the time it is written, and the writes
     # are made to be right anyway (upserts, a conditional update, checks under locks).
-    batch.days = _daily_counts(events, zones)
-    known, batch.devices = _pending_devices(events)
+    batch.days = _daily_counts(events, {pk: place.zone for pk, place in places.items()})
+    known, batch.devices, batch.stale = _pending_devices(events, places)
     repeats = len(events) - len({(event.location, event.device) for event in events})
     result.duplicates = repeats + known
     return batch
@@ -331,6 +358,11 @@ def _write(batch: _Batch) -> None:
         conflict=("location", "day"),
         action="DO UPDATE SET events = {table}.events + excluded.events",
     )
+    if batch.stale:
+        # kept rows that stopped counting make way for this batch's sightings (which the
+        # update below would not write over an earlier time); still not counting now
+        stale = PendingDevice.objects.filter(pk__in=batch.stale)
+        stale.exclude(pk__in=counting(stale).values("pk")).delete()
     # New devices, and earlier times for known ones: the conditional update keeps the
     # earliest time whatever concurrent intakes do. Rows in (license, device) order so
     # that concurrent intakes cannot deadlock on the unique index.
@@ -408,11 +440,45 @@ def counts_from(provisioned: dt.datetime) -> dt.datetime:
     return provisioned.replace(microsecond=0)
 
 
-def _pending_devices(events: list[_Event]) -> tuple[int, list[tuple]]:
+def counting(rows: QuerySet) -> QuerySet:
+    """The ``PendingDevice`` rows of ``rows`` that count toward a start: seen at their
+    location from its ``counting_starts`` moment on (installation mode), and not an
+    installer device of the partner of that location's organization. The intake's rule
+    (``_pending_devices``) in SQL, read where a start is decided and shown."""
+    location = "location__"
+    after_installation = Q(**{f"{location}installation_since__isnull": False}) & Q(
+        first_seen__gte=F(f"{location}installation_until")
+    )
+    never_installed = Q(**{f"{location}installation_since__isnull": True}) & (
+        Q(**{f"{location}counting_since__isnull": True})
+        | Q(first_seen__gte=F(f"{location}counting_since"))
+    )
+    installer = InstallerDevice.objects.filter(
+        partner_id=OuterRef(f"{location}organization__partner_id"), device=OuterRef("device")
+    )
+    return rows.filter(after_installation | never_installed).filter(~Exists(installer))
+
+
+def installer_devices(partners: set[int]) -> dict[int, frozenset[str]]:
+    """The hashed installer devices of each of ``partners`` (one query; few rows)."""
+    found: dict[int, set[str]] = defaultdict(set)
+    if partners:
+        rows = InstallerDevice.objects.filter(partner_id__in=partners)
+        for partner, device in rows.values_list("partner_id", "device"):
+            found[partner].add(device)
+    return {partner: frozenset(found[partner]) for partner in partners}
+
+
+def _pending_devices(
+    events: list[_Event], places: dict[str, _Place]
+) -> tuple[int, list[tuple], list[int]]:
     """Per-device rows for the licenses pending an automatic start at these locations.
 
-    Returns how many of the batch's devices the licenses had counted already, and the
-    (license, hashed device, location, first seen) rows that are new or earlier.
+    Returns how many of the batch's devices the licenses had counted already, the
+    (license, hashed device, location, first seen) rows that are new or earlier, and the
+    ids of kept rows of the batch's devices that no longer count (``_Batch.stale``).
+    Events that do not count (before provisioning or the location's ``counting_starts``,
+    installer devices) are left out here.
     """
     # Each location's license (a pending start one is its license: active ones come first
     # and a location holds one), its status checked here: with the status in the WHERE
@@ -428,39 +494,76 @@ def _pending_devices(events: list[_Event]) -> tuple[int, list[tuple]]:
             "license__start_mode",
         )
     )
+    counted: dict[str, tuple[int, dt.datetime, int]] = {}  # location → license, from, partner
+    for location_id, license_id, provisioned, status, mode in licenses:
+        if status != LicenseStatus.PENDING_START or mode != StartMode.AUTOMATIC:
+            continue
+        place = places[str(location_id)]
+        start = counts_from(provisioned)  # before Send Key: does not count
+        if place.counts_from is not None:
+            if place.counts_from is NEVER:
+                continue  # an open-ended installation: nothing counts here for now
+            start = max(start, place.counts_from)
+        counted[str(location_id)] = (license_id, start, place.partner)
+    if not counted:
+        return 0, [], []
+    installers = installer_devices({partner for _l, _s, partner in counted.values()})
     pending = {
-        str(location_id): (license_id, counts_from(provisioned))
-        for location_id, license_id, provisioned, status, mode in licenses
-        if status == LicenseStatus.PENDING_START and mode == StartMode.AUTOMATIC
+        location: (license_id, start, installers[partner])
+        for location, (license_id, start, partner) in counted.items()
     }
     earliest: dict[tuple[int, str], tuple[dt.datetime, str]] = {}
     secret = settings.DEVICE_HASH_KEY
     for event in events:
         if event.location not in pending:
             continue
-        license_id, provisioned = pending[event.location]
-        if event.seen_at < provisioned:
-            continue  # before Send Key: does not count towards the start
-        key = (license_id, device_key(event.device, secret))
+        license_id, start, installer = pending[event.location]
+        if event.seen_at < start:
+            continue  # before Send Key or the end of an installation: does not count
+        device = device_key(event.device, secret)
+        if device in installer:
+            continue  # an installer's device never counts
+        key = (license_id, device)
         if key not in earliest or event.seen_at < earliest[key][0]:
             earliest[key] = (event.seen_at, event.location)
     if not earliest:
-        return 0, []
+        return 0, [], []
     # the two IN lists also match a device of one license with another license: keep pairs
-    stored = {
-        (license_id, device): first_seen
-        for license_id, device, first_seen in PendingDevice.objects.filter(
-            license_id__in={license_id for license_id, _d in earliest},
-            device__in={device for _l, device in earliest},
-        ).values_list("license_id", "device", "first_seen")
-        if (license_id, device) in earliest
-    }
+    stored: dict[tuple[int, str], dt.datetime] = {}
+    stale = []
+    for (
+        pk,
+        license_id,
+        device,
+        first_seen,
+        since,
+        until,
+        counting_since,
+    ) in PendingDevice.objects.filter(
+        license_id__in={license_id for license_id, _d in earliest},
+        device__in={device for _l, device in earliest},
+    ).values_list(
+        "pk",
+        "license_id",
+        "device",
+        "first_seen",
+        "location__installation_since",
+        "location__installation_until",
+        "location__counting_since",
+    ):
+        if (license_id, device) not in earliest:
+            continue
+        starts = counting_starts(since, until, counting_since)
+        if starts is not None and first_seen < starts:
+            stale.append(pk)  # seen before its location's installation ended: replaced
+        else:
+            stored[license_id, device] = first_seen
     rows = [
         (license_id, device, location_id, seen_at)
         for (license_id, device), (seen_at, location_id) in sorted(earliest.items())
         if (license_id, device) not in stored or seen_at < stored[license_id, device]
     ]
-    return sum(1 for key in earliest if key in stored), rows
+    return sum(1 for key in earliest if key in stored), rows, stale
 
 
 def _start_due(license_ids: set[int]) -> list[int]:
@@ -482,7 +585,7 @@ def _start_due(license_ids: set[int]) -> list[int]:
     # license keeps per-device rows only until it starts.
     devices = defaultdict(list)
     for row in (
-        PendingDevice.objects.filter(license__in=candidates)
+        counting(PendingDevice.objects.filter(license__in=candidates))
         .order_by("license", "first_seen", "device")
         .values_list("license", "device", "location", "location__timezone", "first_seen")
     ):

@@ -4,6 +4,8 @@ keeps the same migration history and skips them. Also indexes built CONCURRENTLY
 PostgreSQL (and plainly on SQLite), for tables that are written while a migration runs
 (docs/operations.md, "Upgrades")."""
 
+from contextlib import contextmanager
+
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations
@@ -95,3 +97,33 @@ class RemoveIndexConcurrentlyOnPostgreSQL(RemoveIndexConcurrently):
         return migrations.RemoveIndex.database_backwards(
             self, app_label, schema_editor, from_state, to_state
         )
+
+
+class AddConstraintBesidePostgreSQLIndexes(migrations.AddConstraint):
+    """``AddConstraint`` on a table that has indexes only PostgreSQL builds
+    (``AddIndexOnPostgreSQL``). SQLite adds a constraint by rebuilding the table, with
+    every index of the model's state: the PostgreSQL-only ones are left out there, as
+    they were when the table was made."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        with _without_postgresql_indexes(schema_editor, to_state, app_label, self.model_name):
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        with _without_postgresql_indexes(schema_editor, to_state, app_label, self.model_name):
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+@contextmanager
+def _without_postgresql_indexes(schema_editor, state, app_label: str, model_name: str):
+    """The state's model without its GIN indexes while the block runs, off PostgreSQL."""
+    if _on_postgresql(schema_editor):
+        yield
+        return
+    meta = state.apps.get_model(app_label, model_name)._meta
+    kept = meta.indexes
+    meta.indexes = [index for index in kept if not isinstance(index, GinIndex)]
+    try:
+        yield
+    finally:
+        meta.indexes = kept

@@ -1,11 +1,13 @@
 """Locations (venues of one organization) and their configured elements."""
 
+import datetime as dt
 import uuid
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
+from wlm.lib.durations import SecondsBetween
 from wlm.lib.migrations import folded_trigram_index
 from wlm.lib.validators import validate_address, validate_one_line, validate_time_zone
 from wlm.tenancy.models import Organization
@@ -23,6 +25,34 @@ class Sector(models.TextChoices):
 
 class LocationQuerySet(ChildScopedQuerySet):
     parent_path = "organization"
+
+
+# Installation mode (docs/connections.md): while an installer tests a location, the
+# connections seen there do not count toward its license's start. At most this long at
+# a time, or open-ended ("until switched off").
+INSTALLATION_MAX = dt.timedelta(days=30)
+# "Never", as a moment: what ``counting_starts`` answers while an open-ended installation runs
+NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def in_installation(since: dt.datetime | None, until: dt.datetime | None, at: dt.datetime) -> bool:
+    """Whether a location with these installation fields is in installation at ``at``:
+    switched on at ``since``, until ``until`` (None: until switched off)."""
+    return since is not None and since <= at and (until is None or at < until)
+
+
+def counting_starts(
+    since: dt.datetime | None, until: dt.datetime | None, counting_since: dt.datetime | None
+) -> dt.datetime | None:
+    """From which moment the connections seen at a location count toward a start (None:
+    from any; ``NEVER``: an open-ended installation runs). An installation holds back
+    everything seen there before its end, what came before it was switched on included
+    (the installer's first tests); once it has ended, counting begins at its end: the
+    date it was given, or the moment it was switched off (``counting_since``).
+    ``wlm.connections.services.counting`` is the same rule in SQL."""
+    if since is not None:
+        return until or NEVER
+    return counting_since
 
 
 class Location(models.Model):
@@ -43,6 +73,16 @@ class Location(models.Model):
     )
     country = CountryField(_("country"))
     created = models.DateTimeField(_("created"), auto_now_add=True)
+    # installation mode (``locations.services.start_installation``; docs/connections.md)
+    installation_since = models.DateTimeField(
+        _("in installation since"), null=True, blank=True, editable=False
+    )
+    installation_until = models.DateTimeField(
+        _("in installation until"), null=True, blank=True, editable=False
+    )
+    counting_since = models.DateTimeField(
+        _("connections count since"), null=True, blank=True, editable=False
+    )
 
     objects = LocationQuerySet.as_manager()
 
@@ -51,7 +91,21 @@ class Location(models.Model):
         verbose_name_plural = _("locations")
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "name"], name="location_name_unique")
+            models.UniqueConstraint(fields=["organization", "name"], name="location_name_unique"),
+            # an installation with an end date: after its start, at most 30 days later
+            # (on SQLite within a millisecond: ``SecondsBetween``)
+            models.CheckConstraint(
+                condition=models.Q(installation_until__isnull=True)
+                | models.Q(
+                    models.lookups.LessThanOrEqual(
+                        SecondsBetween("installation_since", "installation_until"),
+                        INSTALLATION_MAX.total_seconds() + SecondsBetween.SLACK,
+                    ),
+                    installation_since__isnull=False,
+                    installation_until__gt=models.F("installation_since"),
+                ),
+                name="location_installation_at_most_30_days",
+            ),
         ]
         indexes = [
             # the list's order: page 1 reads the first rows that pass the filters
@@ -69,6 +123,14 @@ class Location(models.Model):
     @property
     def is_hospitality(self) -> bool:
         return self.sector == Sector.HOSPITALITY
+
+    def in_installation(self, at: dt.datetime) -> bool:
+        return in_installation(self.installation_since, self.installation_until, at)
+
+    def counting_starts(self) -> dt.datetime | None:
+        return counting_starts(
+            self.installation_since, self.installation_until, self.counting_since
+        )
 
 
 class AccessPointQuerySet(ChildScopedQuerySet):

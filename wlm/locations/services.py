@@ -2,20 +2,28 @@
 
 Adding an element locks the location row, then the licenses it holds, and checks
 their limits (wlm.licenses.limits) before the insert, in one transaction.
+
+Installation mode (docs/connections.md) is switched here; what it means for the start
+of a license is the intake's rule (``wlm.connections.services``), read from the
+location's fields (``models.counting_starts``).
 """
+
+import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from wlm.audit import services as audit
+from wlm.lib import clock
 from wlm.lib.problems import Conflict, save_unique
 from wlm.lib.validators import normalize_mac
 from wlm.licenses.limits import require_room_for_one_more
-from wlm.locations.models import AccessPoint, Location, Room, Sector
+from wlm.locations.models import INSTALLATION_MAX, AccessPoint, Location, Room, Sector
 from wlm.tenancy.scoping import require_managed
 
 LOCATION_FIELDS = ("name", "sector", "timezone", "address", "country")
+INSTALLATION_FIELDS = ("installation_since", "installation_until", "counting_since")
 
 
 def _save_unique(obj, message: str) -> None:
@@ -60,6 +68,64 @@ def update_location(user, location: Location, **fields) -> Location:
         setattr(location, name, value)
     location.full_clean(validate_unique=False, validate_constraints=False)
     _save_unique(location, _("This organization already has a location with that name."))
+    audit.record_changes(
+        audit.Kind.LOCATION_CHANGED, obj=location, tenant=location.organization, was=was, actor=user
+    )
+    return location
+
+
+def check_installation_end(until: dt.datetime | None, now: dt.datetime) -> None:
+    """An installation's end date: after ``now`` and at most ``INSTALLATION_MAX`` later
+    (None: until switched off). The page's form and the API ask the same."""
+    if until is None:
+        return
+    if until.tzinfo is None or until.utcoffset() is None:
+        raise ValidationError({"until": [_("Give the end with its time zone offset.")]})
+    if until <= now:
+        raise ValidationError({"until": [_("The end of the installation must be in the future.")]})
+    if until - now > INSTALLATION_MAX:
+        raise ValidationError(
+            {
+                "until": [
+                    _("An installation lasts at most %(days)d days; switch it on again later.")
+                    % {"days": INSTALLATION_MAX.days}
+                ]
+            }
+        )
+
+
+@transaction.atomic
+def start_installation(user, location: Location, *, until: dt.datetime | None) -> Location:
+    """Put ``location`` in installation from now until ``until`` (None: until switched
+    off): the connections seen there before its end never count toward a start. Again on
+    a location in installation: a new installation from now (a new end, or none)."""
+    require_managed(user, location)
+    now = clock.now()
+    check_installation_end(until, now)
+    location = Location.objects.select_for_update().get(pk=location.pk)
+    was = audit.snapshot(location, INSTALLATION_FIELDS)
+    location.installation_since = now
+    location.installation_until = until
+    location.save(update_fields=["installation_since", "installation_until"])
+    audit.record_changes(
+        audit.Kind.LOCATION_CHANGED, obj=location, tenant=location.organization, was=was, actor=user
+    )
+    return location
+
+
+@transaction.atomic
+def end_installation(user, location: Location) -> Location:
+    """Switch installation off now: connections count again from this moment (what was
+    seen before it does not). 409 unless the location is in installation now."""
+    require_managed(user, location)
+    now = clock.now()
+    location = Location.objects.select_for_update().get(pk=location.pk)
+    if not location.in_installation(now):
+        raise Conflict(_("This location is not in installation."))
+    was = audit.snapshot(location, INSTALLATION_FIELDS)
+    location.installation_since = location.installation_until = None
+    location.counting_since = now
+    location.save(update_fields=list(INSTALLATION_FIELDS))
     audit.record_changes(
         audit.Kind.LOCATION_CHANGED, obj=location, tenant=location.organization, was=was, actor=user
     )

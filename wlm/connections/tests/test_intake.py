@@ -634,8 +634,8 @@ def _change_after_the_read(monkeypatch, change):
     concurrent intake or a distributor would."""
     read = intake._pending_devices
 
-    def read_then_change(events):
-        found = read(events)
+    def read_then_change(*args):
+        found = read(*args)
         change()
         return found
 
