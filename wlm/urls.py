@@ -11,7 +11,7 @@ from drf_spectacular.views import (
 from rest_framework.routers import SimpleRouter
 
 from wlm.audit.api import AuditViewSet
-from wlm.connections.api import ConnectionsView
+from wlm.connections.api import ConnectionsView, InstallerDeviceViewSet
 from wlm.dashboard.views import dashboard
 from wlm.dataplane.api import RadiusAccountingView, RadiusAuthorizeView
 from wlm.lib.headers import REDOC_POLICY
@@ -24,7 +24,12 @@ from wlm.licenses.api import (
 )
 from wlm.licenses.views import bulk_api as license_bulk_api
 from wlm.licenses.views import public as public_views
-from wlm.locations.api import AccessPointViewSet, LocationViewSet, RoomViewSet
+from wlm.locations.api import (
+    AccessPointViewSet,
+    InstallationView,
+    LocationViewSet,
+    RoomViewSet,
+)
 from wlm.notifications.api import InboxViewSet, NotificationViewSet
 from wlm.tenancy import language
 from wlm.tenancy import views as tenancy_views
@@ -50,6 +55,7 @@ router.register("licenses", LicenseViewSet, basename="license")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("inbox", InboxViewSet, basename="inbox")
 router.register("audit", AuditViewSet, basename="audit")
+router.register("installer-devices", InstallerDeviceViewSet, basename="installer-device")
 
 location_router = SimpleRouter()
 location_router.register("access-points", AccessPointViewSet, basename="access-point")
@@ -75,6 +81,11 @@ api_v1 = [
     path("radius/authorize/", RadiusAuthorizeView.as_view(), name="radius-authorize"),
     path("radius/accounting/", RadiusAccountingView.as_view(), name="radius-accounting"),
     path("locations/<uuid:location_pk>/activate/", ActivateView.as_view(), name="activate"),
+    path(
+        "locations/<uuid:location_pk>/installation/",
+        InstallationView.as_view(),
+        name="installation",
+    ),
     path("locations/<uuid:location_pk>/", include(location_router.urls)),
     *license_bulk_api.urlpatterns,  # /licenses/bulk/…: bulk changes (before the router's)
     *router.urls,

@@ -1,4 +1,5 @@
-"""``POST /api/v1/connections/``: the data plane reports the devices it sees (gateway role)."""
+"""``POST /api/v1/connections/``: the data plane reports the devices it sees (gateway role);
+``/api/v1/installer-devices/``: a partner's installer devices, which never count."""
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import (
@@ -7,13 +8,18 @@ from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
 )
-from rest_framework import serializers
+from rest_framework import mixins, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from wlm.connections import services
+from wlm.connections import installers, services
+from wlm.connections.filters import InstallerDeviceFilterSet
+from wlm.connections.models import InstallerDevice
+from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
+from wlm.lib.csv import ListModelMixin
 from wlm.lib.parsers import FastJSONParser
+from wlm.tenancy.models import Partner, TenantType
 from wlm.tenancy.scoping import actor_of
 
 REPLAYED = "Idempotent-Replayed"
@@ -104,3 +110,68 @@ class ConnectionsView(APIView):
         # A batch refused as a whole (above) keeps no key: the same body is refused again.
         answer, replayed = services.ingest_once(request.user, key, data)
         return Response(answer, headers={REPLAYED: "true"} if replayed else None)
+
+
+class InstallerDeviceSerializer(serializers.ModelSerializer):
+    """An installer device: its MAC is written once and never read back (only its keyed
+    hash is kept, like every device's)."""
+
+    partner = ScopedPrimaryKeyRelatedField(
+        queryset=Partner.objects.all(),
+        required=False,
+        help_text=_("Whose device it is; a partner's own users may leave it out."),
+    )
+    mac = serializers.CharField(
+        write_only=True, max_length=32, help_text=_("The device's MAC address.")
+    )
+    label = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", trim_whitespace=True
+    )
+
+    class Meta:
+        model = InstallerDevice
+        fields = ["id", "partner", "mac", "label", "created"]
+        read_only_fields = ["id", "created"]
+        validators = []  # (partner, device) uniqueness: the database answers 409
+
+
+class InstallerDeviceViewSet(
+    ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    ScopedViewSet,
+):
+    """A partner's installer devices (its users read them, its admins add and remove
+    them; staff every partner's): their connections never count toward a start at the
+    partner's locations (docs/connections.md)."""
+
+    model = InstallerDevice
+    serializer_class = InstallerDeviceSerializer
+    filterset_class = InstallerDeviceFilterSet
+    write_tenant_types = (TenantType.STAFF, TenantType.PARTNER)
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    ordering_fields = ["label", "created"]
+    ordering = ["partner", "label", "id"]
+    csv_filename = "installer-devices"
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        partner = data.get("partner") or _own_partner(request.user)
+        device = installers.add_installer_device(
+            request.user, partner, mac=data["mac"], label=data.get("label", "")
+        )
+        return Response(self.get_serializer(device).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        installers.remove_installer_device(self.request.user, instance)
+
+
+def _own_partner(user) -> Partner:
+    """The caller's partner, for a new device sent without one (staff must name it)."""
+    actor = actor_of(user)
+    if actor.tenant_type != TenantType.PARTNER:
+        raise ValidationError({"partner": [_("Name the partner whose device it is.")]})
+    return Partner.objects.get(pk=actor.tenant_id)

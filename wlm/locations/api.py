@@ -1,12 +1,16 @@
-"""REST API of locations, access points and rooms."""
+"""REST API of locations, access points and rooms, and a location's installation mode."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from wlm.lib import clock
 from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
 from wlm.lib.csv import ListModelMixin
 from wlm.lib.validators import normalize_mac, validate_time_zone
@@ -14,7 +18,7 @@ from wlm.licenses.models import LicenseStatus
 from wlm.locations import services
 from wlm.locations.exports import ACCESS_POINT_CSV, ROOM_CSV
 from wlm.locations.filters import LOCATION_ORDERING, LocationFilterSet
-from wlm.locations.models import AccessPoint, Location, Room, Sector
+from wlm.locations.models import NEVER, AccessPoint, Location, Room, Sector
 from wlm.locations.queries import LOCATION_CSV, LocationPagination, with_license
 from wlm.tenancy.models import Organization, TenantType
 
@@ -194,3 +198,88 @@ class RoomViewSet(LocationChildViewSet):
 
     add_service = staticmethod(services.add_room)
     remove_service = staticmethod(services.remove_room)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A moment with its offset (``Z``, ``+02:00``): without one it is refused, as the
+    intake refuses it, rather than read in a zone the client did not name."""
+
+    default_error_messages = {"naive": _("Give the time with its offset, e.g. Z or +02:00.")}
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+class InstallationRequestSerializer(serializers.Serializer):
+    until = AwareDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "When the installation ends: in the future, at most 30 days from now. "
+            "Absent or null: until it is switched off."
+        ),
+    )
+
+
+class InstallationSerializer(serializers.Serializer):
+    """A location's installation mode (docs/connections.md)."""
+
+    location = serializers.UUIDField(source="pk")
+    active = serializers.SerializerMethodField(
+        help_text=_("In installation now: its connections do not count toward a start.")
+    )
+    since = serializers.DateTimeField(source="installation_since", allow_null=True)
+    until = serializers.DateTimeField(
+        source="installation_until",
+        allow_null=True,
+        help_text=_("The end it was given; null: until switched off (or none)."),
+    )
+    counts_from = serializers.SerializerMethodField(
+        help_text=_(
+            "Connections seen here count toward a start from this moment on; null while "
+            "an installation without an end runs, or when nothing is held back."
+        )
+    )
+
+    def get_active(self, location) -> bool:
+        return location.in_installation(clock.now())
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_counts_from(self, location):
+        moment = location.counting_starts()
+        if moment is None or moment is NEVER:
+            return None
+        return serializers.DateTimeField().to_representation(moment)
+
+
+class InstallationView(APIView):
+    """``/locations/{id}/installation/``: read (whoever sees the location), switch on
+    (POST, with an end or without) and off (DELETE): the location's admins, its partner's
+    and staff (``services.start_installation``, ``end_installation``)."""
+
+    def may_write(self, user) -> bool:
+        """``TenantPermission``: a role that manages locations at all, before the row."""
+        return Location.objects.may_manage(user)
+
+    def location(self, request, location_pk) -> Location:
+        return get_object_or_404(Location.objects.visible_to(request.user), pk=location_pk)
+
+    @extend_schema(responses={200: InstallationSerializer})
+    def get(self, request, location_pk):
+        return Response(InstallationSerializer(self.location(request, location_pk)).data)
+
+    @extend_schema(request=InstallationRequestSerializer, responses={200: InstallationSerializer})
+    def post(self, request, location_pk):
+        location = self.location(request, location_pk)
+        serializer = InstallationRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        until = serializer.validated_data.get("until")
+        location = services.start_installation(request.user, location, until=until)
+        return Response(InstallationSerializer(location).data)
+
+    @extend_schema(request=None, responses={200: InstallationSerializer})
+    def delete(self, request, location_pk):
+        location = services.end_installation(request.user, self.location(request, location_pk))
+        return Response(InstallationSerializer(location).data)

@@ -31,7 +31,12 @@ def _licenses(world):
 
 def case(world, name):
     """(method, url, payload, owner, viewer, outsider) for one endpoint."""
+    from wlm.connections import installers
+    from wlm.locations import services as locations
+
     request, unused, in_use = _licenses(world)
+    locations.start_installation(world.staff, world.shop, until=None)  # to switch off
+    device = installers.add_installer_device(world.staff, world.partner, mac="02:1a:00:00:00:01")
     used = f"/api/v1/licenses/{in_use.pk}"
     ap = AccessPoint.objects.get(location=world.hotel)
     room = Room.objects.get(location=world.hotel)
@@ -290,6 +295,46 @@ def case(world, name):
             "org_viewer",
             "other_dist_admin",
         ),
+        "read installation": (
+            "get",
+            f"{hotel}/installation/",
+            None,
+            "org_admin",
+            "dist_viewer",
+            "other_org_admin",
+        ),
+        "switch installation on": (
+            "post",
+            f"{hotel}/installation/",
+            {"until": None},
+            "partner_admin",
+            "partner_viewer",
+            "other_partner_admin",
+        ),
+        "switch installation off": (
+            "delete",
+            f"/api/v1/locations/{world.shop.pk}/installation/",
+            None,
+            "org_admin",
+            "org_viewer",
+            "other_org_admin",
+        ),
+        "read installer device": (
+            "get",
+            f"/api/v1/installer-devices/{device.pk}/",
+            None,
+            "partner_admin",
+            "partner_viewer",
+            "other_partner_admin",
+        ),
+        "remove installer device": (
+            "delete",
+            f"/api/v1/installer-devices/{device.pk}/",
+            None,
+            "partner_admin",
+            "partner_viewer",
+            "other_partner_admin",
+        ),
     }[name]
 
 
@@ -327,6 +372,11 @@ CASES = [
     "assign location",
     "send key",
     "read notification",
+    "read installation",
+    "switch installation on",
+    "switch installation off",
+    "read installer device",
+    "remove installer device",
 ]
 
 
@@ -365,6 +415,7 @@ def test_owner_viewer_outsider_anonymous(world, api, name):
         "/api/v1/notifications/",
         "/api/v1/inbox/",
         "/api/v1/licenses/bulk/",
+        "/api/v1/installer-devices/",
     ],
 )
 def test_lists_need_login(world, api, path):
