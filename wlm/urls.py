@@ -126,6 +126,7 @@ urlpatterns = [
     path("", include("wlm.licenses.request_urls")),
     path("", include("wlm.notifications.urls")),
     path("", include("wlm.audit.urls")),
+    path("", include("wlm.connections.urls")),
     path("api/v1/", include((api_v1, "api"))),
     path("admin/login/", tenancy_views.admin_login),  # the admin's, answering 429 when throttled
     path("admin/", admin.site.urls),

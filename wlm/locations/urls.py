@@ -20,4 +20,9 @@ urlpatterns = [
         name="views-delete",
     ),
     path("locations/<uuid:pk>/send-key/", views.SendKeyView.as_view(), name="send_key"),
+    path(
+        "locations/<uuid:pk>/installation/",
+        views.InstallationView.as_view(),
+        name="installation",
+    ),
 ]

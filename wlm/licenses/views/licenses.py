@@ -31,6 +31,7 @@ from wlm.licenses.models import EventKind, License, LicenseStatus, Module, Start
 from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import assignments_with_counts, license_rows, with_location_names
 from wlm.licenses.views.bulk import bulk_context
+from wlm.locations.models import Location
 from wlm.tenancy import saved_views
 from wlm.tenancy.models import SavedList
 
@@ -148,7 +149,19 @@ def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
         }
     if tab == "notifications":
         return {"notices": notices.reader().lines(license, user)}
-    return {"assignments": list(assignments_with_counts(license))}
+    assignments = list(assignments_with_counts(license))
+    now = clock.now()
+    for assignment in assignments:  # the row's "In installation" badge
+        assignment.location.installation_active = assignment.location.in_installation(now)
+    return {"assignments": assignments}
+
+
+def _in_installation(license: License) -> list[Location]:
+    """The license's locations in installation now: the header says why the devices seen
+    there do not count (docs/connections.md). One query, for a pending license only."""
+    now = clock.now()
+    rows = Location.objects.filter(assignments__license=license, installation_since__isnull=False)
+    return [location for location in rows.order_by("name", "id") if location.in_installation(now)]
 
 
 class LicenseDetailView(LoginRequiredMixin, View):
@@ -186,6 +199,7 @@ class LicenseDetailView(LoginRequiredMixin, View):
         ):
             # the header's start progress: the devices the intake counted so far
             context["progress"] = start_progress([license.pk])[license.pk]
+            context["installations"] = _in_installation(license)
         return render(request, "licenses/license_detail.html", context)
 
 

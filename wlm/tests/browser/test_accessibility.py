@@ -118,6 +118,12 @@ def pages_of(username: str) -> list[str]:
         user = get_user_model().objects.get(username=username)
         location = Location.objects.visible_to(user).order_by("name").first()
         paths.append(f"/locations/{location.pk}/send-key/")
+    if username in ("staff", "costa", "marazul"):  # a location's admins, its partner, staff
+        user = get_user_model().objects.get(username=username)
+        location = Location.objects.visible_to(user).order_by("name").first()
+        paths.append(f"/locations/{location.pk}/installation/")
+    if username in ("staff", "costa"):  # a partner's installer devices
+        paths.append("/installer-devices/")
     # a user's bulk jobs (a job of theirs where their role may make one) and the list
     # filtered as the dashboard's "near their limit" link filters it
     paths += ["/licenses/bulk/jobs/", "/licenses/?near_limit=true"]
