@@ -17,7 +17,7 @@ from wlm.connections import installers, services
 from wlm.connections.filters import InstallerDeviceFilterSet
 from wlm.connections.models import InstallerDevice
 from wlm.lib.api import ScopedPrimaryKeyRelatedField, ScopedViewSet
-from wlm.lib.csv import ListModelMixin
+from wlm.lib.csv import Column, DateTime, Export, ListModelMixin
 from wlm.lib.parsers import FastJSONParser
 from wlm.tenancy.models import Partner, TenantType
 from wlm.tenancy.scoping import actor_of
@@ -135,6 +135,18 @@ class InstallerDeviceSerializer(serializers.ModelSerializer):
         validators = []  # (partner, device) uniqueness: the database answers 409
 
 
+# ``?format=csv``: the JSON row's columns, then the partner's name (docs/api.md, "CSV columns")
+INSTALLER_DEVICE_CSV = Export(
+    [
+        Column("id"),
+        Column("partner", "partner_id"),
+        Column("label"),
+        DateTime("created"),
+        Column("partner_name", "partner__name"),
+    ]
+)
+
+
 class InstallerDeviceViewSet(
     ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -154,6 +166,7 @@ class InstallerDeviceViewSet(
     ordering_fields = ["label", "created"]
     ordering = ["partner", "label", "id"]
     csv_filename = "installer-devices"
+    csv_export = INSTALLER_DEVICE_CSV
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)

@@ -22,7 +22,7 @@ class InstallerDeviceForm(forms.Form):
         label=_("Label"),
         max_length=100,
         required=False,
-        help_text=_("e.g. the installer's test phone."),
+        help_text=_("e.g. the installer's test phone; not its MAC address."),
     )
 
     def __init__(self, *args, user, **kwargs):

@@ -172,3 +172,25 @@ def test_parallel_registrations_stay_within_the_limit(world, monkeypatch):
     assert sum(isinstance(o, InstallerDevice) for o in outcomes) == 3
     refused = [o for o in outcomes if not isinstance(o, InstallerDevice)]
     assert all(isinstance(o, Conflict) for o in refused), refused
+
+
+def test_the_csv_has_the_json_columns_then_the_partner_name(world, api):
+    import csv
+    import io
+
+    with time_machine.travel(NOW, tick=False):
+        device = installers.add_installer_device(
+            world.partner_admin, world.partner, mac="02:1A:B0:00:00:01", label="=cmd"
+        )
+    answer = api(world.partner_viewer).get(URL, {"format": "csv"})
+    assert answer.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(b"".join(answer.streaming_content).decode())))
+    assert rows == [
+        {
+            "id": str(device.pk),
+            "partner": str(world.partner.pk),
+            "label": "'=cmd",  # defused against spreadsheet formulas
+            "created": "2027-03-01T12:00:00Z",
+            "partner_name": "Partner",
+        }
+    ]
