@@ -119,7 +119,7 @@ class InstallerDeviceSerializer(serializers.ModelSerializer):
     partner = ScopedPrimaryKeyRelatedField(
         queryset=Partner.objects.all(),
         required=False,
-        help_text=_("Whose device it is; a partner's own users may leave it out."),
+        help_text=_("Whose device it is; a partner's own users can leave it out."),
     )
     mac = serializers.CharField(
         write_only=True, max_length=32, help_text=_("The device's MAC address.")

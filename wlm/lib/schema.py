@@ -32,6 +32,11 @@ RESOURCES = {
         "that of their notices and certificates."
     ),
     "inbox": _("Your in-app notices, newest first."),
+    "installer-devices": _(
+        "A partner's installer devices (their MAC addresses kept only as a keyed hash): "
+        "their connections never count toward the start of a license at the partner's "
+        "locations."
+    ),
     "license-requests": _(
         "Partners request licenses; the distributor approves (the license is generated) or "
         "rejects with a reason."
@@ -86,6 +91,10 @@ SUMMARIES = {
     "inbox_list": _("List your notices"),
     "inbox_retrieve": _("Read one of your notices"),
     "inbox_read_create": _("Mark a notice read"),
+    "installer_devices_list": _("List installer devices (CSV too)"),
+    "installer_devices_create": _("Register an installer device by its MAC address"),
+    "installer_devices_retrieve": _("Read an installer device"),
+    "installer_devices_destroy": _("Remove an installer device"),
     "license_requests_list": _("List license requests"),
     "license_requests_create": _("Request a license"),
     "license_requests_retrieve": _("Read a license request"),
@@ -114,6 +123,11 @@ SUMMARIES = {
     "locations_entitlement_retrieve": _(
         "The location's entitlement: served or not, and with which modules"
     ),
+    "locations_installation_retrieve": _("Read the location's installation mode"),
+    "locations_installation_create": _(
+        "Put the location in installation (its connections do not count toward a start)"
+    ),
+    "locations_installation_destroy": _("Switch installation mode off"),
     "locations_access_points_list": _("List the location's access points"),
     "locations_access_points_create": _("Add an access point"),
     "locations_access_points_retrieve": _("Read an access point"),

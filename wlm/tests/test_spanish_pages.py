@@ -11,6 +11,7 @@ first: it is shown as typed, in whatever language it was typed.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from pathlib import Path
@@ -129,6 +130,17 @@ def words_in(page: str, data: re.Pattern, words: set[str]) -> set[str]:
 def demo_in_spanish(db):
     call_command("seed_demo", verbosity=0, stdout=open("/dev/null", "w"))  # noqa: SIM115
     Membership.objects.update(language="es")
+    # installation mode's words: the hotels in installation, one with an end, and a
+    # partner's installer device
+    from wlm.connections.models import InstallerDevice
+    from wlm.lib import clock
+
+    now = clock.now()
+    hotels = Location.objects.filter(organization__name="Hotel Mar Azul").order_by("name")
+    hotels.update(installation_since=now)
+    hotels.filter(pk=hotels[0].pk).update(installation_until=now + dt.timedelta(days=3))
+    partner = hotels[0].organization.partner
+    InstallerDevice.objects.create(partner=partner, device="0" * 64, label="Lab", created=now)
 
 
 def urls_for(user) -> list[str]:
@@ -148,6 +160,10 @@ def urls_for(user) -> list[str]:
     location = Location.objects.visible_to(user).first()
     if location is not None:
         urls.append(f"/locations/{location.pk}/send-key/")
+    # installation mode: a hotel's page (in installation) and the installer devices
+    for hotel in Location.objects.visible_to(user).filter(installation_since__isnull=False):
+        urls.append(f"/locations/{hotel.pk}/installation/")
+    urls.append("/installer-devices/")
     urls.append("/requests/new/")
     urls.append("/settings/")  # staff: the tenant chooser; a tenant's user: a redirect to…
     membership = getattr(user, "membership", None)
