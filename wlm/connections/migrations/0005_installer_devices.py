@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connections', '0003_alter_intakekey_options_alter_locationday_options_and_more'),
+        ('connections', '0004_location_day_day_index'),
         ('tenancy', '0010_api_tokens'),
     ]
 
