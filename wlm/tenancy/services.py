@@ -306,6 +306,12 @@ def invite_user(
         validate_email(email)
     except ValidationError as error:
         raise ValidationError({"email": error.messages}) from None
+    try:  # the address is the username: the username's characters only (an RFC allows more)
+        get_user_model().username_validator(email)
+    except ValidationError:
+        raise ValidationError(
+            {"email": [_("The address becomes the username: letters, digits and @ . + - _ only.")]}
+        ) from None
     try:
         validate_one_line(name)
     except ValidationError as error:

@@ -402,6 +402,9 @@ def test_the_service_checks_the_address_and_the_name_itself(world, mailoutbox):
     with pytest.raises(ValidationError) as bad:
         invite(world, email="not an address")
     assert "email" in bad.value.message_dict
+    with pytest.raises(ValidationError) as bad:  # valid for e-mail, not for a username
+        invite(world, email="r2g*ha@example.net")
+    assert "username" in bad.value.message_dict["email"][0]
     with pytest.raises(ValidationError) as bad:
         invite(world, name="two\nlines")
     assert "name" in bad.value.message_dict
