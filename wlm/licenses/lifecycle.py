@@ -183,8 +183,14 @@ def require_actor(license: License, action: str, user) -> None:
 def check(license: License, action: str, user) -> Rule:
     """403 unless the actor may take ``action`` on this license; then 409 unless the
     license's status allows it. Functions with checks of their own call it first."""
-    rule = TRANSITIONS[action]
     require_actor(license, action, user)
+    return require_status(license, action)
+
+
+def require_status(license: License, action: str) -> Rule:
+    """409 unless the license's status allows ``action`` (whoever asks: a request for a
+    change is checked with it before anyone may take the action)."""
+    rule = TRANSITIONS[action]
     if license.status not in rule.sources:
         raise Conflict(str(REFUSALS[action]) % {"status": S(license.status).label})
     return rule
@@ -409,20 +415,37 @@ def cancel(user, license_id: int, reason: str) -> License:
     return apply_change(license, "cancel", user, reason=require_reason(reason))
 
 
-@transaction.atomic
-def renew(user, license_id: int, years: int, reason: str = "") -> License:
-    """Before the end the end date moves by N years (a denial stays); after it, a new
-    term of N years runs from today and the license is in use again. Not while its
-    locations hold more elements than it allows (they may have grown while it was
-    finalized and limited nothing)."""
-    license = lock(license_id)
-    check(license, "renew", user)
+def require_renewable(license: License) -> None:
+    """409 with why unless ``license`` can be renewed now: its status allows it, it has
+    started (a renewal moves an end date), and its locations hold no more elements than
+    it allows (they may have grown while it was finalized and limited nothing). What
+    ``renew`` checks, and what a request for a renewal is checked against when it is
+    made and again when it is approved."""
+    require_status(license, "renew")
     if license.end_date is None:
         raise Conflict(
             _("Only a license that has started can be renewed; this one is %(status)s.")
             % {"status": S(license.status).label}
         )
     require_not_over_limit(license, upgradable=_upgradable(license))
+
+
+def _origin(request_id: int | None) -> dict:
+    """What an event records of the request a change applies (the history names it)."""
+    return {"request": request_id} if request_id is not None else {}
+
+
+@transaction.atomic
+def renew(
+    user, license_id: int, years: int, reason: str = "", *, request_id: int | None = None
+) -> License:
+    """Before the end the end date moves by N years (a denial stays); after it, a new
+    term of N years runs from today and the license is in use again. Not while its
+    locations hold more elements than it allows. ``request_id``: the request for a
+    renewal this approves, named in the event."""
+    license = lock(license_id)
+    require_actor(license, "renew", user)
+    require_renewable(license)
     today = clock.today_in(license.timezone)
     ended = has_ended(license.end_date, license.timezone, clock.now())
     start_date, end_date = renewal_term(license.end_date, today, years)
@@ -431,7 +454,8 @@ def renew(user, license_id: int, years: int, reason: str = "") -> License:
         changes.update(start_date=start_date)
         if license.status == S.ACCESS_DENIED:  # the denial stays; in use once restored
             changes.update(status_before_denial=S.IN_USE)
-    return apply_change(license, "renew", user, reason=reason, extra={"years": years}, **changes)
+    extra = {"years": years, **_origin(request_id)}
+    return apply_change(license, "renew", user, reason=reason, extra=extra, **changes)
 
 
 class UnknownKey(Exception):
@@ -592,6 +616,42 @@ def module_codes(license: License) -> list[str]:
     return sorted(license.modules.values_list("code", flat=True))
 
 
+@dataclass(frozen=True)
+class UpgradePlan:
+    """What an upgrade changes: the fields (``limit``) and the module codes before and
+    after (equal when the modules stay)."""
+
+    changes: dict
+    codes: list[str]
+    new_codes: list[str]
+
+
+def plan_upgrade(
+    license: License,
+    *,
+    limit: int | None = None,
+    add_modules: Iterable[Module] = (),
+    remove_modules: Iterable[Module] = (),
+) -> UpgradePlan:
+    """What ``upgrade`` would change on ``license`` as it is, or why not: 409 for a
+    status that allows no upgrade and for a limit below the elements in use, 400 for a
+    module both added and removed and for nothing to change. A request for an upgrade is
+    checked with it when it is made, and again (by ``upgrade``) when it is approved."""
+    require_status(license, "upgrade")
+    add, remove = {m.code for m in add_modules}, {m.code for m in remove_modules}
+    if add & remove:
+        raise ValidationError({"add_modules": [_("A module cannot be added and removed.")]})
+    codes = module_codes(license)
+    changes = {}
+    if limit is not None and limit != license.limit:
+        require_within_limit(license, elements_in_use(license), limit=limit)
+        changes["limit"] = limit
+    new_codes = sorted((set(codes) | add) - remove)
+    if not changes and new_codes == codes:
+        raise ValidationError({"non_field_errors": [_("Nothing to change.")]})
+    return UpgradePlan(changes, codes, new_codes)
+
+
 @transaction.atomic
 def upgrade(
     user,
@@ -601,25 +661,20 @@ def upgrade(
     add_modules: Iterable[Module] = (),
     remove_modules: Iterable[Module] = (),
     reason: str = "",
+    request_id: int | None = None,
 ) -> License:
-    """Change the limit and the modules. A limit below what is in use is refused (409)."""
+    """Change the limit and the modules (``plan_upgrade`` says what, or why not).
+    ``request_id``: the request for an upgrade this approves, named in the event."""
     license = lock(license_id)
-    check(license, "upgrade", user)
+    require_actor(license, "upgrade", user)
     add, remove = set(add_modules), set(remove_modules)
-    if add & remove:
-        raise ValidationError({"add_modules": [_("A module cannot be added and removed.")]})
-    codes = module_codes(license)
-    changes = {}
-    if limit is not None and limit != license.limit:
-        require_within_limit(license, elements_in_use(license), limit=limit)
-        changes["limit"] = limit
-    new_codes = sorted((set(codes) | {m.code for m in add}) - {m.code for m in remove})
-    if not changes and new_codes == codes:
-        raise ValidationError({"non_field_errors": [_("Nothing to change.")]})
-    was, extra = {}, {}
-    if new_codes != codes:
-        was, extra = {"modules": codes}, {"modules": new_codes}
+    plan = plan_upgrade(license, limit=limit, add_modules=add, remove_modules=remove)
+    was, extra = {}, _origin(request_id)
+    if plan.new_codes != plan.codes:
+        was, extra = {"modules": plan.codes}, {"modules": plan.new_codes, **extra}
     # the modules first: apply_change signs the terms as they are after the change
     license.modules.add(*add)
     license.modules.remove(*remove)
-    return apply_change(license, "upgrade", user, reason=reason, was=was, extra=extra, **changes)
+    return apply_change(
+        license, "upgrade", user, reason=reason, was=was, extra=extra, **plan.changes
+    )

@@ -88,6 +88,16 @@ class RequestState(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
+class RequestKind(models.TextChoices):
+    """What a request asks for: a new license, or a change of an existing one."""
+
+    NEW = "new", _("New license")
+    RENEWAL = "renewal", _("Renewal")
+    UPGRADE = "upgrade", _("Upgrade")
+
+
+# the kinds that ask for a change of an existing license (``LicenseRequest.license``)
+CHANGE_KINDS = (RequestKind.RENEWAL, RequestKind.UPGRADE)
 YEARS_RANGE = Q(years__gte=1) & Q(years__lte=5)
 
 
@@ -109,8 +119,20 @@ class LicenseRequestQuerySet(ScopedQuerySet):
 
 
 class LicenseRequest(models.Model):
-    """A partner asks a distributor for a license for one location (DESIGN §2)."""
+    """A partner asks a distributor for a license for one location (DESIGN §2), or the
+    license's partner or organization asks for a renewal or an upgrade of an existing
+    license (``kind``; docs/lifecycle.md, "Requests for an existing license").
 
+    ``license`` is, for a new license, the license its approval generated; for a
+    renewal or an upgrade, the license it is for (from the start). ``location``,
+    ``partner`` and ``distributor`` of a change are the license's, so that the queue,
+    its filters and the tenancy door read every kind alike. Which fields each kind
+    holds is a check constraint per kind: a row the rules would refuse cannot be stored.
+    """
+
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=RequestKind.choices, default=RequestKind.NEW
+    )
     location = models.ForeignKey(
         "locations.Location",
         on_delete=models.PROTECT,
@@ -129,21 +151,31 @@ class LicenseRequest(models.Model):
         related_name="license_requests",
         verbose_name=_("distributor"),
     )
-    years = models.PositiveSmallIntegerField(_("years"))
-    payment = models.CharField(_("payment"), max_length=10, choices=Payment.choices)
+    # a new license's term, or the years a renewal adds; none for an upgrade
+    years = models.PositiveSmallIntegerField(_("years"), null=True, blank=True)
+    # a new license's; "" for a change (the license keeps its own)
+    payment = models.CharField(_("payment"), max_length=10, choices=Payment.choices, blank=True)
+    # a new license's limit, or the limit an upgrade asks for (by the license's type)
     aps = models.PositiveIntegerField(_("access points"), null=True, blank=True)
     rooms = models.PositiveIntegerField(_("rooms"), null=True, blank=True)
     modules = models.ManyToManyField(Module, blank=True, verbose_name=_("modules"))
+    # an upgrade's
+    add_modules = models.ManyToManyField(
+        Module, blank=True, related_name="requests_adding", verbose_name=_("modules to add")
+    )
+    remove_modules = models.ManyToManyField(
+        Module, blank=True, related_name="requests_removing", verbose_name=_("modules to remove")
+    )
     state = models.CharField(
         _("state"), max_length=10, choices=RequestState.choices, default=RequestState.PENDING
     )
     reason = models.TextField(_("reason"), blank=True)
-    license = models.OneToOneField(
+    license = models.ForeignKey(
         "License",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        related_name="request",
+        related_name="requests",
         verbose_name=_("license"),
     )
     requested_by = models.ForeignKey(
@@ -164,24 +196,66 @@ class LicenseRequest(models.Model):
         verbose_name_plural = _("license requests")
         ordering = ["-created", "-id"]
         constraints = [
-            models.CheckConstraint(name="request_years_1_to_5", condition=YEARS_RANGE),
             models.CheckConstraint(
-                name="request_aps_xor_rooms",
-                condition=(
-                    Q(aps__isnull=False, rooms__isnull=True)
-                    | Q(aps__isnull=True, rooms__isnull=False)
+                name="request_kind_known", condition=Q(kind__in=RequestKind.values)
+            ),
+            # a new license: its whole terms; its license once approved, and only then
+            models.CheckConstraint(
+                name="request_new_terms",
+                condition=~Q(kind=RequestKind.NEW)
+                | (
+                    YEARS_RANGE
+                    & Q(payment__in=Payment.values)
+                    & (
+                        Q(aps__isnull=False, rooms__isnull=True)
+                        | Q(aps__isnull=True, rooms__isnull=False)
+                    )
+                    & (
+                        Q(state=RequestState.APPROVED, license__isnull=False)
+                        | (~Q(state=RequestState.APPROVED) & Q(license__isnull=True))
+                    )
                 ),
             ),
+            # a renewal: its license and the years it adds, nothing else
             models.CheckConstraint(
-                name="request_license_when_approved",
-                condition=Q(state=RequestState.APPROVED, license__isnull=False)
-                | (~Q(state=RequestState.APPROVED) & Q(license__isnull=True)),
+                name="request_renewal_terms",
+                condition=~Q(kind=RequestKind.RENEWAL)
+                | (
+                    YEARS_RANGE
+                    & Q(payment="", aps__isnull=True, rooms__isnull=True, license__isnull=False)
+                ),
+            ),
+            # an upgrade: its license and at most one limit (its type's), no term
+            models.CheckConstraint(
+                name="request_upgrade_terms",
+                condition=~Q(kind=RequestKind.UPGRADE)
+                | (
+                    Q(years__isnull=True, payment="", license__isnull=False)
+                    & (Q(aps__isnull=True) | Q(rooms__isnull=True))
+                ),
+            ),
+            # an approved request generated its license: one request per license
+            models.UniqueConstraint(
+                fields=["license"],
+                condition=Q(kind=RequestKind.NEW),
+                name="request_new_license_once",
+            ),
+            # at most one pending renewal and one pending upgrade per license
+            models.UniqueConstraint(
+                fields=["license", "kind"],
+                condition=Q(state=RequestState.PENDING, kind__in=CHANGE_KINDS),
+                name="request_one_pending_change",
             ),
         ]
         indexes = [models.Index(fields=["distributor", "state"], name="request_queue_idx")]
 
     def __str__(self) -> str:
         return f"Request {self.pk} ({self.state})"
+
+    @property
+    def is_change(self) -> bool:
+        """A renewal or an upgrade of an existing license (``license``)."""
+        return self.kind in CHANGE_KINDS
 
 
 class LicenseQuerySet(ScopedQuerySet):
@@ -207,6 +281,30 @@ class LicenseQuerySet(ScopedQuerySet):
             return Q(organization_id=actor.tenant_id) | Q(
                 organization__isnull=True, location__organization_id=actor.tenant_id
             )
+        return None
+
+    def changes_asked_by(self, user) -> ScopedQuerySet:
+        """The licenses whose renewal or upgrade ``user`` may ask their distributor for:
+        an admin of the license's partner or of its organization (once the key was
+        sent), a staff admin any. Those who decide are the distributor's
+        (``LicenseRequest.objects.managed_by``)."""
+        condition = self._asked_filter(actor_of(user))
+        return self.none() if condition is None else self.filter(condition)
+
+    def may_ask_changes(self, user) -> bool:
+        """Whether ``changes_asked_by(user)`` can hold licenses at all, without a query
+        (the API's 403 before the body)."""
+        return self._asked_filter(actor_of(user)) is not None
+
+    def _asked_filter(self, actor: Actor) -> Q | None:
+        if not actor.is_admin or actor.tenant_type is None:
+            return None
+        if actor.is_staff:
+            return Q()
+        if actor.tenant_type == TenantType.PARTNER:
+            return Q(partner_id=actor.tenant_id)
+        if actor.tenant_type == TenantType.ORGANIZATION:
+            return Q(organization_id=actor.tenant_id)
         return None
 
 

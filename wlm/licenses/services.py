@@ -24,6 +24,7 @@ from wlm.licenses.models import (
     LicenseRequest,
     LicenseType,
     Module,
+    RequestKind,
     RequestState,
     StartMode,
 )
@@ -232,20 +233,28 @@ def _require_pending(request: LicenseRequest) -> None:
 def approve_request(
     user, request_id: int, *, start_mode: str = StartMode.AUTOMATIC, fixed_start=None
 ) -> License:
-    """The distributor approves: the license is generated (Pending Provision)."""
+    """The distributor approves: the license is generated (Pending Provision), or the
+    renewal or upgrade asked for is applied to its license (``apply_change``)."""
     request = _lock_request(request_id)
     require_decider(user, request)
     _require_pending(request)
-    terms = Terms(
-        location=request.location,
-        distributor=request.distributor,
-        years=request.years,
-        payment=request.payment,
-        aps=request.aps,
-        rooms=request.rooms,
-        modules=tuple(request.modules.all()),
-    )
-    license = _generate(user, terms, start_mode, fixed_start, origin={"request": request.pk})
+    if request.is_change:
+        if start_mode != StartMode.AUTOMATIC or fixed_start is not None:
+            raise ValidationError(
+                {"start_mode": [_("A renewal or an upgrade changes a license that has a start.")]}
+            )
+        license = _apply_change(user, request)
+    else:
+        terms = Terms(
+            location=request.location,
+            distributor=request.distributor,
+            years=request.years,
+            payment=request.payment,
+            aps=request.aps,
+            rooms=request.rooms,
+            modules=tuple(request.modules.all()),
+        )
+        license = _generate(user, terms, start_mode, fixed_start, origin={"request": request.pk})
     request.state = RequestState.APPROVED
     request.license = license
     request.decided = clock.now()
@@ -279,6 +288,178 @@ def reject_request(user, request_id: int, reason: str) -> LicenseRequest:
         after={"state": request.state, "reason": request.reason},
     )
     return request
+
+
+# --- Requests for an existing license: a renewal, an upgrade --------------------------
+#
+# The license's partner or organization asks (``License.objects.changes_asked_by``); the
+# license's distributor decides, as for a new license. The request is checked against
+# the license when it is made and again, under the license's lock, when it is approved:
+# the same lifecycle functions as the distributor's own renewal and upgrade, so the
+# same rules, and the event names the request.
+
+# the lifecycle's action each kind of change applies
+CHANGE_ACTIONS = {RequestKind.RENEWAL: "renew", RequestKind.UPGRADE: "upgrade"}
+ALREADY_PENDING = {
+    RequestKind.RENEWAL: gettext_lazy(
+        "A renewal of this license is already requested (request %(id)s): "
+        "%(distributor)s decides on it first."
+    ),
+    RequestKind.UPGRADE: gettext_lazy(
+        "An upgrade of this license is already requested (request %(id)s): "
+        "%(distributor)s decides on it first."
+    ),
+}
+
+
+def may_ask_for_change(user) -> bool:
+    """Partner and organization admins, and staff admins (no query: the API's 403
+    before the body)."""
+    return License.objects.may_ask_changes(user)
+
+
+def require_change_asker(user, license: License | None = None) -> None:
+    """403 unless ``user`` asks for renewals and upgrades, of ``license`` if given."""
+    message = _("Only the license's partner or organization asks for its renewal or upgrade.")
+    if not may_ask_for_change(user):
+        raise PermissionDenied(message)
+    if license is not None and not (
+        License.objects.changes_asked_by(user).filter(pk=license.pk).exists()
+    ):
+        raise PermissionDenied(message)
+
+
+def _require_none_pending(license: License, kind: str) -> None:
+    pending = (
+        LicenseRequest.objects.filter(license=license, kind=kind, state=RequestState.PENDING)
+        .values_list("pk", "distributor__name")
+        .first()
+    )
+    if pending is not None:
+        pk, distributor = pending
+        raise Conflict(str(ALREADY_PENDING[kind]) % {"id": pk, "distributor": distributor})
+
+
+def check_change(license: License, kind: str) -> None:
+    """409 with why unless a ``kind`` change of ``license`` may be asked for now: none
+    is pending already, and the license is as the change needs it (a renewal:
+    ``lifecycle.require_renewable``; an upgrade: a status that allows one)."""
+    _require_none_pending(license, kind)
+    if kind == RequestKind.RENEWAL:
+        lifecycle.require_renewable(license)
+    else:
+        lifecycle.require_status(license, CHANGE_ACTIONS[kind])
+
+
+def askable_changes(
+    license: License, user, *, pending: Iterable[str] = (), asks: bool | None = None
+) -> list[str]:
+    """The kinds of change ``user`` may ask for on ``license`` (the license view's
+    Request buttons): a role that asks, and not one that makes the change itself (the
+    distributor renews; staff do both: they act), a status that allows the change, a
+    renewal once the license has started, none of that kind ``pending``; then whether
+    the user asks for this license (``asks`` when the caller read it with the license,
+    else one query). What the status does not say (the elements in use) the form says
+    when it is opened."""
+    if not may_ask_for_change(user):
+        return []
+    kinds = [
+        kind
+        for kind, action in CHANGE_ACTIONS.items()
+        if not lifecycle.may(user, action)
+        and license.status in lifecycle.TRANSITIONS[action].sources
+        and not (kind == RequestKind.RENEWAL and license.end_date is None)
+        and kind not in pending
+    ]
+    if asks is None and kinds:
+        asks = License.objects.changes_asked_by(user).filter(pk=license.pk).exists()
+    return kinds if asks else []
+
+
+def _create_change(user, license: License, kind: str, **fields) -> LicenseRequest:
+    """The request row; a concurrent request for the same change that was stored first
+    (the partial unique index ``request_one_pending_change``) makes this one the 409."""
+    request = LicenseRequest(
+        kind=kind,
+        license=license,
+        location=license.location,
+        partner_id=license.partner_id,
+        distributor_id=license.distributor_id,
+        requested_by=user,
+        created=clock.now(),
+        **fields,
+    )
+    try:
+        with transaction.atomic():
+            request.save()
+    except IntegrityError:
+        _require_none_pending(license, kind)
+        raise
+    audit.record(
+        audit.Kind.REQUEST_CREATED,
+        obj=request,
+        tenant=audit.request_scope(request),
+        actor=user,
+        after={"kind": kind, "license": license.pk},
+    )
+    return request
+
+
+@transaction.atomic
+def request_renewal(user, license: License, years: int) -> LicenseRequest:
+    """The license's partner or organization asks its distributor to renew it by
+    ``years``."""
+    require_change_asker(user, license)
+    if not 1 <= years <= 5:
+        raise ValidationError({"years": [_("A license runs 1 to 5 years.")]})
+    check_change(license, RequestKind.RENEWAL)
+    return _create_change(user, license, RequestKind.RENEWAL, years=years)
+
+
+@transaction.atomic
+def request_upgrade(
+    user,
+    license: License,
+    *,
+    aps: int | None = None,
+    rooms: int | None = None,
+    add_modules: Iterable[Module] = (),
+    remove_modules: Iterable[Module] = (),
+) -> LicenseRequest:
+    """The license's partner or organization asks its distributor for another limit
+    (by the license's type) or other modules."""
+    require_change_asker(user, license)
+    limit = upgrade_limit(license, aps=aps, rooms=rooms)
+    check_change(license, RequestKind.UPGRADE)
+    add, remove = set(add_modules), set(remove_modules)
+    lifecycle.plan_upgrade(license, limit=limit, add_modules=add, remove_modules=remove)
+    request = _create_change(user, license, RequestKind.UPGRADE, aps=aps, rooms=rooms)
+    request.add_modules.set(add)
+    request.remove_modules.set(remove)
+    return request
+
+
+def _apply_change(user, request: LicenseRequest) -> License:
+    """Apply an approved renewal or upgrade through the lifecycle, which checks the
+    license as it is now (locked): a license that changed since the request and no
+    longer allows it is a 409 that says why."""
+    try:
+        if request.kind == RequestKind.RENEWAL:
+            return lifecycle.renew(user, request.license_id, request.years, request_id=request.pk)
+        return upgrade_license(
+            user,
+            License.objects.get(pk=request.license_id),
+            aps=request.aps,
+            rooms=request.rooms,
+            add_modules=list(request.add_modules.all()),
+            remove_modules=list(request.remove_modules.all()),
+            request_id=request.pk,
+        )
+    except ValidationError as error:
+        why = " ".join(error.messages)
+    except Conflict as error:
+        why = str(error.detail)
+    raise Conflict(_("The license no longer allows this request: %(why)s") % {"why": why})
 
 
 # --- Licenses ------------------------------------------------------------------------
@@ -344,17 +525,9 @@ def _generate(user, terms: Terms, start_mode, fixed_start, origin: dict) -> Lice
     return license
 
 
-def upgrade_license(
-    user,
-    license: License,
-    *,
-    aps: int | None = None,
-    rooms: int | None = None,
-    add_modules: Iterable[Module] = (),
-    remove_modules: Iterable[Module] = (),
-    reason: str = "",
-) -> License:
-    """Limits by the license's type (``aps`` or ``rooms``) and modules."""
+def upgrade_limit(license: License, *, aps: int | None, rooms: int | None) -> int | None:
+    """The new limit an upgrade names by the license's type (``aps`` or ``rooms``; the
+    other is a 400), or None to keep it."""
     rooms_license = license.license_type == LicenseType.ROOMS
     wrong, limit = ("aps", rooms) if rooms_license else ("rooms", aps)
     if (aps if rooms_license else rooms) is not None:
@@ -367,11 +540,27 @@ def upgrade_license(
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         field = "rooms" if rooms_license else "aps"
         raise ValidationError({field: [_("Choose between 1 and %(max)d.") % {"max": MAX_LIMIT}]})
+    return limit
+
+
+def upgrade_license(
+    user,
+    license: License,
+    *,
+    aps: int | None = None,
+    rooms: int | None = None,
+    add_modules: Iterable[Module] = (),
+    remove_modules: Iterable[Module] = (),
+    reason: str = "",
+    request_id: int | None = None,
+) -> License:
+    """Limits by the license's type (``aps`` or ``rooms``) and modules."""
     return lifecycle.upgrade(
         user,
         license.pk,
-        limit=limit,
+        limit=upgrade_limit(license, aps=aps, rooms=rooms),
         add_modules=add_modules,
         remove_modules=remove_modules,
         reason=reason,
+        request_id=request_id,
     )
