@@ -4,7 +4,12 @@ validate, services decide."""
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -19,11 +24,12 @@ from wlm.licenses import lifecycle, notices, services
 from wlm.licenses.entitlement import entitlement_seen_by
 from wlm.licenses.exports import MODULE_CSV
 from wlm.licenses.filters import LicenseFilterSet, LicenseRequestFilterSet, ModuleFilterSet
-from wlm.licenses.models import License, LicenseRequest, Module
+from wlm.licenses.models import CHANGE_KINDS, License, LicenseRequest, Module, RequestKind
 from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import LICENSE_CSV, REQUEST_CSV, license_rows, requests_for_csv
 from wlm.licenses.serializers import (
     AssignSerializer,
+    ChangeRequestSerializer,
     CreateLicenseSerializer,
     EntitlementSerializer,
     KeySerializer,
@@ -31,11 +37,11 @@ from wlm.licenses.serializers import (
     LicenseRequestSerializer,
     LicenseSerializer,
     ModuleSerializer,
+    NewRequestSerializer,
     OptionalReasonSerializer,
     ReasonSerializer,
     RenewSerializer,
     StartSerializer,
-    TermsSerializer,
     UpgradeSerializer,
 )
 from wlm.licenses.throttles import ACTIVATION_THROTTLES
@@ -106,26 +112,57 @@ class LicenseRequestViewSet(
     csv_export = REQUEST_CSV
 
     def may_write(self, user) -> bool:
-        """``TenantPermission``: a role that neither requests nor decides gets 403."""
-        return services.may_request(user) or services.may_decide(user)
+        """``TenantPermission``: a role that neither requests (a new license, a renewal,
+        an upgrade) nor decides gets 403."""
+        return (
+            services.may_request(user)
+            or services.may_ask_for_change(user)
+            or services.may_decide(user)
+        )
 
     def base_queryset(self):
         if getattr(getattr(self.request, "accepted_renderer", None), "format", None) == "csv":
             return requests_for_csv(LicenseRequest.objects.all(), self.request.user)
-        return LicenseRequest.objects.prefetch_related("modules")
+        return LicenseRequest.objects.prefetch_related("modules", "add_modules", "remove_modules")
 
     def _row(self, license_request) -> dict:
         return LicenseRequestSerializer(self.base_queryset().get(pk=license_request.pk)).data
 
-    @extend_schema(request=TermsSerializer, responses={201: LicenseRequestSerializer})
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="LicenseRequestBody",
+            serializers=[NewRequestSerializer, ChangeRequestSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={201: LicenseRequestSerializer},
+    )
     def create(self, request, *args, **kwargs):
-        services.require_requester(request.user)  # 403 whatever the body
-        serializer = TermsSerializer(data=request.data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
-        created = services.create_request(request.user, serializer.terms())
+        """A new license (``kind`` ``new``, the default) for a location, or a renewal or
+        an upgrade of an existing ``license``. The role is refused (403) before the body
+        is judged: partners ask for new licenses, the license's partner or organization
+        for its changes."""
+        data = request.data
+        kind = data.get("kind", RequestKind.NEW) if hasattr(data, "get") else RequestKind.NEW
+        context = self.get_serializer_context()
+        if kind in CHANGE_KINDS:
+            services.require_change_asker(request.user)  # 403 whatever the body
+            change = ChangeRequestSerializer(data=data, context=context)
+            change.is_valid(raise_exception=True)
+            created = change.request_change(request.user)
+        else:
+            services.require_requester(request.user)  # 403 whatever the body
+            terms = NewRequestSerializer(data=data, context=context)
+            terms.is_valid(raise_exception=True)
+            created = services.create_request(request.user, terms.terms())
         return Response(self._row(created), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=StartSerializer, responses={201: LicenseSerializer})
+    @extend_schema(
+        request=StartSerializer,
+        responses={
+            201: OpenApiResponse(LicenseSerializer, _("A new license: generated.")),
+            200: OpenApiResponse(LicenseSerializer, _("A renewal or an upgrade: applied.")),
+        },
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         license_request = self.get_object()
@@ -135,7 +172,10 @@ class LicenseRequestViewSet(
         license = services.approve_request(
             request.user, license_request.pk, **serializer.validated_data
         )
-        return Response(_license_row(license), status=status.HTTP_201_CREATED)
+        changed = license_request.is_change  # an existing license: 200, not created
+        return Response(
+            _license_row(license), status=status.HTTP_200_OK if changed else status.HTTP_201_CREATED
+        )
 
     @extend_schema(request=ReasonSerializer, responses={200: LicenseRequestSerializer})
     @action(detail=True, methods=["post"])

@@ -167,6 +167,9 @@ class LicenseRequestFilterSet(SearchFilterSet):
     state = django_filters.MultipleChoiceFilter(
         choices=LicenseRequest._meta.get_field("state").choices, label=_("State"), distinct=False
     )
+    kind = django_filters.MultipleChoiceFilter(
+        choices=LicenseRequest._meta.get_field("kind").choices, label=_("Kind"), distinct=False
+    )
     # the page's partner filter: a name typed, not a choice among every partner the user
     # sees (a distributor's network, every partner for staff), as the locations'
     # ``organization_name``; ``partner=<id>`` still selects one
@@ -179,7 +182,16 @@ class LicenseRequestFilterSet(SearchFilterSet):
 
     class Meta:
         model = LicenseRequest
-        fields = ["state", "location", "partner", "distributor", "payment", "years"]
+        fields = [
+            "state",
+            "kind",
+            "location",
+            "partner",
+            "distributor",
+            "license",
+            "payment",
+            "years",
+        ]
         search_fields = ("location__name", "partner__name", "distributor__name", "reason")
 
     def filter_partner_name(self, queryset, name, value):
@@ -224,6 +236,7 @@ _label(
 )
 _label(
     LicenseRequestFilterSet,
+    license=_("License"),
     location=_("Location"),
     partner=_("Partner"),
     distributor=_("Distributor"),

@@ -10,6 +10,7 @@ from wlm.licenses.models import (
     LicenseStatus,
     LicenseType,
     Module,
+    RequestKind,
     RequestState,
 )
 from wlm.locations.models import AccessPoint, Location, Room, elements_at
@@ -108,6 +109,8 @@ LICENSE_CSV = Export(
 
 # a request's modules in the catalogue's order, as the JSON rows list them
 _REQUEST_MODULES = Related("modules__code", ("modules__advanced", "modules__code"))
+_ADDED = Related("add_modules__code", ("add_modules__advanced", "add_modules__code"))
+_REMOVED = Related("remove_modules__code", ("remove_modules__advanced", "remove_modules__code"))
 
 
 def requests_for_csv(requests: QuerySet, user) -> QuerySet:
@@ -134,6 +137,9 @@ REQUEST_CSV = Export(
         Column("license", "license_id"),
         DateTime("created"),
         DateTime("decided"),
+        Column("kind"),
+        Many("add_modules", _ADDED, "add_modules__code"),
+        Many("remove_modules", _REMOVED, "remove_modules__code"),
         Column("location_name", "location__name"),
         Column("organization", "location__organization_id"),
         Column("organization_name", "location__organization__name"),
@@ -142,5 +148,6 @@ REQUEST_CSV = Export(
         Column("license_key"),
         Many("module_names", _REQUEST_MODULES, "modules__name"),
         Label("state_label", "state", RequestState.choices),
+        Label("kind_label", "kind", RequestKind.choices),
     ]
 )

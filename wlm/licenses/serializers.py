@@ -8,7 +8,15 @@ from rest_framework import serializers
 
 from wlm.lib.api import ScopedPrimaryKeyRelatedField
 from wlm.licenses import notices, services, tokens
-from wlm.licenses.models import License, LicenseRequest, LicenseStatus, Module, Payment, StartMode
+from wlm.licenses.models import (
+    License,
+    LicenseRequest,
+    LicenseStatus,
+    Module,
+    Payment,
+    RequestKind,
+    StartMode,
+)
 from wlm.licenses.queries import assignments_with_counts
 from wlm.locations.models import Location
 from wlm.tenancy.models import Distributor
@@ -109,6 +117,55 @@ class TermsSerializer(serializers.Serializer):
         )
 
 
+class NewRequestSerializer(TermsSerializer):
+    """A request for a new license: the terms, and ``kind`` if sent, ``new`` (a renewal
+    or an upgrade is a ``ChangeRequestSerializer``)."""
+
+    kind = serializers.ChoiceField(choices=[RequestKind.NEW], default=RequestKind.NEW)
+
+
+# the fields each kind of change takes; any other is a 400 (not silently dropped)
+CHANGE_FIELDS = {
+    RequestKind.RENEWAL: {"license", "kind", "years"},
+    RequestKind.UPGRADE: {"license", "kind", "aps", "rooms", "add_modules", "remove_modules"},
+}
+
+
+class ChangeRequestSerializer(serializers.Serializer):
+    """A request for a renewal (``years``) or an upgrade (``aps`` or ``rooms``, modules
+    to add and to remove) of an existing license (docs/api.md)."""
+
+    license = ScopedPrimaryKeyRelatedField(queryset=License.objects.all())
+    kind = serializers.ChoiceField(choices=[RequestKind.RENEWAL, RequestKind.UPGRADE])
+    years = serializers.IntegerField(
+        min_value=1, max_value=5, required=False, help_text=_("A renewal's years.")
+    )
+    aps = serializers.IntegerField(**LIMIT_FIELD)
+    rooms = serializers.IntegerField(**LIMIT_FIELD)
+    add_modules = _module_codes()
+    remove_modules = _module_codes()
+
+    def validate(self, data):
+        kind = data["kind"]
+        errors = {
+            name: [_("Not part of a request for this kind of change.")]
+            for name in self.initial_data
+            if name in self.fields and name not in CHANGE_FIELDS[kind]
+        }
+        if kind == RequestKind.RENEWAL and data.get("years") is None:
+            errors["years"] = [_("This field is required.")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+    def request_change(self, user) -> LicenseRequest:
+        data = dict(self.validated_data)
+        license, kind = data.pop("license"), data.pop("kind")
+        if kind == RequestKind.RENEWAL:
+            return services.request_renewal(user, license, data["years"])
+        return services.request_upgrade(user, license, **data)
+
+
 class StartSerializer(serializers.Serializer):
     start_mode = serializers.ChoiceField(choices=StartMode.choices, default=StartMode.AUTOMATIC)
     fixed_start = serializers.DateField(required=False, allow_null=True, default=None)
@@ -120,6 +177,8 @@ class CreateLicenseSerializer(TermsSerializer, StartSerializer):
 
 class LicenseRequestSerializer(serializers.ModelSerializer):
     modules = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    add_modules = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    remove_modules = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
 
     class Meta:
         model = LicenseRequest
@@ -138,6 +197,11 @@ class LicenseRequestSerializer(serializers.ModelSerializer):
             "license",
             "created",
             "decided",
+            # a renewal or an upgrade of ``license`` (after the first fields, which keep
+            # their places in the CSV)
+            "kind",
+            "add_modules",
+            "remove_modules",
         ]
         read_only_fields = fields
 

@@ -349,6 +349,9 @@ REQUEST_JSON = [
     "license",
     "created",
     "decided",
+    "kind",
+    "add_modules",
+    "remove_modules",
 ]
 
 

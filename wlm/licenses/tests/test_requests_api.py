@@ -462,7 +462,10 @@ def test_queue_csv_has_header_and_one_line_per_row(world, api, queue):
         "license",
         "created",
         "decided",
-        # after the JSON row's columns: the names, the key and the state's label
+        "kind",
+        "add_modules",
+        "remove_modules",
+        # after the JSON row's columns: the names, the key and the labels
         "location_name",
         "organization",
         "organization_name",
@@ -471,6 +474,7 @@ def test_queue_csv_has_header_and_one_line_per_row(world, api, queue):
         "license_key",
         "module_names",
         "state_label",
+        "kind_label",
     ]
     records = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert [int(record["id"]) for record in records] == [
