@@ -4,9 +4,10 @@ Licenses by status, the licenses ending in each of the next 12 months by status 
 ``chart.py``), the renewals due in 30, 60 and 90 days, those ending soon
 (``dates.ending_soon``), the licenses pending an automatic start closest to starting
 (``connections.progress``), those near their limit (``licenses.filters.near_limit``), the
-latest notices and, for a distributor (and staff), the license requests waiting for a
-decision. A fixed number of queries, whatever the number of rows; each figure links to the
-licenses list filtered to the same rows (docs/pages.md, "Dashboard").
+latest notices and the license requests waiting for a decision (a distributor's queue;
+the renewals and upgrades a partner or an organization asked for). A fixed number of
+queries, whatever the number of rows; each figure links to the licenses list filtered to
+the same rows (docs/pages.md, "Dashboard").
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from wlm.lib import clock
 from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.filters import NEAR_LIMIT_PERCENT, near_limit
 from wlm.licenses.models import (
+    CHANGE_KINDS,
     License,
     LicenseRequest,
     LicenseStatus,
@@ -222,11 +224,19 @@ def _recent_notices(user) -> dict:
 
 
 def _pending_requests(user) -> dict | None:
-    """The distributor's queue (staff: every distributor's); None for other tenants."""
+    """The requests waiting for a decision: a distributor's queue (staff: every
+    distributor's), every kind; for a partner or an organization, the renewals and
+    upgrades asked for its licenses (its requests for new licenses are on the requests
+    page). None for other users."""
     actor = actor_of(user)
-    if not (actor.is_staff or actor.tenant_type == TenantType.DISTRIBUTOR):
+    deciding = actor.is_staff or actor.tenant_type == TenantType.DISTRIBUTOR
+    if not deciding and actor.tenant_type not in (TenantType.PARTNER, TenantType.ORGANIZATION):
         return None
     pending = LicenseRequest.objects.visible_to(user).filter(state=RequestState.PENDING)
+    query = {"state": RequestState.PENDING.value}
+    if not deciding:
+        pending = pending.filter(kind__in=CHANGE_KINDS)
+        query["kind"] = [str(kind) for kind in CHANGE_KINDS]
     # the newest ids and the count (a window over the same rows) from the requests alone,
     # then those few rows with their names: joined first, PostgreSQL hashed every location
     # before picking the newest few
@@ -238,12 +248,16 @@ def _pending_requests(user) -> dict | None:
     rows = (
         pending.filter(pk__in=[pk for pk, _total in newest])
         .select_related("location__organization", "partner", "distributor")
+        .prefetch_related("add_modules", "remove_modules")
+        # the key of a change's license where the user sees it, as the requests page
+        .annotate(license_key=License.objects.shown_through("license", user, "key"))
         .order_by("-created", "-id")
     )
     return {
+        "deciding": deciding,
         "count": newest[0][1] if newest else 0,
         "rows": list(rows) if newest else [],
-        "url": f"{reverse('requests:list')}?{urlencode({'state': RequestState.PENDING.value})}",
+        "url": f"{reverse('requests:list')}?{urlencode(query, doseq=True)}",
     }
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
@@ -70,7 +72,15 @@ def context(notice, at: dt.datetime | None = None) -> dict:
         # from the local day of the sending, not from the day the notice was due for: a
         # notice caught up late tells the days really left
         "days_left": max((notice.end_date - today).days, 0),
+        "request_url": renewal_request_url(license.pk),
     }
+
+
+def renewal_request_url(license_id: int) -> str:
+    """Where a notice's reader asks for the renewal: the request form for the license,
+    prefilled (its partner's and organization's admins send it; the distributor's are
+    taken to its own Renew form), at the service's public address."""
+    return f"{settings.PUBLIC_URL}{reverse('requests:renewal', args=[license_id])}"
 
 
 def _subject(notice, values: dict) -> str:

@@ -1,5 +1,6 @@
-"""The dashboard: licenses by status, those ending soon, recent notices and, for a
-distributor and staff, the pending license requests — all through the tenancy door."""
+"""The dashboard: licenses by status, those ending soon, recent notices and the pending
+license requests (a distributor's and staff's queue; the renewals and upgrades asked for
+a partner's or organization's licenses) — all through the tenancy door."""
 
 import datetime as dt
 import re
@@ -167,9 +168,22 @@ def test_the_pending_requests_are_the_newest_five_and_their_count(client, world)
 
 
 @pytest.mark.parametrize("person", ["org_admin", "partner_admin", "org_viewer"])
-def test_other_tenants_see_no_pending_requests_block(client, world, person):
-    request_for(world)
-    assert section(html_of(client, getattr(world, person)), "pending-requests") == ""
+def test_a_partner_or_organization_sees_the_changes_asked_for_its_licenses(client, world, person):
+    """Not the queue: the renewals and upgrades of its licenses waiting for the
+    distributor, each naming its license; its requests for new licenses are on the
+    requests page."""
+    request_for(world)  # a new license: not here
+    license = make_license(world, S.IN_USE)
+    renewal = services.request_renewal(world.partner_admin, license, 2)
+    foreign = foreign_license(world, S.IN_USE)
+    foreign.refresh_from_db()
+    services.request_renewal(world.other_partner_admin, foreign, 1)  # another tenant's
+    block = section(html_of(client, getattr(world, person)), "pending-requests")
+    assert 'data-count="1"' in block
+    assert re.findall(r'<tr data-id="(\d+)"', block) == [str(renewal.pk)]
+    assert license.key in block and "Renewal by 2 years" in block
+    assert "?state=pending&amp;kind=renewal&amp;kind=upgrade" in block
+    assert section(html_of(client, world.gateway), "pending-requests") == ""
 
 
 def test_the_dashboard_takes_the_same_queries_for_more_rows(

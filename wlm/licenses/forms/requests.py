@@ -13,7 +13,17 @@ from django.utils.translation import gettext_lazy as _
 from wlm.lib.filters import search
 from wlm.lib.widgets import LocalDateInput
 from wlm.licenses import services
-from wlm.licenses.models import ACTIVE_STATUSES, License, LicenseStatus, Module, Payment, StartMode
+from wlm.licenses.forms.licenses import RenewForm, UpgradeForm
+from wlm.licenses.models import (
+    ACTIVE_STATUSES,
+    License,
+    LicenseRequest,
+    LicenseStatus,
+    Module,
+    Payment,
+    RequestKind,
+    StartMode,
+)
 from wlm.locations.models import Location
 from wlm.tenancy.models import Distributor
 
@@ -338,3 +348,44 @@ class RejectForm(PageForm):
         label=_("Reason"),
         help_text=_("The partner reads it."),
     )
+
+
+# --- A renewal or an upgrade of an existing license ---------------------------------
+# The fields of the distributor's own Renew and Upgrade forms (the same limit by the
+# license's type, the same module choices), without the reason: the request goes to
+# the distributor, whose approval applies it with the same lifecycle functions.
+
+
+class RenewalRequestForm(RenewForm):
+    title = _("Request a renewal")
+    submit_label = _("Send request")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["reason"]
+
+    def act(self) -> LicenseRequest:
+        return services.request_renewal(self.user, self.license, self.cleaned_data["years"])
+
+
+class UpgradeRequestForm(UpgradeForm):
+    title = _("Request a change")
+    submit_label = _("Send request")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["reason"]
+
+    def act(self) -> LicenseRequest:
+        data = self.cleaned_data
+        return services.request_upgrade(
+            self.user,
+            self.license,
+            aps=data.get("aps"),
+            rooms=data.get("rooms"),
+            add_modules=data["add_modules"],
+            remove_modules=data["remove_modules"],
+        )
+
+
+CHANGE_FORMS = {RequestKind.RENEWAL: RenewalRequestForm, RequestKind.UPGRADE: UpgradeRequestForm}

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import BadRequest, ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -23,11 +24,21 @@ from wlm.lib import clock, languages
 from wlm.lib.plans import MatchesFirstPaginator
 from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
-from wlm.licenses import history, lifecycle, notices, signing, tokens
+from wlm.licenses import history, lifecycle, notices, services, signing, tokens
 from wlm.licenses.dates import ENDING_SOON_DAYS, ending_soon
 from wlm.licenses.filters import LicenseFilterSet
 from wlm.licenses.forms.licenses import ACTION_FORMS
-from wlm.licenses.models import EventKind, License, LicenseStatus, Module, StartMode
+from wlm.licenses.models import (
+    CHANGE_KINDS,
+    EventKind,
+    License,
+    LicenseRequest,
+    LicenseStatus,
+    Module,
+    RequestKind,
+    RequestState,
+    StartMode,
+)
 from wlm.licenses.pdf import certificate_response
 from wlm.licenses.queries import assignments_with_counts, license_rows, with_location_names
 from wlm.licenses.views.bulk import bulk_context
@@ -55,6 +66,8 @@ ACTION_LABELS = {
 }
 # after an action, the tab that shows its effect
 ACTION_TABS = {"assign": "assignments", "unassign": "assignments"}
+# what the license's partner or organization asks its distributor for
+ASK_LABELS = {RequestKind.RENEWAL: _("Request renewal"), RequestKind.UPGRADE: _("Request change")}
 
 
 def _htmx_target(request) -> str | None:
@@ -106,14 +119,51 @@ class LicenseListView(ScopedListView):
         return context
 
 
-def _license_or_404(request, pk: int, *prefetch) -> License:
+def _license_or_404(request, pk: int, *prefetch, **annotations) -> License:
     """The license if the user sees it (else 404), with what its pages show and whether
     the user manages it (``managed``, for the buttons)."""
     rows = license_rows().select_related(
         "organization", "location", "distributor", "partner", "signed"
     )
     rows = rows.prefetch_related(*prefetch).visible_to(request.user).with_managed(request.user)
-    return get_object_or_404(rows, pk=pk)
+    return get_object_or_404(rows.annotate(**annotations), pk=pk)
+
+
+def _change_facts(user) -> dict[str, Any]:
+    """For the license view's one query: whether a renewal or upgrade of the license is
+    waiting that the user sees (``changes_pending``), and whether the user asks for the
+    license's changes (``asks_changes``)."""
+    pending = LicenseRequest.objects.visible_to(user).filter(
+        license=OuterRef("pk"), state=RequestState.PENDING, kind__in=CHANGE_KINDS
+    )
+    asked = License.objects.changes_asked_by(user).filter(pk=OuterRef("pk"))
+    return {"changes_pending": Exists(pending), "asks_changes": Exists(asked)}
+
+
+def _change_requests(license: License, user) -> dict[str, Any]:
+    """The renewals and upgrades of the license waiting for its distributor (as the
+    user sees requests), and the Request buttons the user may press: no query when none
+    is waiting (``_change_facts`` said so in the license's query)."""
+    pending = []
+    if license.changes_pending:
+        pending = list(
+            LicenseRequest.objects.visible_to(user)
+            .filter(license=license, state=RequestState.PENDING, kind__in=CHANGE_KINDS)
+            .select_related("distributor")
+            .prefetch_related("add_modules", "remove_modules")
+            .order_by("created", "pk")
+        )
+    kinds = services.askable_changes(
+        license, user, pending=[r.kind for r in pending], asks=license.asks_changes
+    )
+    return {
+        "pending_changes": pending,
+        "may_decide": bool(pending) and services.may_decide(user),
+        "ask_changes": [
+            (kind, ASK_LABELS[kind], reverse(f"requests:{kind}", args=[license.pk]))
+            for kind in kinds
+        ],
+    }
 
 
 def _tab_context(tab: str, license: License, user) -> dict[str, Any]:
@@ -174,7 +224,9 @@ class LicenseDetailView(LoginRequiredMixin, View):
             tab = "general"
         # the notices and their deliveries in one query, as the API's license view
         prefetch = [notices.reader().prefetch()] if tab == "notifications" else []
-        license = _license_or_404(request, pk, *prefetch)
+        htmx_tab = _htmx_target(request) == TAB_PANEL_TARGET
+        facts = {} if htmx_tab else _change_facts(request.user)  # the header's, below
+        license = _license_or_404(request, pk, *prefetch, **facts)
         actions = lifecycle.available_actions(license, request.user, managed=license.managed)
         context = {
             "license": license,
@@ -189,10 +241,11 @@ class LicenseDetailView(LoginRequiredMixin, View):
             "can_assign": "assign" in actions,
             **_tab_context(tab, license, request.user),
         }
-        if _htmx_target(request) == TAB_PANEL_TARGET:
+        if htmx_tab:
             return render(request, "licenses/includes/tab_panel.html", context)
         token = tokens.latest(license)  # the header's verify link
         context.update(token=token, fingerprint=signing.fingerprint(token))
+        context.update(_change_requests(license, request.user))
         if (
             license.status == LicenseStatus.PENDING_START
             and license.start_mode == StartMode.AUTOMATIC

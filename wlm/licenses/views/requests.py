@@ -15,22 +15,35 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from wlm.lib.problems import Conflict
 from wlm.lib.views import ScopedListView, apply_service
-from wlm.licenses import services
+from wlm.licenses import lifecycle, services
 from wlm.licenses.filters import LicenseRequestFilterSet
-from wlm.licenses.forms.requests import ApproveForm, LicenseRequestForm, RejectForm
-from wlm.licenses.models import License, LicenseRequest, Module, RequestState
+from wlm.licenses.forms.requests import (
+    CHANGE_FORMS,
+    ApproveForm,
+    LicenseRequestForm,
+    PageForm,
+    RejectForm,
+)
+from wlm.licenses.models import License, LicenseRequest, Module, RequestKind, RequestState
+from wlm.licenses.queries import license_rows
 from wlm.tenancy import saved_views
 from wlm.tenancy.models import SavedList, TenantType
-from wlm.tenancy.scoping import actor_of
+from wlm.tenancy.scoping import actor_of, manages
 
 
 def requests_with_related():
     """Requests with what a row shows, in a fixed number of queries whatever the rows.
     The license is not loaded: its key is shown only as ``RequestListView`` masks it."""
+    by_code = Module.objects.order_by("code")
     return LicenseRequest.objects.select_related(
         "location__organization", "partner", "distributor"
-    ).prefetch_related(Prefetch("modules", Module.objects.order_by("code")))
+    ).prefetch_related(
+        Prefetch("modules", by_code),
+        Prefetch("add_modules", by_code),
+        Prefetch("remove_modules", by_code),
+    )
 
 
 class RequestListView(ScopedListView):
@@ -63,10 +76,12 @@ class RequestListView(ScopedListView):
     def get_context_data(self, **kwargs) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         selected = self.request.GET.getlist("state")
+        kinds = self.request.GET.getlist("kind")
         context.update(
             state_choices=[
                 (value, label, value in selected) for value, label in RequestState.choices
             ],
+            kind_choices=[(value, label, value in kinds) for value, label in RequestKind.choices],
             queue_url=f"{reverse('requests:list')}?state={RequestState.PENDING}",
             all_url=f"{reverse('requests:list')}?q=",
             # the buttons: the services' own rights (a distributor sees only its requests)
@@ -125,6 +140,47 @@ def request_new(request: HttpRequest) -> HttpResponse:
 LOCATION_SELECT_ID = "id_location"  # the select the location search fills (hx-target)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_change(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    """The license's partner or organization asks for a renewal or an upgrade (the
+    license view's Request buttons, the notices' link). The distributor, who makes the
+    change itself, is sent to its own form instead; a user who may not ask, the 403
+    page; a license the user does not see, 404."""
+    license = get_object_or_404(
+        license_rows().select_related("organization", "location").visible_to(request.user),
+        pk=pk,
+    )
+    action = services.CHANGE_ACTIONS[kind]
+    if lifecycle.may(request.user, action) and manages(request.user, license):
+        return redirect(f"licenses:{action}", license.pk)
+    services.require_change_asker(request.user, license)
+    form_class = CHANGE_FORMS[kind]
+    if request.method == "POST":
+        form = form_class(request.POST, license=license, user=request.user)
+        if form.is_valid():
+            created = apply_service(form, form.act)
+            if created is not None:
+                messages.success(
+                    request, _("Request sent to %(name)s.") % {"name": created.distributor.name}
+                )
+                return redirect("licenses:detail", license.pk)
+        return _change_page(request, license, form, None, status=400)
+    try:  # what the request would be refused for now, said before it is filled in
+        services.check_change(license, kind)
+        refusal = None
+    except Conflict as error:
+        refusal = str(error.detail)
+    initial = {"years": request.GET["years"]} if request.GET.get("years") else {}
+    form = form_class(license=license, user=request.user, initial=initial)
+    return _change_page(request, license, form, refusal)
+
+
+def _change_page(request, license, form, refusal, status: int = 200) -> HttpResponse:
+    context = {"license": license, "form": form, "refusal": refusal}
+    return render(request, "requests/change.html", context, status=status)
+
+
 def _prefill(request: HttpRequest) -> dict[str, Any]:
     """``?location=<uuid>`` (the locations page links here, the location search sends the
     chosen one so that it stays chosen); an invisible or malformed one matches no option
@@ -134,7 +190,9 @@ def _prefill(request: HttpRequest) -> dict[str, Any]:
 
 def _decidable(request: HttpRequest, pk: int) -> LicenseRequest:
     """The request if the user sees it (else 404) and may decide it (else 403)."""
-    license_request = get_object_or_404(requests_with_related().visible_to(request.user), pk=pk)
+    license_request = get_object_or_404(
+        requests_with_related().select_related("license").visible_to(request.user), pk=pk
+    )
     services.require_decider(request.user, license_request)
     return license_request
 
@@ -152,19 +210,29 @@ def _decision_page(
 def approve(request: HttpRequest, pk: int) -> HttpResponse:
     """The distributor approves: the license is generated and shown."""
     license_request = _decidable(request, pk)
+    # a renewal or an upgrade changes a license that exists: no start to choose
+    form_class = PageForm if license_request.is_change else ApproveForm
     if request.method == "GET":
-        return _decision_page(request, "requests/approve.html", license_request, ApproveForm())
-    form = ApproveForm(request.POST)
+        return _decision_page(request, "requests/approve.html", license_request, form_class())
+    form = form_class(request.POST)
     if form.is_valid():
         license = apply_service(
             form,
             lambda: services.approve_request(request.user, license_request.pk, **form.cleaned_data),
         )
         if license is not None:
-            messages.success(request, _("License generated: %(key)s") % {"key": license.key})
+            messages.success(request, _approved_message(license_request, license))
             return redirect("licenses:detail", license.pk)
     license_request = _decidable(request, pk)  # as it is now (another may have decided it)
     return _decision_page(request, "requests/approve.html", license_request, form, status=400)
+
+
+def _approved_message(license_request: LicenseRequest, license: License) -> str:
+    if license_request.kind == RequestKind.RENEWAL:
+        return _("The license was renewed.")
+    if license_request.kind == RequestKind.UPGRADE:
+        return _("The license was upgraded.")
+    return _("License generated: %(key)s") % {"key": license.key}
 
 
 @login_required
