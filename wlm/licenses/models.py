@@ -99,6 +99,8 @@ class RequestKind(models.TextChoices):
 # the kinds that ask for a change of an existing license (``LicenseRequest.license``)
 CHANGE_KINDS = (RequestKind.RENEWAL, RequestKind.UPGRADE)
 YEARS_RANGE = Q(years__gte=1) & Q(years__lte=5)
+# a CHECK passes on NULL ("unknown"): a column that may be NULL says it is not
+SOME_YEARS = Q(years__isnull=False) & YEARS_RANGE
 
 
 class LicenseRequestQuerySet(ScopedQuerySet):
@@ -204,7 +206,7 @@ class LicenseRequest(models.Model):
                 name="request_new_terms",
                 condition=~Q(kind=RequestKind.NEW)
                 | (
-                    YEARS_RANGE
+                    SOME_YEARS
                     & Q(payment__in=Payment.values)
                     & (
                         Q(aps__isnull=False, rooms__isnull=True)
@@ -221,7 +223,7 @@ class LicenseRequest(models.Model):
                 name="request_renewal_terms",
                 condition=~Q(kind=RequestKind.RENEWAL)
                 | (
-                    YEARS_RANGE
+                    SOME_YEARS
                     & Q(payment="", aps__isnull=True, rooms__isnull=True, license__isnull=False)
                 ),
             ),
