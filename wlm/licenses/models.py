@@ -5,6 +5,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from wlm.lib import clock
 from wlm.lib.migrations import trigram_index
@@ -91,9 +92,9 @@ class RequestState(models.TextChoices):
 class RequestKind(models.TextChoices):
     """What a request asks for: a new license, or a change of an existing one."""
 
-    NEW = "new", _("New license")
-    RENEWAL = "renewal", _("Renewal")
-    UPGRADE = "upgrade", _("Upgrade")
+    NEW = "new", pgettext_lazy("request kind", "New license")
+    RENEWAL = "renewal", pgettext_lazy("request kind", "Renewal")
+    UPGRADE = "upgrade", pgettext_lazy("request kind", "Upgrade")
 
 
 # the kinds that ask for a change of an existing license (``LicenseRequest.license``)

@@ -376,6 +376,12 @@ def askable_changes(
     return kinds if asks else []
 
 
+def _as_stored(license: License) -> License:
+    """The license as stored now: a request is checked against it, whatever the caller
+    read before (not locked: the approval checks it again under its lock)."""
+    return License.objects.select_related("location").get(pk=license.pk)
+
+
 def _create_change(user, license: License, kind: str, **fields) -> LicenseRequest:
     """The request row; a concurrent request for the same change that was stored first
     (the partial unique index ``request_one_pending_change``) makes this one the 409."""
@@ -410,6 +416,7 @@ def request_renewal(user, license: License, years: int) -> LicenseRequest:
     """The license's partner or organization asks its distributor to renew it by
     ``years``."""
     require_change_asker(user, license)
+    license = _as_stored(license)
     if not 1 <= years <= 5:
         raise ValidationError({"years": [_("A license runs 1 to 5 years.")]})
     check_change(license, RequestKind.RENEWAL)
@@ -429,6 +436,7 @@ def request_upgrade(
     """The license's partner or organization asks its distributor for another limit
     (by the license's type) or other modules."""
     require_change_asker(user, license)
+    license = _as_stored(license)
     limit = upgrade_limit(license, aps=aps, rooms=rooms)
     check_change(license, RequestKind.UPGRADE)
     add, remove = set(add_modules), set(remove_modules)
