@@ -37,6 +37,8 @@ def case(world, name):
     request, unused, in_use = _licenses(world)
     locations.start_installation(world.staff, world.shop, until=None)  # to switch off
     device = installers.add_installer_device(world.staff, world.partner, mac="02:1a:00:00:00:01")
+    renewal = services.request_renewal(world.org_admin, in_use, 1)
+    upgrade = services.request_upgrade(world.partner_admin, in_use, aps=8)
     used = f"/api/v1/licenses/{in_use.pk}"
     ap = AccessPoint.objects.get(location=world.hotel)
     room = Room.objects.get(location=world.hotel)
@@ -230,6 +232,30 @@ def case(world, name):
             "dist_viewer",
             "other_dist_admin",
         ),
+        "read renewal request": (
+            "get",
+            f"/api/v1/license-requests/{renewal.pk}/",
+            None,
+            "org_admin",
+            "partner_viewer",
+            "other_partner_admin",
+        ),
+        "approve renewal request": (
+            "post",
+            f"/api/v1/license-requests/{renewal.pk}/approve/",
+            {},
+            "dist_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
+        "reject upgrade request": (
+            "post",
+            f"/api/v1/license-requests/{upgrade.pk}/reject/",
+            {"reason": "not this year"},
+            "dist_admin",
+            "dist_viewer",
+            "other_dist_admin",
+        ),
         "read license": ("get", f"{used}/", None, "org_admin", "org_viewer", "other_org_admin"),
         "license certificate": (
             "get",
@@ -363,6 +389,9 @@ CASES = [
     "read license request",
     "approve license request",
     "reject license request",
+    "read renewal request",
+    "approve renewal request",
+    "reject upgrade request",
     "read license",
     "license certificate",
     "deny license",
@@ -399,6 +428,44 @@ def test_owner_viewer_outsider_anonymous(world, api, name):
         assert read_only.status_code == 403, read_only.content
     owned = call(owner)
     assert owned.status_code in (200, 201, 204), owned.content
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "owner", "viewer", "outsider"),
+    [
+        ("renewal", {"years": 1}, "org_admin", "org_viewer", "other_org_admin"),
+        ("upgrade", {"aps": 9}, "partner_admin", "partner_viewer", "other_partner_admin"),
+    ],
+)
+def test_asking_for_a_change_of_a_license(world, api, client, kind, body, owner, viewer, outsider):
+    """``POST /license-requests/`` naming a license, and its page
+    ``/requests/<kind>/<license>/``: the license's partner's and organization's admins
+    ask (201, the form 200); their viewers are refused (403); another tenant does not
+    see the license — the API's 400 on ``license`` as for a missing id (the request is
+    new: there is no row to answer 404 for), the page's 404 —; the anonymous caller
+    must log in. Nothing is stored on a refusal."""
+    from wlm.licenses.models import LicenseRequest
+
+    _request, _unused, in_use = _licenses(world)
+    payload = {"license": in_use.pk, "kind": kind, **body}
+    url, page = "/api/v1/license-requests/", f"/requests/{kind}/{in_use.pk}/"
+
+    def call(user):
+        return api(getattr(world, user) if user else None).post(url, payload, format="json")
+
+    before = LicenseRequest.objects.count()
+    assert call(None).status_code == 401
+    outside = call(outsider)
+    assert outside.status_code == 400 and set(outside.json()["errors"]) == {"license"}
+    assert call(viewer).status_code == 403
+    assert LicenseRequest.objects.count() == before
+    anonymous = client.get(page)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    for user, status in ((outsider, 404), (viewer, 403), (owner, 200)):
+        client.force_login(getattr(world, user))
+        assert client.get(page).status_code == status, user
+    assert call(owner).status_code == 201
+    assert LicenseRequest.objects.count() == before + 1
 
 
 @pytest.mark.parametrize(
