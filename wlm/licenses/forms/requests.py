@@ -361,6 +361,7 @@ class RenewalRequestForm(RenewForm):
     submit_label = _("Send request")
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")  # as the other request pages (PageForm)
         super().__init__(*args, **kwargs)
         del self.fields["reason"]
 
@@ -373,6 +374,7 @@ class UpgradeRequestForm(UpgradeForm):
     submit_label = _("Send request")
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         del self.fields["reason"]
 
