@@ -35,8 +35,8 @@ class LicenseAdmin(ReadOnlyAdmin):
 
 @admin.register(LicenseRequest)
 class LicenseRequestAdmin(ReadOnlyAdmin):
-    list_display = ["id", "location", "partner", "distributor", "state", "created"]
-    list_filter = ["state"]
+    list_display = ["id", "kind", "location", "partner", "distributor", "state", "created"]
+    list_filter = ["state", "kind"]
 
 
 @admin.register(LicenseEvent)

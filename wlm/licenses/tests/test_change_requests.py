@@ -359,6 +359,35 @@ def test_the_queue_filters_by_kind_and_license(world, api):
     assert_problem(api(world.partner_admin).get(REQUESTS, {"license": hidden.pk}), 400)
 
 
+def test_the_csv_writes_an_upgrades_modules_as_its_json_row(world, api):
+    """Three to-many columns (a new license's modules, an upgrade's to add and to
+    remove) read through joins and folded back into one line per request."""
+    import csv
+    import io
+
+    license = license_in(world, S.IN_USE)
+    license.modules.add(Module.objects.get(code="pms"), Module.objects.get(code="guest"))
+    body = {
+        "kind": "upgrade",
+        "add_modules": ["analytics", "business"],
+        "remove_modules": ["pms", "guest"],
+    }
+    row = ask(api, world.partner_admin, license, body).json()
+    client = api(world.partner_admin)
+    response = client.get(REQUESTS, {"format": "csv"})
+    assert response.status_code == 200
+    lines = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    [line] = [line for line in lines if line["id"] == str(row["id"])]
+    assert line["add_modules"] == ";".join(row["add_modules"]) == "analytics;business"
+    assert line["remove_modules"] == ";".join(row["remove_modules"]) == "guest;pms"
+    assert (line["kind"], line["kind_label"], line["license"]) == (
+        "upgrade",
+        "Upgrade",
+        str(license.pk),
+    )
+    assert (line["license_key"], line["years"], line["payment"]) == (license.key, "", "")
+
+
 # --- approval, rejection ------------------------------------------------------------------
 
 
