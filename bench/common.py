@@ -316,7 +316,7 @@ def write_report(result: dict) -> None:
     ]
     for path in sorted(RESULTS.glob("*.json")):
         report = json.loads(path.read_text())
-        for row in report["rows"]:
+        for row in report.get("rows", []):  # sizes.json: a table of its own (docs)
             ceiling = "—" if row["ceiling"] is None else f"{row['ceiling']:,}"
             ratio = "—" if row["ratio"] is None else f"{row['ratio']:.3f}"
             lines.append(
