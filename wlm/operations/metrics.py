@@ -46,6 +46,8 @@ from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 from prometheus_client.exposition import choose_encoder  # noqa: E402
 from prometheus_client.multiprocess import MultiProcessCollector  # noqa: E402
 
+from wlm.lib.database import drop_connection  # noqa: E402
+
 log = logging.getLogger(__name__)
 # no ``*_created`` series: multiprocess mode has none, and both modes answer alike
 disable_created_metrics()
@@ -153,8 +155,7 @@ def failed_connection(error: DatabaseError, where: str) -> None:
     again."""
     database_error(error, where)
     log.warning("%s: the database did not answer: %s", where, error)
-    if not connection.in_atomic_block:
-        connection.close()
+    drop_connection()
 
 
 def count_intake(source: str, accepted: int, duplicates: int, rejected: int, started: int):
