@@ -85,6 +85,20 @@ class ScopedListView(LoginRequiredMixin, FilterView):
         query["format"] = "csv"
         return f"{reverse(self.api_url_name)}?{query.urlencode()}"
 
+    def filter_chosen(self, filterset, name: str) -> dict[str, Any]:
+        """``?<name>=<id>`` (a link, a saved view): the row it selects, for the page to show
+        by name (``<name>_chosen``) with a link that drops it (``without_<name>_query``);
+        the panel filters by name otherwise."""
+        form = filterset.form
+        form.is_valid()  # validated already (the rows); a bad filter elsewhere keeps this one
+        chosen = getattr(form, "cleaned_data", {}).get(name)  # unbound: none
+        if chosen is None:
+            return {f"{name}_chosen": None}
+        query = self.request.GET.copy()
+        for dropped in (name, "page"):
+            query.pop(dropped, None)
+        return {f"{name}_chosen": chosen, f"without_{name}_query": query.urlencode()}
+
     def get_context_data(self, **kwargs) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["ordering"] = self.current_ordering()

@@ -104,7 +104,7 @@ class LocationListView(ScopedListView):
             may_activate=may_activate(self.request.user),
             may_switch_installation=may_switch_installation(self.request.user),
             shows_installer_devices=shows_installer_devices(self.request.user),
-            **self.organization_chosen(context["filter"]),
+            **self.filter_chosen(context["filter"], "organization"),
             ending_soon_days=ENDING_SOON_DAYS,
             ending_soon_query=f"license_end_after={start}&license_end_before={end}",
             # an organization's users see one organization: no choice to offer
@@ -113,19 +113,6 @@ class LocationListView(ScopedListView):
             ),
         )
         return context
-
-    def organization_chosen(self, filterset) -> dict[str, Any]:
-        """``?organization=<id>`` (a link, a saved view): the organization it selects, shown
-        by name with a link that drops it; the panel filters by name otherwise."""
-        form = filterset.form
-        form.is_valid()  # validated already (the rows); a bad filter elsewhere keeps this one
-        chosen = getattr(form, "cleaned_data", {}).get("organization")  # unbound: none
-        if chosen is None:
-            return {"organization_chosen": None}
-        query = self.request.GET.copy()
-        for name in ("organization", "page"):
-            query.pop(name, None)
-        return {"organization_chosen": chosen, "without_organization_query": query.urlencode()}
 
 
 def _provision(user, location: Location, key: str) -> License:

@@ -87,23 +87,9 @@ class RequestListView(ScopedListView):
             # the buttons: the services' own rights (a distributor sees only its requests)
             may_decide=services.may_decide(self.request.user),
             may_request=services.may_request(self.request.user),
-            **self.partner_chosen(context["filter"]),
+            **self.filter_chosen(context["filter"], "partner"),
         )
         return context
-
-    def partner_chosen(self, filterset) -> dict[str, Any]:
-        """``?partner=<id>`` (a link, a saved view): the partner it selects, shown by name
-        with a link that drops it; the panel filters by name otherwise (``partner_name``),
-        as the locations list does with organizations."""
-        form = filterset.form
-        form.is_valid()  # validated already (the rows); a bad filter elsewhere keeps this one
-        chosen = getattr(form, "cleaned_data", {}).get("partner")  # unbound: none
-        if chosen is None:
-            return {"partner_chosen": None}
-        query = self.request.GET.copy()
-        for name in ("partner", "page"):
-            query.pop(name, None)
-        return {"partner_chosen": chosen, "without_partner_query": query.urlencode()}
 
 
 @login_required
