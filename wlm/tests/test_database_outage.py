@@ -13,7 +13,6 @@ intake's retry with its Idempotency-Key and the buffered accounting count once.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from wlm.tests.test_fresh_setup import ROOT, free_port, serve
+from wlm.tests.test_fresh_setup import ROOT, call, free_port, serve
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -158,21 +157,6 @@ def cluster():
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def call(port: int, method: str, url: str, body: dict | None = None, **headers):
-    """(status, headers with lower-case names, body, seconds it took)."""
-    started = time.monotonic()
-    client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    payload = None if body is None else json.dumps(body)
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    client.request(method, url, body=payload, headers=headers)
-    response = client.getresponse()
-    content = response.read()
-    names = {name.lower(): value for name, value in response.getheaders()}
-    client.close()
-    return response.status, names, content, time.monotonic() - started
 
 
 def until(check, seconds: float):

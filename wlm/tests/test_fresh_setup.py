@@ -48,14 +48,20 @@ def manage(env: dict, *args: str) -> None:
     assert done.returncode == 0, f"manage.py {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
 
 
-def request(port: int, method: str, url: str, body: dict | None = None, **headers):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def call(port: int, method: str, url: str, body: dict | None = None, **headers):
+    """(status, headers with lower-case names, body, seconds it took) of one request to
+    the server on ``port``."""
+    started = time.monotonic()
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     payload = None if body is None else json.dumps(body)
     if body is not None:
         headers["Content-Type"] = "application/json"
-    connection.request(method, url, body=payload, headers=headers)
-    response = connection.getresponse()
-    return response.status, response.read()
+    client.request(method, url, body=payload, headers=headers)
+    response = client.getresponse()
+    content = response.read()
+    names = {name.lower(): value for name, value in response.getheaders()}
+    client.close()
+    return response.status, names, content, time.monotonic() - started
 
 
 def serve(env: dict, port: int, log: Path) -> subprocess.Popen:
@@ -71,7 +77,7 @@ def serve(env: dict, port: int, log: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while True:
         try:
-            request(port, "GET", "/accounts/login/")
+            call(port, "GET", "/accounts/login/")
             return process
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -121,15 +127,18 @@ def test_migrate_collectstatic_createsuperuser_serve_a_token_login(tmp_path, fre
     port = free_port()
     server = serve(env, port, tmp_path / "server.log")
     try:
-        status, body = request(
+        status, _headers, body, _seconds = call(
             port, "POST", "/api/v1/auth/token/", {"username": "root", "password": PASSWORD}
         )
         assert status == 200, body
         token = json.loads(body)["token"]
-        status, body = request(port, "GET", "/api/v1/distributors/", Authorization=f"Token {token}")
+        token_header = {"Authorization": f"Token {token}"}
+        status, _headers, body, _seconds = call(
+            port, "GET", "/api/v1/distributors/", **token_header
+        )
         assert status == 200, body
         # the pages too (collected static files, a data folder of its own)
-        status, body = request(port, "GET", "/accounts/login/")
+        status, _headers, body, _seconds = call(port, "GET", "/accounts/login/")
         assert status == 200
     finally:
         server.terminate()

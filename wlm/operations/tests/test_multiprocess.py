@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from wlm.tests.test_fresh_setup import ROOT, SERVE, free_port, request
+from wlm.tests.test_fresh_setup import ROOT, SERVE, call, free_port
 
 UNREACHABLE = "postgres://wlm@127.0.0.1:1/wlm"  # nothing listens on port 1: refused at once
 
@@ -68,14 +68,14 @@ def test_granian_workers_answer_the_probes_and_one_scrape_counts_them_all(tmp_pa
     try:
         _wait(port, server, log, workers=2)
         with ThreadPoolExecutor(4) as pool:  # new connections, spread over the workers
-            statuses = list(pool.map(lambda _: request(port, "GET", "/healthz")[0], range(40)))
+            statuses = list(pool.map(lambda _: call(port, "GET", "/healthz")[0], range(40)))
         assert statuses == [200] * 40
-        status, body = request(port, "GET", "/readyz")
+        status, _headers, body, _seconds = call(port, "GET", "/readyz")
         assert status == 503
         problem = json.loads(body)
         assert problem["detail"] == "The database does not answer."
         assert problem["checks"]["database"] == "unreachable"
-        status, body = request(port, "GET", "/metrics")
+        status, _headers, body, _seconds = call(port, "GET", "/metrics")
         assert status == 200, body
     finally:
         server.terminate()
@@ -100,7 +100,7 @@ def _wait(port: int, server: subprocess.Popen, log, workers: int) -> None:
         try:
             if log.read_text().count("Started worker-") < workers:
                 raise ConnectionRefusedError("a worker is still starting")
-            assert request(port, "GET", "/healthz")[0] == 200
+            assert call(port, "GET", "/healthz")[0] == 200
             return
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
