@@ -57,8 +57,10 @@ def _entries() -> list[tuple[str, str]]:
     return pairs
 
 
-# not words a person reads: placeholders (%(licenses)s), paths and addresses
-NOT_WORDS = re.compile(r"%\(\w+\)\w|\S*/\S*|<[^>]*>")
+# not words a person reads: placeholders (%(licenses)s), paths and addresses, and a
+# signed license's fingerprint (five groups of four hex digits, made at each view: "3BAD
+# FACE …" held an English word now and then — wlm.licenses.signing.fingerprint)
+NOT_WORDS = re.compile(r"%\(\w+\)\w|\S*/\S*|<[^>]*>|(?<!\w)[0-9A-F]{4}(?: [0-9A-F]{4}){4}(?!\w)")
 
 
 def _words(text: str) -> set[str]:
