@@ -192,7 +192,7 @@ def _write_requests(users: dict, count: int) -> int:
     places = places[:count]
     licenses = dict(
         CurrentLicense.objects.filter(
-            location__in=[place.pk for place in places], license__request__isnull=True
+            location__in=[place.pk for place in places], license__requests__isnull=True
         ).values_list("location_id", "license_id")
     )
     rng = random.Random(2026)
