@@ -540,7 +540,7 @@ def bench_growth(args) -> dict:
                 log("growth: collecting the static files (the pages' manifest)")
                 manage(url, "collectstatic", "--noinput", "-v0")
             log(f"growth: {licenses:,} licenses: users, requests and inbox items")
-            setup = pages.prepare_database(url, args)
+            setup = pages.prepare_database(url, args, SCRIPT)
             setup_file = WORK / f"growth-setup-{licenses}.json"
             setup_file.write_text(json.dumps(setup))
             log(

@@ -863,12 +863,14 @@ def _miss(row: dict, diagnosis: dict) -> list[str]:
     ]
 
 
-def prepare_database(url: str, args) -> dict:
+def prepare_database(url: str, args, script: Path = SCRIPT) -> dict:
     """The users, requests and inbox items the pages are measured with, written into the
-    database at ``url`` (its cases: what to call as whom), then the tables settled."""
+    database at ``url`` (its cases: what to call as whom), then the tables settled.
+    ``script``: whose ``prepare`` step makes the setup (bench/growth.py adds its own
+    cases and the export to the pages')."""
     setup = script_result(
         url,
-        SCRIPT,
+        script,
         "prepare",
         "--requests",
         str(args.pages_requests),
