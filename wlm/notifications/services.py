@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import F, QuerySet
 
 from wlm.lib import clock
+from wlm.lib.pagination import COUNT_LIMIT
 from wlm.notifications.models import Channel, Delivery
 
 
@@ -30,6 +31,16 @@ def inbox_of(user) -> QuerySet:
         .prefetch_related("notice__license__assignments__location")
         .annotate(created=F("sent_at"))
     )
+
+
+def unread_count(user) -> tuple[int, bool]:
+    """(count, capped): ``user``'s unread items it still sees, counted up to the lists'
+    ``COUNT_LIMIT``; beyond it the count is that limit and ``capped`` is true (shown as
+    "more than 1,000 unread"). Each counted item is checked through the tenancy door, so
+    an uncapped count of a large tenant's inbox grew with every notice it received."""
+    unread = inbox_of(user).visible_to(user).filter(read_at__isnull=True).order_by()
+    counted = unread[: COUNT_LIMIT + 1].count()
+    return min(counted, COUNT_LIMIT), counted > COUNT_LIMIT
 
 
 def mark_read(item: Delivery) -> None:

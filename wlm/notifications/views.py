@@ -59,7 +59,7 @@ class InboxView(ScopedListView):
     def get_context_data(self, **kwargs) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         _with_messages(context["object_list"])
-        context["unread_count"] = _own_items(self.request.user).filter(read_at__isnull=True).count()
+        context["unread_count"], context["unread_capped"] = services.unread_count(self.request.user)
         context["unread_only"] = self.request.GET.get("unread") == "true"
         return context
 
@@ -75,8 +75,9 @@ def mark_read(request: HttpRequest, pk: int) -> HttpResponse:
     if getattr(request, "htmx", None):  # the row in place, and the unread count beside it
         item = _own_items(request.user).get(pk=pk)
         _with_messages([item])
-        unread = _own_items(request.user).filter(read_at__isnull=True).count()
-        context = {"item": item, "unread_count": unread, "swap_count": True}
+        unread, capped = services.unread_count(request.user)
+        context = {"item": item, "unread_count": unread, "unread_capped": capped}
+        context["swap_count"] = True
         return render(request, "notifications/_inbox_item.html", context)
     messages.success(request, gettext("Marked as read."))
     target = request.POST.get("next", "")

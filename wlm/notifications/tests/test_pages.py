@@ -106,6 +106,24 @@ def test_mark_as_read_sets_the_time_once_and_returns_to_the_inbox(client, world,
     assert items(client.get(INBOX, {"unread": "true"})) == [newest]
 
 
+def test_the_unread_count_stops_at_the_lists_limit(client, world, history, monkeypatch):
+    """A large tenant's admin receives every notice of its licenses: the unread items
+    are counted up to the lists' limit, then shown as "more than"."""
+    from wlm.notifications import services
+
+    client.force_login(world.org_admin)
+    monkeypatch.setattr(services, "COUNT_LIMIT", 1)
+    html = client.get(INBOX).content.decode()
+    assert "<title>Inbox (1+)" in html and "More than 1 unread" in html
+    monkeypatch.setattr(services, "COUNT_LIMIT", 2)
+    html = client.get(INBOX).content.decode()
+    assert "<title>Inbox (2)" in html and "2 unread" in html and "More than" not in html
+    [newest, _] = inbox_ids(world.org_admin)
+    monkeypatch.setattr(services, "COUNT_LIMIT", 0)
+    html = client.post(read_url(newest), headers={"HX-Request": "true"}).content.decode()
+    assert 'id="unread-count" hx-swap-oob="true"' in html and "More than 0 unread" in html
+
+
 def test_mark_as_read_goes_nowhere_but_this_site(client, world, history):
     [pk, *_] = inbox_ids(world.org_admin)
     client.force_login(world.org_admin)
