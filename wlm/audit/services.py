@@ -238,6 +238,34 @@ def record(
     with ``label`` (a login attempt's user name); ``tenant``: see the module's text;
     ``actor``: the user who made the change (None: ``system``, or ``actor_name``);
     ``before``/``after``: the changed fields only, never a secret."""
+    entry = _entry(
+        kind,
+        obj=obj,
+        tenant=tenant,
+        before=before,
+        after=after,
+        actor=actor,
+        label=label,
+        actor_name=actor_name,
+    )
+    # inside the caller's transaction; alone (a failed login), its own
+    with transaction.atomic(savepoint=False):
+        entry.save(force_insert=True)
+    return entry
+
+
+def _entry(
+    kind: Kind,
+    *,
+    obj,
+    tenant,
+    before: dict | None = None,
+    after: dict | None = None,
+    actor=None,
+    label: str | None = None,
+    actor_name: str | None = None,
+) -> AuditEntry:
+    """``record``'s entry, not yet saved."""
     scope = scope_of(tenant)
     tenant_type, tenant_id = scope.tenant
     actor_id, name = _actor(actor)
@@ -269,24 +297,34 @@ def record(
         address=where.address,
         user_agent=_text(where.user_agent)[:AGENT_LENGTH],
     )
-    # inside the caller's transaction; alone (a failed login), its own
-    with transaction.atomic(savepoint=False):
-        entry.save(force_insert=True)
     return entry
 
 
 def record_license_event(license, event_kind: str, actor, *, reason="", before=None, after=None):
     """A license's history event (``licenses.lifecycle.record``, the one place they are
     written) in the log, in the same transaction: the reason goes with ``after``."""
-    after = {**(after or {}), **({"reason": reason} if reason else {})}
-    return record(
-        license_kind(event_kind),
-        obj=license,
-        tenant=license_scope(license),
-        actor=actor,
-        before=before,
-        after=after,
-    )
+    return record_license_events([(license, event_kind, actor, reason, before, after)])[0]
+
+
+def record_license_events(events: list[tuple]) -> list[AuditEntry]:
+    """``record_license_event`` for several (license, kind, actor, reason, before,
+    after), in one statement (``lifecycle.start_all``)."""
+    entries = [
+        _entry(
+            license_kind(event_kind),
+            obj=license,
+            tenant=license_scope(license),
+            actor=actor,
+            before=before,
+            after={**(after or {}), **({"reason": reason} if reason else {})},
+        )
+        for license, event_kind, actor, reason, before, after in events
+    ]
+    with transaction.atomic(savepoint=False):
+        if len(entries) == 1:  # as ``record`` saves it
+            entries[0].save(force_insert=True)
+            return entries
+        return AuditEntry.objects.bulk_create(entries)
 
 
 def expire(before: dt.datetime, limit: int) -> int:

@@ -591,20 +591,22 @@ def _start_due(license_ids: set[int]) -> list[int]:
     ):
         devices[row[0]].append(row)
     threshold = settings.LICENSE_START_DEVICES
-    started = []
+    starts = []
     for license in candidates:
         counted = counts_from(license.provisioned)
         first = [row for row in devices[license.pk] if row[4] >= counted][:threshold]
         if len(first) == threshold:
-            _start(license, first)
-            started.append(license.pk)
+            starts.append(_start(license, first))
+    lifecycle.start_all(starts)  # one statement per table for the batch's starts
+    started = [license.pk for license, _date, _evidence in starts]
     if started or gone:
         PendingDevice.objects.filter(license__in=started + gone).delete()
     return started
 
 
-def _start(license: License, first: list[tuple]) -> None:
-    """Start a locked license: the last of its first devices decides the local date."""
+def _start(license: License, first: list[tuple]) -> tuple[License, dt.date, dict]:
+    """What starts a locked license (``lifecycle.start_all``): the last of its first
+    devices decides the local date, and they are the start's evidence."""
     _license, _device, _location, zone, seen_at = first[-1]
     evidence = {
         "threshold": len(first),
@@ -613,4 +615,4 @@ def _start(license: License, first: list[tuple]) -> None:
             for _license, device, location, _zone, seen_at in first
         ],
     }
-    lifecycle.start_locked(license, local_date(seen_at, zone), evidence=evidence)
+    return license, local_date(seen_at, zone), evidence

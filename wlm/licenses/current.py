@@ -87,16 +87,16 @@ _RULE = PreparedQuery(
 )
 
 
-def refresh(location_ids: Iterable, *, changed: License | None = None) -> None:
+def refresh(location_ids: Iterable, *, changed: Iterable[License] = ()) -> None:
     """Store the license of each location of ``location_ids`` (ids or rows), with its
     copies of the license's status and end date.
 
-    ``changed``: a license whose status or end date the caller's change moved
-    (``apply_change``): its copies are rewritten too on the other locations whose
-    license it is. Each row is written once in a change: a second write of a row this
-    transaction wrote queues PostgreSQL's (deferred) foreign key checks of the row,
-    which at the commit would wait for a location an element's addition holds while it
-    waits for this license (test_races).
+    ``changed``: licenses whose status or end date the caller's change moved
+    (``apply_change``, or ``apply_changes`` for several): their copies are rewritten too
+    on the other locations whose license they are. Each row is written once in a
+    change: a second write of a row this transaction wrote queues PostgreSQL's
+    (deferred) foreign key checks of the row, which at the commit would wait for a
+    location an element's addition holds while it waits for this license (test_races).
 
     The rows (those of ``changed``'s locations too) are locked in id order first (no
     deadlock between two refreshes), and the license and its copies are then written by
@@ -106,10 +106,14 @@ def refresh(location_ids: Iterable, *, changed: License | None = None) -> None:
     a location's license, copying it as it was before this change, is rewritten here.
     """
     ids = sorted({getattr(location, "pk", location) for location in location_ids} - {None})
+    changed = list(changed)
     others = []
-    if changed is not None:
-        assigned = Assignment.objects.filter(license=changed).values_list("location_id", flat=True)
-        others = sorted({changed.location_id, *assigned} - {None} - set(ids))
+    if changed:
+        assigned = Assignment.objects.filter(license__in=changed).values_list(
+            "location_id", flat=True
+        )
+        own = {license.location_id for license in changed}
+        others = sorted({*own, *assigned} - {None} - set(ids))
     if not ids and not others:
         return
     rows = CurrentLicense.objects.filter(location_id__in=ids)
@@ -132,9 +136,9 @@ def refresh(location_ids: Iterable, *, changed: License | None = None) -> None:
             rows.filter(location_id=location_id).update(
                 license_id=license_id, **_facts_of(License.objects.filter(pk=license_id))
             )
-        if others:  # where ``changed`` is the license, its new status and end date
-            CurrentLicense.objects.filter(location_id__in=others, license=changed).update(
-                status=changed.status, end_date=changed.end_date
+        if others:  # where one of ``changed`` is the license, its new (saved) status and end date
+            CurrentLicense.objects.filter(location_id__in=others, license__in=changed).update(
+                **_facts_of(License.objects.filter(pk=OuterRef("license")))
             )
 
 

@@ -12,6 +12,7 @@ all in the caller's transaction on the locked license row. No other code assigns
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -255,25 +256,101 @@ def apply_change(
     """Apply ``action`` to a locked license: check, move it to the status the table
     names, change ``changes``, assign or take off ``location`` where the table says so,
     store the license of every location this moves (``current.refresh``), record the
-    event. Every status change and every assignment passes here.
+    event. Every status change and every assignment passes here (or ``apply_changes``,
+    the same for several licenses).
 
     Must run inside the caller's transaction with ``license`` from ``lock()``.
     ``changes`` are the other fields (never ``status``: the table decides it); ``was``
     and ``extra`` add facts that are not fields (modules) to the event's ``before`` and
     ``after``.
     """
+    apply_changes(action, user, [Change(license, changes, location, was, extra)], reason=reason)
+    return license
+
+
+@dataclass
+class Change:
+    """One license's part of ``apply_changes``: ``apply_change``'s arguments."""
+
+    license: License
+    changes: dict
+    location: Location | None = None
+    was: dict | None = None
+    extra: dict | None = None
+
+
+def apply_changes(action: str, user, items: list[Change], *, reason: str = "") -> None:
+    """``apply_change`` of one action to several locked licenses, each with its own
+    changes: every license is checked and validated first, then each table is written
+    once for all of them (one statement where the changes allow), in the order
+    ``apply_change`` writes them. The connection intake starts several licenses a batch."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("apply_change runs inside a transaction, on a locked license")
+    applied = []
+    for item in items:
+        applied.append(_prepare(action, user, item))
+    _save([(item.license, changes) for item, _rule, changes, _before in applied])
+    # a start or a renewal: the notices of the new cycle
+    for replacing in (False, True):
+        cycle.plan_all(
+            [
+                item.license
+                for item, _rule, changes, before in applied
+                if "end_date" in changes and (before["end_date"] is not None) == replacing
+            ],
+            replacing=replacing,
+        )
+    moved = []  # locations whose license this may change
+    copied = []  # and licenses whose copies of status and end date the locations list reads
+    for item, rule, changes, before in applied:
+        license, location = item.license, item.location
+        if rule.assignment == ADDS:
+            Assignment.objects.create(license=license, location=location, created=clock.now())
+            moved.append(location.pk)
+        elif rule.assignment == REMOVES:
+            license.assignments.filter(location=location).delete()
+            moved.append(location.pk)
+        if "status" in changes and current.moves(before["status"], changes["status"]):
+            # the license may move up or down among its locations' licenses
+            moved += [
+                license.location_id,
+                *license.assignments.values_list("location_id", flat=True),
+            ]
+        if "status" in changes or "end_date" in changes:
+            copied.append(license)
+    current.refresh(moved, changed=copied)
+    tokens.refresh_all([item.license for item in items])  # new tokens where terms changed
+    _record_all(
+        [
+            (
+                item.license,
+                rule.kind,
+                user,
+                reason,
+                {**before, **(item.was or {})},
+                {
+                    **{name: _serialise(value) for name, value in changes.items()},
+                    **(item.extra or {}),
+                },
+            )
+            for item, rule, changes, before in applied
+        ]
+    )
+
+
+def _prepare(action: str, user, item: Change) -> tuple[Change, Rule, dict, dict]:
+    """Check one license's change and apply it to the row in memory, validated: the rule,
+    the changes (the status first, if it moves) and the fields as they were."""
+    license, location, changes = item.license, item.location, item.changes
     if "status" in changes:
         raise TypeError("apply_change takes the status from the transition table")
     rule = check(license, action, user)
     if (location is None) == bool(rule.assignment):
         raise TypeError(f"{action!r} takes a location exactly when it assigns or takes one off")
-    moved = []  # locations whose license this may change
     if rule.assignment == ADDS:
-        extra, moved = {**(extra or {}), "location": str(location.pk)}, [location.pk]
+        item.extra = {**(item.extra or {}), "location": str(location.pk)}
     elif rule.assignment == REMOVES:
-        was, moved = {**(was or {}), "location": str(location.pk)}, [location.pk]
+        item.was = {**(item.was or {}), "location": str(location.pk)}
     # from the license as it is before the change (a renewal moves the end date)
     status = target_status(license, action, clock.now())
     if status != license.status:
@@ -286,30 +363,21 @@ def apply_change(
         # foreign key's check is a query each)
         unchanged = [f.name for f in license._meta.concrete_fields if f.name not in changes]
         license.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
-        license.save(update_fields=list(changes))
-        if "end_date" in changes:  # a start or a renewal: the notices of the new cycle
-            cycle.plan(license, replacing=before["end_date"] is not None)
-    if rule.assignment == ADDS:
-        Assignment.objects.create(license=license, location=location, created=clock.now())
-    elif rule.assignment == REMOVES:
-        license.assignments.filter(location=location).delete()
-    if "status" in changes and current.moves(before["status"], status):
-        # the license may move up or down among its locations' licenses
-        moved += [license.location_id, *license.assignments.values_list("location_id", flat=True)]
-    # and the copies of its status and end date the locations list sorts and filters by
-    copied = "status" in changes or "end_date" in changes
-    current.refresh(moved, changed=license if copied else None)
-    tokens.refresh(license)  # a new signed token when the terms changed
-    after = {name: _serialise(value) for name, value in changes.items()}
-    record(
-        license,
-        rule.kind,
-        user,
-        reason=reason,
-        before={**before, **(was or {})},
-        after={**after, **(extra or {})},
-    )
-    return license
+    return item, rule, changes, before
+
+
+def _save(changed: list[tuple[License, dict]]) -> None:
+    """The changed fields of each license: one UPDATE for the licenses whose changes name
+    the same fields, a plain save for a license alone."""
+    groups = defaultdict(list)
+    for license, changes in changed:
+        if changes:
+            groups[tuple(changes)].append(license)
+    for fields, licenses in groups.items():
+        if len(licenses) == 1:
+            licenses[0].save(update_fields=list(fields))
+        else:
+            License.objects.bulk_update(licenses, list(fields))
 
 
 def created(license: License, user, *, after: dict) -> None:
@@ -324,17 +392,31 @@ def created(license: License, user, *, after: dict) -> None:
 def record(license: License, kind: EventKind, user, *, reason="", before=None, after=None):
     """Append one history event (the "Upgrades" tab) in the caller's transaction, and
     its entry in the audit log (the one place both are written)."""
-    actor = user if user is not None and user.is_authenticated else None
-    audit.record_license_event(license, kind, actor, reason=reason, before=before, after=after)
-    return LicenseEvent.objects.create(
-        license=license,
-        at=clock.now(),
-        actor=actor,
-        actor_name=actor.get_username() if actor else SYSTEM,
-        kind=kind,
-        reason=reason,
-        before=before or {},
-        after=after or {},
+    return _record_all([(license, kind, user, reason, before, after)])[0]
+
+
+def _record_all(events: list[tuple]) -> list[LicenseEvent]:
+    """``record`` for several (license, kind, user, reason, before, after): one
+    statement for the history, one for the log."""
+    rows = []
+    for license, kind, user, reason, before, after in events:
+        actor = user if user is not None and user.is_authenticated else None
+        rows.append((license, kind, actor, reason, before, after))
+    audit.record_license_events(rows)
+    return LicenseEvent.objects.bulk_create(
+        [
+            LicenseEvent(
+                license=license,
+                at=clock.now(),
+                actor=actor,
+                actor_name=actor.get_username() if actor else SYSTEM,
+                kind=kind,
+                reason=reason,
+                before=before or {},
+                after=after or {},
+            )
+            for license, kind, actor, reason, before, after in rows
+        ]
     )
 
 
@@ -350,13 +432,24 @@ def start(license_id: int, start_date: dt.date, evidence: dict | None = None) ->
 def start_locked(license: License, start_date: dt.date, evidence: dict | None = None) -> License:
     """``start`` for a caller that holds the license's lock already, in its transaction
     (the device trigger locks the license before it counts devices)."""
-    return apply_change(
-        license,
+    start_all([(license, start_date, evidence)])
+    return license
+
+
+def start_all(starts: list[tuple[License, dt.date, dict | None]]) -> None:
+    """``start_locked`` for several (license, start date, evidence), one statement per
+    table for all of them (the connection intake starts several licenses a batch)."""
+    apply_changes(
         "start",
         None,
-        extra=evidence,
-        start_date=start_date,
-        end_date=add_years(start_date, license.years),
+        [
+            Change(
+                license,
+                {"start_date": start_date, "end_date": add_years(start_date, license.years)},
+                extra=evidence,
+            )
+            for license, start_date, evidence in starts
+        ],
     )
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from wlm.lib import clock
 from wlm.licenses import signing
-from wlm.licenses.models import License, SignedLicense
+from wlm.licenses.models import Assignment, License, SignedLicense
 
 # The token travels in the certificate's QR code, which must scan from a printed A4 at
 # arm's length (docs/licenses-offline.md, "The QR code"): its size is bounded. Names are
@@ -46,8 +46,8 @@ def _name(text: str) -> str:
     return kept.rstrip() + ELLIPSIS
 
 
-def _party(row) -> dict | None:
-    return None if row is None else {"id": row.pk, "name": _name(row.name)}
+def _party(pk, name) -> dict | None:
+    return None if pk is None else {"id": pk, "name": _name(name)}
 
 
 def _date(value) -> str | None:
@@ -56,22 +56,67 @@ def _date(value) -> str | None:
 
 def terms(license: License) -> dict:
     """The license's terms: the ``lic`` claim."""
-    assigned = license.assignments.select_related("location").order_by("created", "id")
-    locations = [assignment.location for assignment in assigned] or [license.location]
-    more = len(locations) - TOKEN_LOCATIONS
+    return terms_of([license])[license.pk]
+
+
+def terms_of(licenses: list[License]) -> dict[int, dict]:
+    """The ``lic`` claim of each of ``licenses`` (saved rows), by id: three queries
+    whatever their number (parties and first location, assigned locations, modules)."""
+    ids = [license.pk for license in licenses]
+    parties = {
+        row[0]: row[1:]
+        for row in License.objects.filter(pk__in=ids).values_list(
+            "pk",
+            "distributor_id",
+            "distributor__name",
+            "partner_id",
+            "partner__name",
+            "organization_id",
+            "organization__name",
+            "location_id",
+            "location__name",
+        )
+    }
+    assigned: dict[int, list[tuple]] = {pk: [] for pk in ids}
+    for license_id, *place in (
+        Assignment.objects.filter(license__in=ids)
+        .order_by("created", "id")
+        .values_list("license_id", "location_id", "location__name")
+    ):
+        assigned[license_id].append(place)
+    modules: dict[int, list[str]] = {pk: [] for pk in ids}
+    for license_id, code in License.modules.through.objects.filter(license__in=ids).values_list(
+        "license_id", "module__code"
+    ):
+        modules[license_id].append(code)
+    found = {}
+    for license in licenses:
+        dist, dist_name, partner, partner_name, org, org_name, *own = parties[license.pk]
+        places = assigned[license.pk] or ([own] if own[0] is not None else [])
+        found[license.pk] = _terms(
+            license,
+            (_party(dist, dist_name), _party(partner, partner_name), _party(org, org_name)),
+            places,
+            sorted(modules[license.pk]),
+        )
+    return found
+
+
+def _terms(license: License, parties: tuple, places: list, modules: list[str]) -> dict:
+    distributor, partner, organization = parties
+    more = len(places) - TOKEN_LOCATIONS
     lic = {
         "id": license.pk,
         "key": license.key,
-        "distributor": _party(license.distributor),
-        "partner": _party(license.partner),
-        "organization": _party(license.organization),
+        "distributor": distributor,
+        "partner": partner,
+        "organization": organization,
         "locations": [
-            {"id": str(place.pk), "name": _name(place.name)}
-            for place in locations[:TOKEN_LOCATIONS]
+            {"id": str(pk), "name": _name(name)} for pk, name in places[:TOKEN_LOCATIONS]
         ],
         "type": license.license_type,
         "limit": license.limit,
-        "modules": sorted(license.modules.values_list("code", flat=True)),
+        "modules": modules,
         "years": license.years,
         "payment": license.payment,
         "start_mode": license.start_mode,
@@ -86,19 +131,29 @@ def terms(license: License) -> dict:
 
 def issue(license: License, lic: dict | None = None) -> str:
     """Sign the license's terms now and keep the token as its latest."""
+    return _issue_all([(license, terms(license) if lic is None else lic)])[0]
+
+
+def _issue_all(signed: list[tuple[License, dict]]) -> list[str]:
+    """Sign each (license, terms) now and keep the tokens as the licenses' latest, in one
+    statement (an upsert on the license)."""
     now = clock.now()
     # no ``sub`` (the key is in ``lic``) and no ``jti`` (a token is told from a newer one
     # by comparing it with the latest): every byte counts in the QR code
-    claims = {
-        "iss": settings.PUBLIC_URL,
-        "iat": int(now.timestamp()),
-        "lic": terms(license) if lic is None else lic,
-    }
-    token = signing.sign(claims)
-    SignedLicense.objects.update_or_create(
-        license=license, defaults={"token": token, "issued": now}
+    issued = [
+        signing.sign({"iss": settings.PUBLIC_URL, "iat": int(now.timestamp()), "lic": lic})
+        for _license, lic in signed
+    ]
+    SignedLicense.objects.bulk_create(
+        [
+            SignedLicense(license=license, token=token, issued=now)
+            for (license, _lic), token in zip(signed, issued, strict=True)
+        ],
+        update_conflicts=True,
+        unique_fields=["license"],
+        update_fields=["token", "issued"],
     )
-    return token
+    return issued
 
 
 def verify_url(token: str) -> str:
@@ -114,11 +169,26 @@ def unverified_claims(token: str) -> dict:
 
 def refresh(license: License) -> None:
     """A new token when the terms differ from the latest token's (or there is none)."""
-    lic = terms(license)
-    stored = SignedLicense.objects.filter(license=license).values_list("token", flat=True)
-    latest = stored.first()
-    if latest is None or unverified_claims(latest).get("lic") != lic:
-        issue(license, lic)
+    refresh_all([license])
+
+
+def refresh_all(licenses: list[License]) -> None:
+    """``refresh`` for several licenses, in set-based statements: read their terms and
+    latest tokens, sign those whose terms differ, store them in one upsert."""
+    if not licenses:
+        return
+    lics = terms_of(licenses)
+    stored = dict(
+        SignedLicense.objects.filter(license__in=list(lics)).values_list("license_id", "token")
+    )
+    changed = [
+        (license, lics[license.pk])
+        for license in licenses
+        if license.pk not in stored
+        or unverified_claims(stored[license.pk]).get("lic") != lics[license.pk]
+    ]
+    if changed:
+        _issue_all(changed)
 
 
 def latest(license: License) -> str:

@@ -10,21 +10,26 @@ def plan(license, replacing: bool = True) -> None:
     notices of an earlier end date are dropped (a renewal starts a new cycle; a first
     start, ``replacing=False``, has none). Runs in the caller's transaction, on a locked
     license."""
+    plan_all([license], replacing=replacing)
+
+
+def plan_all(licenses: list, replacing: bool = True) -> None:
+    """``plan`` for several licenses, in one statement each: the delete, the insert."""
     if replacing:
-        Notice.objects.filter(license=license, state=NoticeState.SCHEDULED).delete()
-    if license.end_date is None:
-        return
-    days = schedule.notice_days(license.end_date)
-    Notice.objects.bulk_create(
-        [
-            Notice(
-                license=license,
-                end_date=license.end_date,
-                number=number,
-                due=day,
-                due_at=schedule.start_of_day(day, license.timezone),
+        Notice.objects.filter(license__in=licenses, state=NoticeState.SCHEDULED).delete()
+    notices = []
+    for license in licenses:
+        if license.end_date is None:
+            continue
+        for number, day in schedule.notice_days(license.end_date).items():
+            notices.append(
+                Notice(
+                    license=license,
+                    end_date=license.end_date,
+                    number=number,
+                    due=day,
+                    due_at=schedule.start_of_day(day, license.timezone),
+                )
             )
-            for number, day in days.items()
-        ],
-        ignore_conflicts=True,  # a number of this end date decided already stays decided
-    )
+    # a number of this end date decided already stays decided
+    Notice.objects.bulk_create(notices, ignore_conflicts=True)
