@@ -398,11 +398,13 @@ def _upsert(
     action: str,
     action_params: tuple = (),
 ) -> list[tuple]:
-    """``INSERT … ON CONFLICT (conflict) action`` for many rows, ``UPSERT_ROWS`` per
-    statement: the same syntax on SQLite (3.24+) and PostgreSQL. Values go through each
-    field's ``get_db_prep_value`` as the ORM's would; only the model's own names, one
-    placeholder group per row and ``action`` (a constant, whose own placeholders take
-    ``action_params``) are formatted into the SQL. The rows' conflict keys must be
+    """``INSERT … ON CONFLICT (conflict) action`` for many rows. PostgreSQL: one statement,
+    the values as one array parameter per column (``INSERT … SELECT … FROM unnest(…)``), so
+    the statement's text is the same for every batch and a handful of parameters are bound,
+    not three per row. SQLite: multi-row ``VALUES``, ``UPSERT_ROWS`` per statement. Values
+    go through each field's ``get_db_prep_value`` as the ORM's would; only the model's own
+    names and types, the placeholders and ``action`` (a constant, whose own placeholders
+    take ``action_params``) are formatted into the SQL. The rows' conflict keys must be
     distinct. The rows an ``action`` ending in ``RETURNING …`` returns, of every
     statement."""
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-access proxy
@@ -410,18 +412,31 @@ def _upsert(
     columns = [opts.get_field(name) for name in fields]
     names = ", ".join(quote(f.column) for f in columns)
     # names from the model's metadata; values are parameters
-    head = f"INSERT INTO {quote(opts.db_table)} ({names}) VALUES "  # noqa: S608
+    head = f"INSERT INTO {quote(opts.db_table)} ({names}) "
     tail = (
         f" ON CONFLICT ({', '.join(quote(opts.get_field(name).column) for name in conflict)}) "
         + action.format(table=quote(opts.db_table))
     )
-    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
     returned: list[tuple] = []
     with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            if not rows:
+                return returned
+            arrays = ", ".join(f"%s::{field.db_type(db)}[]" for field in columns)
+            cursor.execute(
+                f"{head}SELECT * FROM unnest({arrays}){tail}",  # noqa: S608 (types, as names)
+                [
+                    [field.get_db_prep_value(value, db) for value in values]
+                    for field, values in zip(columns, zip(*rows, strict=True), strict=True)
+                ]
+                + list(action_params),
+            )
+            return cursor.fetchall() if cursor.description else returned
+        group = "(" + ", ".join(["%s"] * len(columns)) + ")"
         for first in range(0, len(rows), UPSERT_ROWS):
             chunk = rows[first : first + UPSERT_ROWS]
             cursor.execute(
-                head + ", ".join([group] * len(chunk)) + tail,
+                head + "VALUES " + ", ".join([group] * len(chunk)) + tail,
                 [
                     field.get_db_prep_value(value, db)
                     for row in chunk
