@@ -1,12 +1,13 @@
 """The license lifecycle (DESIGN §4): one transition table, one function that applies it.
 
 Every status change, every change of a license's terms and every assignment goes
-through ``apply_change``: it checks that the action is allowed from the current status
-and for the actor, changes the fields, writes or deletes the assignment the table names,
-stores the license of the locations that moves (``wlm.licenses.current``), signs the
-terms again if they changed (``wlm.licenses.tokens``), and appends the history event,
-all in the caller's transaction on the locked license row. No other code assigns
-``License.status`` or writes an assignment; a new license passes through ``created``.
+through ``apply_change`` (``apply_changes`` for several licenses at once): it checks that
+the action is allowed from the current status and for the actor, changes the fields,
+writes or deletes the assignment the table names, stores the license of the locations
+that moves (``wlm.licenses.current``), signs the terms again if they changed
+(``wlm.licenses.tokens``), and appends the history event, all in the caller's
+transaction on the locked license row. No other code assigns ``License.status`` or
+writes an assignment; a new license passes through ``created``.
 """
 
 from __future__ import annotations
@@ -367,17 +368,22 @@ def _prepare(action: str, user, item: Change) -> tuple[Change, Rule, dict, dict]
 
 
 def _save(changed: list[tuple[License, dict]]) -> None:
-    """The changed fields of each license: one UPDATE for the licenses whose changes name
-    the same fields, a plain save for a license alone."""
+    """The changed fields of each license: a plain save for a license alone; for several,
+    one UPDATE per distinct set of new values (a batch's starts share one or two dates)."""
+    changed = [(license, changes) for license, changes in changed if changes]
+    if len(changed) == 1:
+        license, changes = changed[0]
+        license.save(update_fields=list(changes))
+        return
     groups = defaultdict(list)
     for license, changes in changed:
-        if changes:
-            groups[tuple(changes)].append(license)
-    for fields, licenses in groups.items():
-        if len(licenses) == 1:
-            licenses[0].save(update_fields=list(fields))
-        else:
-            License.objects.bulk_update(licenses, list(fields))
+        values = {name: getattr(license, name) for name in changes}  # as validated
+        try:
+            groups[tuple(values.items())].append(license.pk)
+        except TypeError:  # a value that cannot be a key: its own statement
+            license.save(update_fields=list(changes))
+    for values, ids in groups.items():
+        License.objects.filter(pk__in=ids).update(**dict(values))
 
 
 def created(license: License, user, *, after: dict) -> None:
