@@ -12,14 +12,26 @@ import uuid
 
 import pytest
 import time_machine
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
+from wlm.audit.models import AuditEntry, Kind
 from wlm.conftest import provisioned_license
 from wlm.connections import services as intake
 from wlm.connections.models import LocationDay, PendingDevice
-from wlm.licenses import lifecycle
+from wlm.licenses import lifecycle, tokens
 from wlm.licenses.dates import add_years
-from wlm.licenses.models import EventKind, LicenseStatus, StartMode
+from wlm.licenses.models import (
+    CurrentLicense,
+    EventKind,
+    LicenseStatus,
+    SignedLicense,
+    StartMode,
+)
+from wlm.locations.models import Location
+from wlm.notifications import schedule
+from wlm.notifications.models import Notice
 
 URL = "/api/v1/connections/"
 PROBLEM = "application/problem+json"
@@ -133,6 +145,55 @@ def test_five_distinct_devices_in_one_batch_start_it(world, api, pending):
     pending.refresh_from_db()
     assert pending.status == LicenseStatus.IN_USE
     assert pending.events.filter(kind=EventKind.STARTED).count() == 1
+
+
+def test_one_batch_starts_several_licenses_each_with_its_own_date_and_history(world, api, pending):
+    """The starts of a batch are written together (``lifecycle.start_all``): each license
+    gets its own dates, history event, audit entry, notices, token and copies, and a
+    batch that starts two licenses makes as many statements as one that starts one."""
+    cafe = Location.objects.create(
+        organization=world.org,
+        name="Café",
+        sector=world.hotel.sector,
+        timezone="America/New_York",
+        address="Calle 4",
+        country="ES",
+    )
+    hotel, coffee = make_license(world, world.hotel), make_license(world, cafe)
+    seen = dt.datetime(2027, 6, 10, 11, 30, tzinfo=UTC)
+    with CaptureQueriesContext(connection) as one:
+        body = ok(api, world, [event(world.shop, mac(n), seen) for n in range(5)])
+    assert body["started"] == [pending.pk]
+    events = [event(world.hotel, mac(n), seen + dt.timedelta(hours=n)) for n in range(5)]
+    events += [event(cafe, mac(n), seen + dt.timedelta(hours=10 + n)) for n in range(5)]
+    with CaptureQueriesContext(connection) as two:
+        body = ok(api, world, events)
+    assert sorted(body["started"]) == sorted([hotel.pk, coffee.pk])
+    assert len(two) == len(one)
+    # each license's fifth device, in its location's zone
+    expected = {
+        pending.pk: dt.date(2027, 6, 10),  # 11:30 UTC: 23:30 in Auckland
+        hotel.pk: dt.date(2027, 6, 10),  # 15:30 UTC: 17:30 in Madrid
+        coffee.pk: dt.date(2027, 6, 10),  # 01:30 UTC on the 11th: 21:30 in New York
+    }
+    for license in (pending, hotel, coffee):
+        license.refresh_from_db()
+        assert license.status == LicenseStatus.IN_USE
+        assert license.start_date == expected[license.pk]
+        assert license.end_date == add_years(license.start_date, license.years)
+        [started] = license.events.filter(kind=EventKind.STARTED)
+        assert started.after["threshold"] == 5
+        assert {row["location"] for row in started.after["devices"]} == {str(license.location_id)}
+        entries = AuditEntry.objects.filter(kind=Kind.LICENSE_STARTED, object_id=str(license.pk))
+        assert entries.count() == 1
+        notices = Notice.objects.filter(license=license, end_date=license.end_date)
+        assert notices.count() == len(schedule.notice_days(license.end_date))
+        claims = tokens.unverified_claims(SignedLicense.objects.get(license=license).token)
+        assert claims["lic"]["start"] == license.start_date.isoformat()
+        assert claims["lic"]["end"] == license.end_date.isoformat()
+        current = CurrentLicense.objects.get(location=license.location_id)
+        assert (current.license_id, current.end_date) == (license.pk, license.end_date)
+    assert not PendingDevice.objects.exists()
 
 
 # --- Duplicates ---------------------------------------------------------------------
