@@ -7,6 +7,8 @@ Targets (all by default; ``make bench BENCH=connections``), one file each beside
 - ``connections`` (bench/connections.py): ``POST /api/v1/connections/`` into SQLite and
   PostgreSQL, beside a server that reads and discards the same bodies;
 - ``notices`` (bench/notices.py): the notifier's passes with 1,000,000 licenses;
+- ``bulk`` (bench/bulk.py): a bulk renewal of 5,000 licenses, worked by the notifier as
+  in production, on SQLite and PostgreSQL;
 - ``lists`` (bench/lists.py): the licenses and locations lists and the CSV export with
   1,000,000 licenses;
 - ``pages`` (bench/pages.py): the HTML pages (dashboard, lists, license view and its
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 
+import bulk
 import connections
 import entitlement
 import growth
@@ -40,6 +43,7 @@ TARGETS = {
     "entitlement": entitlement.bench_entitlement,
     "connections": connections.bench_connections,
     "notices": notices.bench_notices,
+    "bulk": bulk.bench_bulk,
     "lists": lists.bench_lists,
     "pages": pages.bench_pages,
     "growth": growth.bench_growth,
@@ -53,7 +57,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--locations", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="Median of this many runs.")
-    for target in (connections, notices, entitlement, lists, pages, growth, radius):
+    for target in (connections, notices, bulk, entitlement, lists, pages, growth, radius):
         target.add_arguments(parser)
     args = parser.parse_args()
     unknown = set(args.targets) - set(TARGETS)
