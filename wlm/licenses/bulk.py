@@ -265,12 +265,12 @@ def _work_one(jobs: dict[int, BulkJob], job_id: int | None) -> BulkJob | None:
 
 def _apply(job: BulkJob, owner, license_id: int) -> tuple[str, str]:
     """The action on one license, in a savepoint: (done, "") or (refused, why). A
-    refused change leaves nothing behind (the savepoint is rolled back)."""
+    refused change leaves nothing behind (the savepoint is rolled back). Each function
+    of ``APPLY`` is ``transaction.atomic`` itself, so its savepoint is that one."""
     if not owner.is_active:
         return BulkOutcome.REFUSED, _("Not allowed: the user who asked for it is inactive.")
     try:
-        with transaction.atomic():
-            APPLY[job.action](owner, license_id, job)
+        APPLY[job.action](owner, license_id, job)
     except PermissionDenied as error:
         why = str(error) or _("Your role cannot make this change to a license.")
         return BulkOutcome.REFUSED, _("Not allowed: %(why)s") % {"why": why}

@@ -176,10 +176,16 @@ def require_role(user, action: str) -> None:
 
 def require_actor(license: License, action: str, user) -> None:
     """403 unless the role may take ``action`` and ``License.objects.managed_by(user)``
-    holds the license (the system acts on any)."""
+    holds the license (the system acts on any). The answer is kept on the row for that
+    user and the license's tenants: a function that checks before its own preconditions
+    and ``apply_change`` after them ask the database once."""
     require_role(user, action)
-    if user is not None:
+    if user is None:
+        return
+    asked = (user.pk, license.distributor_id, license.partner_id, license.organization_id)
+    if getattr(license, "_managed_by", None) != asked:
         require_managed(user, license, _("This license belongs to another tenant."))
+        license._managed_by = asked
 
 
 def check(license: License, action: str, user) -> Rule:
@@ -227,11 +233,14 @@ def available_actions(license: License, user, *, managed: bool | None = None) ->
 
 
 def lock(license_id: int) -> License:
-    """The license row, locked until the end of the transaction (``SELECT … FOR UPDATE``)."""
-    # of=("self",): lock the license row only, not the joined location (lock order)
+    """The license row, locked until the end of the transaction (``SELECT … FOR UPDATE``),
+    read with its location, its tenants and its latest signed token (``apply_change``
+    signs the terms again, naming the tenants, when they differ from the token's: one
+    statement instead of five)."""
+    # of=("self",): lock the license row only, not the joined rows (lock order)
     return (
         License.objects.select_for_update(of=("self",))
-        .select_related("location")
+        .select_related("location", "distributor", "partner", "organization", "signed")
         .get(pk=license_id)
     )
 

@@ -59,11 +59,26 @@ def terms(license: License) -> dict:
     return terms_of([license])[license.pk]
 
 
-def terms_of(licenses: list[License]) -> dict[int, dict]:
-    """The ``lic`` claim of each of ``licenses`` (saved rows), by id: three queries
-    whatever their number (parties and first location, assigned locations, modules)."""
-    ids = [license.pk for license in licenses]
-    parties = {
+_PARTIES = ("distributor", "partner", "organization", "location")
+
+
+def _parties_read(license: License) -> bool:
+    return all(License._meta.get_field(name).is_cached(license) for name in _PARTIES)
+
+
+def _parties(license: License) -> tuple:
+    """(distributor id, name, partner id, name, organization id, name, location id, name)
+    from the relations read with the row."""
+    found = []
+    for name in _PARTIES:
+        related = getattr(license, name)
+        found += [None, None] if related is None else [related.pk, related.name]
+    return tuple(found)
+
+
+def _parties_of(ids: list[int]) -> dict[int, tuple]:
+    """``_parties`` of each license, read in one query."""
+    return {
         row[0]: row[1:]
         for row in License.objects.filter(pk__in=ids).values_list(
             "pk",
@@ -77,6 +92,16 @@ def terms_of(licenses: list[License]) -> dict[int, dict]:
             "location__name",
         )
     }
+
+
+def terms_of(licenses: list[License]) -> dict[int, dict]:
+    """The ``lic`` claim of each of ``licenses`` (saved rows), by id: three queries
+    whatever their number (parties and first location, assigned locations, modules)."""
+    ids = [license.pk for license in licenses]
+    if all(_parties_read(license) for license in licenses):  # ``lifecycle.lock`` read them
+        parties = {license.pk: _parties(license) for license in licenses}
+    else:
+        parties = _parties_of(ids)
     assigned: dict[int, list[tuple]] = {pk: [] for pk in ids}
     for license_id, *place in (
         Assignment.objects.filter(license__in=ids)
@@ -153,6 +178,9 @@ def _issue_all(signed: list[tuple[License, dict]]) -> list[str]:
         unique_fields=["license"],
         update_fields=["token", "issued"],
     )
+    for (license, _lic), token in zip(signed, issued, strict=True):
+        # what ``refresh`` compares with next, on this row
+        license.signed = SignedLicense(license=license, token=token, issued=now)
     return issued
 
 
@@ -174,18 +202,27 @@ def refresh(license: License) -> None:
 
 def refresh_all(licenses: list[License]) -> None:
     """``refresh`` for several licenses, in set-based statements: read their terms and
-    latest tokens, sign those whose terms differ, store them in one upsert."""
+    latest tokens (the token read with the license by ``lifecycle.lock`` is not read
+    again), sign those whose terms differ, store them in one upsert."""
     if not licenses:
         return
     lics = terms_of(licenses)
-    stored = dict(
-        SignedLicense.objects.filter(license__in=list(lics)).values_list("license_id", "token")
-    )
+    latest = {
+        license.pk: getattr(license, "signed", None)
+        for license in licenses
+        if License.signed.is_cached(license)
+    }
+    latest = {pk: signed and signed.token for pk, signed in latest.items()}
+    unread = [pk for pk in lics if pk not in latest]
+    if unread:
+        latest.update(
+            SignedLicense.objects.filter(license__in=unread).values_list("license_id", "token")
+        )
     changed = [
         (license, lics[license.pk])
         for license in licenses
-        if license.pk not in stored
-        or unverified_claims(stored[license.pk]).get("lic") != lics[license.pk]
+        if latest.get(license.pk) is None
+        or unverified_claims(latest[license.pk]).get("lic") != lics[license.pk]
     ]
     if changed:
         _issue_all(changed)

@@ -15,8 +15,14 @@ def plan(license, replacing: bool = True) -> None:
 
 def plan_all(licenses: list, replacing: bool = True) -> None:
     """``plan`` for several licenses, in one statement each: the delete, the insert."""
+    if not licenses:
+        return
     if replacing:
-        Notice.objects.filter(license__in=licenses, state=NoticeState.SCHEDULED).delete()
+        # one DELETE: a scheduled notice has no deliveries (they are written in the
+        # transaction that decides it), so Django's collector, which reads the notices and
+        # then their deliveries before deleting, has nothing to cascade to
+        scheduled = Notice.objects.filter(license__in=licenses, state=NoticeState.SCHEDULED)
+        scheduled._raw_delete(scheduled.db)
     notices = []
     for license in licenses:
         if license.end_date is None:
