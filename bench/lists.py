@@ -322,23 +322,24 @@ class _Null:
 
 def _floor(client, url: str, exported: int) -> dict:
     """The floor beside an export's figure: the same query's rows (``Export.rows``: the
-    list's queryset, every source), read as the export reads them (``reading``, chunks of
-    ``CSV_CHUNK``), written by ``csv.writer`` to a null sink: no cells made, no folding of
+    list's queryset, every source), read as the export reads them (``reading``,
+    ``fetched``), written by ``csv.writer`` to a null sink: no cells made, no folding of
     the to-many joins, no response, no HTTP. Its rows/s count the ``exported`` rows (the
     query's rows repeat a row once per related row of a to-many column: ``read``)."""
     import csv
+    from contextlib import closing
 
     from django.db import connections
 
-    from wlm.lib.csv import CSV_CHUNK, _chunks, reading
+    from wlm.lib.csv import CSV_CHUNK, _chunks, fetched, reading
 
     export, queryset = _export_of(client, url)
     writer = csv.writer(_Null())
     start = time.perf_counter()
     rows = export.rows(queryset)
     read = 0
-    with reading(connections[rows.db]):
-        for chunk in _chunks(rows.iterator(chunk_size=CSV_CHUNK), CSV_CHUNK):
+    with reading(connections[rows.db]), closing(fetched(rows)) as fetching:
+        for chunk in _chunks(fetching, CSV_CHUNK):
             writer.writerows(chunk)
             read += len(chunk)
     seconds = time.perf_counter() - start

@@ -24,11 +24,13 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from itertools import islice
 
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FieldError
 from django.db import connections, transaction
 from django.db.models import TextField
+from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -36,6 +38,9 @@ from rest_framework import mixins
 from rest_framework.renderers import BaseRenderer
 
 CSV_CHUNK = 1000
+# PostgreSQL's memory for an export's sort (``reading``): the joined rows of 100,000
+# licenses (40 MB) sorted in memory, not in files (4 MB by default)
+EXPORT_WORK_MEM = "64MB"
 # A cell starting with one of these is a formula to a spreadsheet (OWASP's list: the
 # four formula signs, and tab and carriage return, which some programs skip first).
 FORMULA_START = frozenset("=+-@\t\r")
@@ -108,18 +113,21 @@ def _rows(records):
 
 class Column:
     """One CSV column: ``source`` (a field, a ``__`` path or an annotation of the list's
-    queryset; the header by default) read with ``values_list``, written as it comes
-    (numbers, ISO dates, ids; text defused) or through ``write``. A tuple of sources
-    hands ``write`` a tuple of their values."""
+    queryset; the header by default; or an expression, which the export annotates) read
+    with ``values_list``, written as it comes (numbers, ISO dates, ids; text defused) or
+    through ``write``. A tuple of sources hands ``write`` a tuple of their values."""
+
+    # whether what ``write`` answers is never text that starts like a formula
+    plain_writer = False
 
     def __init__(
         self,
         header: str,
-        source: str | tuple[str, ...] | None = None,
+        source: str | tuple[str, ...] | BaseExpression | None = None,
         write: Callable | None = None,
     ):
         self.header = header
-        self.source = source or header
+        self.source = header if source is None else source
         self.write = write
 
     def writer(self) -> Callable | None:
@@ -133,6 +141,8 @@ class DateTime(Column):
     ``Z`` for UTC. On PostgreSQL an export reads it as the server's text in UTC
     (``_moments_as_text``), which in UTC is rewritten, not parsed."""
 
+    plain_writer = True  # ISO 8601: a digit first
+
     def writer(self) -> Callable:
         zone = timezone.get_current_timezone()
         if getattr(zone, "key", None) == "UTC" or zone is dt.UTC:
@@ -140,8 +150,12 @@ class DateTime(Column):
             def in_utc(value):  # the common case: "+00:00" always, written "Z"
                 if value is None:
                     return None
-                if value.__class__ is str:
-                    return _iso_from_text(value)
+                if value.__class__ is str:  # _iso_from_text, without its call
+                    if value[10:11] != " " or value[-3:] != "+00":
+                        return _iso_from_text(value)
+                    if len(value) == 22:
+                        return f"{value[:10]}T{value[11:19]}Z"
+                    return f"{value[:10]}T{value[11:-3]:0<15}Z"
                 return value.astimezone(dt.UTC).isoformat()[:-6] + "Z"
 
             return in_utc
@@ -225,6 +239,39 @@ def _groups(rows: Iterator, pk: int) -> Iterator[list]:
         yield group
 
 
+def _folded(chunks: Iterator[list], pk: int, folding, make, make_once) -> Iterator[list]:
+    """The CSV rows of ``chunks`` (the query's rows, a row's repeats consecutive), in
+    pieces of ``CSV_CHUNK``: most rows come once and are made as they are (``make_once``);
+    a chunk where a key repeats is grouped, its repeated rows folded (``make``). A chunk's
+    last key waits for the next chunk, where its repeats may go on."""
+    held: list = []  # the rows of the last key seen, perhaps not all of them
+    ready: list = []  # made rows not yet handed out
+    for chunk in chunks:
+        if held:
+            chunk = held + chunk
+        last, cut = chunk[-1][pk], len(chunk) - 1
+        while cut and chunk[cut - 1][pk] == last:
+            cut -= 1
+        held, chunk = chunk[cut:], chunk[:cut]
+        ready += _made(chunk, pk, folding, make, make_once)
+        while len(ready) >= CSV_CHUNK:
+            yield ready[:CSV_CHUNK]
+            del ready[:CSV_CHUNK]
+    ready += _made(held, pk, folding, make, make_once)
+    while ready:
+        yield ready[:CSV_CHUNK]
+        del ready[:CSV_CHUNK]
+
+
+def _made(rows: list, pk: int, folding, make, make_once) -> list:
+    if len({row[pk] for row in rows}) == len(rows):  # each row once: nothing to fold
+        return [make_once(row) for row in rows]
+    return [
+        make_once(group[0]) if len(group) == 1 else make(_fold(group, folding))
+        for group in _groups(iter(rows), pk)
+    ]
+
+
 def _fold(group: list, relations: list[tuple[int, list[int]]]) -> list:
     """A row that came several times, once, its ``Many`` columns joined (``relations``:
     per relation, the position of its key and of its columns)."""
@@ -238,6 +285,47 @@ def _fold(group: list, relations: list[tuple[int, list[int]]]) -> list:
         for number, column in enumerate(columns):
             row[column] = joined(values[number] for values in seen.values())
     return row
+
+
+# the fields whose values are never text that starts like a formula: numbers (a negative
+# one stays as it is: ``defuse``), dates, moments, uuids, booleans
+PLAIN_FIELDS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+        "DecimalField",
+        "FloatField",
+        "DateField",
+        "DateTimeField",
+        "UUIDField",
+        "BooleanField",
+    }
+)
+
+
+def _plain(queryset, source: str) -> bool:
+    """Whether ``source``'s values (a field, a ``__`` path, an annotation) are never text
+    that starts like a formula: its cells need no ``defuse``."""
+    try:
+        if source in queryset.query.annotations:
+            field = queryset.query.annotations[source].output_field
+        else:
+            model, *path, last = [queryset.model, *source.split("__")]
+            for name in path:
+                model = model._meta.get_field(name).related_model
+            field = model._meta.pk if last == "pk" else model._meta.get_field(last)
+        while field.many_to_one or field.one_to_one:
+            field = field.target_field  # a foreign key's value: the key it points at
+    except (AttributeError, FieldDoesNotExist, FieldError):
+        return False
+    return field.get_internal_type() in PLAIN_FIELDS
 
 
 def _guarded(expression: str) -> str:
@@ -283,6 +371,19 @@ class Export:
             queryset = queryset.annotate(
                 **{alias: Cast(source, text) for source, alias in as_text.items()}
             )
+        computed = {  # the expressions among the sources, each annotated
+            id(column): f"csv_{column.header}"
+            for column in self.columns
+            if isinstance(column.source, BaseExpression)
+        }
+        if computed:
+            queryset = queryset.annotate(
+                **{
+                    computed[id(column)]: column.source
+                    for column in self.columns
+                    if id(column) in computed
+                }
+            )
         sources: list[str] = []
 
         def position(source: str) -> int:
@@ -297,19 +398,23 @@ class Export:
             write = column.writer()
             if isinstance(column.source, tuple):
                 value = "(" + "".join(f"row[{position(s)}], " for s in column.source) + ")"
+                plain = column.plain_writer
             else:
-                value = f"row[{position(as_text.get(column.source, column.source))}]"
+                source = computed.get(id(column)) or as_text.get(column.source, column.source)
+                value = f"row[{position(source)}]"
+                plain = column.plain_writer if write else _plain(queryset, source)
             if write is None:
                 expression = value
             else:
                 names[f"_w{number}"] = write
                 expression = f"_w{number}({value})"
-            cells.append(_guarded(expression))
+            guard = _guarded if not plain else str  # a number, a date, a uuid: as it is
+            cells.append(guard(expression))
             if isinstance(column, Many):  # joined: its one value, if any, as text
                 relations.setdefault(column.related, []).append(position(column.source))
                 key = position(column.related.key)
                 expression = f'("" if row[{key}] is None else str({value}))'
-            once.append(_guarded(expression))
+            once.append(guard(expression))
         source = "".join(
             f"def {name}(row):\n    return [{', '.join(made)}]\n"
             for name, made in (("make", cells), ("make_once", once))
@@ -330,22 +435,58 @@ class Export:
         writer = csv.writer(buffer)
         writer.writerow(header)
         yield buffer.getvalue()
-        with reading(connections[rows.db]):
-            read = rows.iterator(chunk_size=CSV_CHUNK)
+        # the rows closed before the transaction ends, also when the client goes away
+        with reading(connections[rows.db]), closing(fetched(rows)) as read:
             if folding:
-                read = _groups(read, pk)
-            for chunk in _chunks(read, CSV_CHUNK):
+                pieces = _folded(_chunks(read, CSV_CHUNK), pk, folding, make, make_once)
+            else:
+                pieces = ([make(row) for row in chunk] for chunk in _chunks(read, CSV_CHUNK))
+            for made in pieces:
                 buffer.seek(0)
                 buffer.truncate()
-                if folding:  # most rows come once: made as they are, without _fold
-                    made = [
-                        make_once(group[0]) if len(group) == 1 else make(_fold(group, folding))
-                        for group in chunk
-                    ]
-                else:
-                    made = [make(row) for row in chunk]
                 writer.writerows(made)
                 yield buffer.getvalue()
+
+
+def fetched(rows) -> Iterator[tuple]:
+    """``rows`` (a ``values_list`` queryset), read inside ``reading``. On PostgreSQL (psycopg
+    3) as one statement streamed in chunks of ``CSV_CHUNK`` rows (psycopg's ``stream``),
+    not a cursor declared, then fetched: PostgreSQL may use parallel workers (never for a
+    cursor) and sends the next rows while these are written. Elsewhere through
+    ``iterator()`` (a server-side cursor on psycopg 2). Either way the driver holds a chunk,
+    not every row."""
+    connection = connections[rows.db]
+    if connection.vendor != "postgresql" or not _streams(connection):
+        return rows.iterator(chunk_size=CSV_CHUNK)
+    return _stream(connection, rows.query.get_compiler(rows.db))
+
+
+def _streams(connection) -> bool:
+    """Whether the driver streams a statement's rows in chunks (psycopg 3 on libpq 17+)."""
+    connection.ensure_connection()
+    if not hasattr(connection.connection, "adapters"):  # psycopg 2
+        return False
+    from psycopg import pq
+
+    return pq.version() >= 170000
+
+
+def _stream(connection, compiler) -> Iterator[tuple]:
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:  # e.g. ``pk__in=[]``: Django asks nothing
+        return
+    with connection.cursor() as cursor:
+        logged = cursor.debug_sql if hasattr(cursor, "debug_sql") else _unlogged
+        with logged(sql, params, use_last_executed_query=True):
+            rows = cursor.cursor.stream(sql, params, size=CSV_CHUNK)
+            # Django's converters, as values_list() applies them
+            yield from compiler.results_iter(results=[rows], tuple_expected=True)
+
+
+@contextmanager
+def _unlogged(*args, **kwargs):
+    yield
 
 
 @contextmanager
@@ -373,6 +514,7 @@ def reading(connection):
     with transaction.atomic(using=connection.alias, savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+            cursor.execute(f"SET LOCAL work_mem = '{EXPORT_WORK_MEM}'")
         with _export_loaders(connection.connection):
             yield
 

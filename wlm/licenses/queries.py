@@ -1,6 +1,15 @@
 """Querysets over licenses shared by the API and the pages, and the licenses' CSV."""
 
-from django.db.models import Func, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from wlm.lib.csv import Column, DateTime, Export, Label, Many, Related
@@ -59,14 +68,9 @@ _ASSIGNED = Related(
 )
 
 
-def _limit_of(license_type: str):
+def _limit_of(license_type: str) -> Case:
     """``aps`` / ``rooms``: the limit of a license of that type (``License.aps``)."""
-
-    def limit(type_and_limit: tuple):
-        kind, value = type_and_limit
-        return value if kind == license_type else None
-
-    return limit
+    return Case(When(license_type=license_type, then="limit"))
 
 
 # ``?format=csv`` of the licenses list (docs/api.md, "CSV"): the JSON row's columns in
@@ -77,8 +81,8 @@ LICENSE_CSV = Export(
         Column("key"),
         Column("organization", "organization_id"),
         Many("modules", _MODULES, "modules__code"),
-        Column("aps", ("license_type", "limit"), _limit_of(LicenseType.APS)),
-        Column("rooms", ("license_type", "limit"), _limit_of(LicenseType.ROOMS)),
+        Column("aps", _limit_of(LicenseType.APS)),
+        Column("rooms", _limit_of(LicenseType.ROOMS)),
         Column("status"),
         Column("start_date"),
         Column("end_date"),

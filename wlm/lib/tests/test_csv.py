@@ -1,6 +1,6 @@
 """How a ``values()`` export reads its rows (wlm/lib/csv.py, ``reading``): on PostgreSQL
-in a transaction of its own, where its cursor is declared without hold and its settings
-are ``LOCAL`` (what PgBouncer in transaction mode needs), a uuid read as its text and a
+in a transaction of its own, where its rows come from one statement streamed and its
+settings are ``LOCAL`` (what PgBouncer in transaction mode needs), a uuid read as its text and a
 moment as the server's text in UTC, rewritten as the JSON rows write it; and, finished or
 stopped midway (a client that goes away), the connection as it was before: no transaction
 left open, the default settings, Django's loaders."""
@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from wlm.lib import csv as lib_csv
 from wlm.licenses.models import License, LicenseStatus
@@ -31,9 +32,9 @@ MOMENTS = [
 ]
 
 
-def _setting() -> str:
+def _setting(name: str = "cursor_tuple_fraction") -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SHOW cursor_tuple_fraction")
+        cursor.execute(f"SHOW {name}")
         return cursor.fetchone()[0]
 
 
@@ -59,7 +60,8 @@ def licenses(world, monkeypatch):
 def _as_before(loaders) -> None:
     assert not connection.in_atomic_block
     assert connection.connection.info.transaction_status == 0  # IDLE: none left open
-    assert _setting() == "0.1"  # PostgreSQL's default
+    assert _setting() == "0.1"  # PostgreSQL's defaults
+    assert _setting("work_mem") == "4MB"
     assert _loaders() == loaders
     location, created = Location.objects.values_list("pk", "created").first()
     assert isinstance(location, uuid.UUID) and created.tzinfo is not None
@@ -104,10 +106,18 @@ def test_an_export_reads_in_its_transaction_and_leaves_the_connection_as_it_was(
     lines = LICENSE_CSV.lines(licenses)
     text = [next(lines)]  # the header: nothing read yet
     assert not connection.in_atomic_block
-    text.append(next(lines))  # the first license
-    assert connection.in_atomic_block
-    assert _setting() == "1"  # planned for every row
-    text += list(lines)
+    with CaptureQueriesContext(connection) as queries:
+        text.append(next(lines))  # the first license
+        assert connection.in_atomic_block
+        text += list(lines)
+    # planned for every row, sorted in memory; the rows streamed by one statement
+    said = [query["sql"] for query in queries]
+    assert said[:3] == [
+        "BEGIN",
+        "SET LOCAL cursor_tuple_fraction = 1.0",
+        f"SET LOCAL work_mem = '{lib_csv.EXPORT_WORK_MEM}'",
+    ]
+    assert said[3].startswith("SELECT ") and said[4:] == ["COMMIT"], said
     _as_before(loaders)
     rows = list(csv.DictReader(io.StringIO("".join(text))))
     assert [row["id"] for row in rows] == [str(pk) for pk in licenses.values_list("pk", flat=True)]
