@@ -11,7 +11,8 @@ Two writers, one answer (docs/api.md, "CSV"):
   come first, as they were, then the names and labels.
 - Any other list: its serializer's rows (lists as ``a;b;c``, objects as JSON).
 
-Both stream (``StreamingHttpResponse``, a server-side cursor on PostgreSQL): memory
+Both stream (``StreamingHttpResponse``; on PostgreSQL the ``values()`` writer's one
+statement streamed in chunks, ``fetched``, the serializer's a server-side cursor): memory
 stays flat whatever the rows. The ``values()`` writer reads in a transaction of its own on
 PostgreSQL (``reading``: what PgBouncer in transaction mode needs). Every text cell is
 defused against spreadsheet formulas (``defuse``).
@@ -30,7 +31,6 @@ from itertools import islice
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FieldError
 from django.db import connections, transaction
 from django.db.models import TextField
-from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -113,9 +113,9 @@ def _rows(records):
 
 class Column:
     """One CSV column: ``source`` (a field, a ``__`` path or an annotation of the list's
-    queryset; the header by default; or an expression, which the export annotates) read
-    with ``values_list``, written as it comes (numbers, ISO dates, ids; text defused) or
-    through ``write``. A tuple of sources hands ``write`` a tuple of their values."""
+    queryset; the header by default) read with ``values_list``, written as it comes
+    (numbers, ISO dates, ids; text defused) or through ``write``. A tuple of sources
+    hands ``write`` a tuple of their values."""
 
     # whether what ``write`` answers is never text that starts like a formula
     plain_writer = False
@@ -123,7 +123,7 @@ class Column:
     def __init__(
         self,
         header: str,
-        source: str | tuple[str, ...] | BaseExpression | None = None,
+        source: str | tuple[str, ...] | None = None,
         write: Callable | None = None,
     ):
         self.header = header
@@ -180,6 +180,17 @@ def _iso_from_text(text: str) -> str:
     if len(text) == 22:
         return f"{text[:10]}T{text[11:19]}Z"
     return f"{text[:10]}T{text[11:-3]:0<15}Z"
+
+
+class Chosen(Column):
+    """``source``'s value where ``kind`` (another source) is ``value``, else empty (a
+    license's limit as ``aps`` or ``rooms``): compared in the row's function, not a call
+    per row."""
+
+    def __init__(self, header: str, source: str, kind: str, value):
+        super().__init__(header, source)
+        self.kind = kind
+        self.value = value
 
 
 class Label(Column):
@@ -336,12 +347,12 @@ def _guarded(expression: str) -> str:
 class Export:
     """A list's CSV columns, in order (``Column``, ``DateTime``, ``Label``, ``Many``).
 
-    One query reads every column, the to-many ones through joins; its rows come through
-    a server-side cursor, in chunks of ``CSV_CHUNK``, read as ``reading`` says (planned
-    for reading them all, in a transaction; uuids and moments as text), and go out in
-    pieces of ``CSV_CHUNK`` rows, not one a row. Each row's cells are made by one
-    function written for the export when it starts (``make``): the columns' positions and
-    writers are bound once, not looked up for every cell."""
+    One query reads every column, the to-many ones through joins; its rows come in
+    chunks of ``CSV_CHUNK`` (``fetched``), read as ``reading`` says (in a transaction,
+    sorted in memory; uuids and moments as text), and go out in pieces of ``CSV_CHUNK``
+    rows, not one a row. Each row's cells are made by one function written for the export
+    when it starts (``make``): the columns' positions and writers are bound once, not
+    looked up for every cell, and only text cells are checked for formulas (``_plain``)."""
 
     def __init__(self, columns: Sequence[Column]):
         self.columns = list(columns)
@@ -371,19 +382,6 @@ class Export:
             queryset = queryset.annotate(
                 **{alias: Cast(source, text) for source, alias in as_text.items()}
             )
-        computed = {  # the expressions among the sources, each annotated
-            id(column): f"csv_{column.header}"
-            for column in self.columns
-            if isinstance(column.source, BaseExpression)
-        }
-        if computed:
-            queryset = queryset.annotate(
-                **{
-                    computed[id(column)]: column.source
-                    for column in self.columns
-                    if id(column) in computed
-                }
-            )
         sources: list[str] = []
 
         def position(source: str) -> int:
@@ -396,11 +394,16 @@ class Export:
         relations: dict[Related, list[int]] = {}
         for number, column in enumerate(self.columns):
             write = column.writer()
-            if isinstance(column.source, tuple):
+            if isinstance(column, Chosen):
+                names[f"_k{number}"] = column.value
+                chosen, kind = position(column.source), position(column.kind)
+                value = f"(row[{chosen}] if row[{kind}] == _k{number} else None)"
+                plain = _plain(queryset, column.source)
+            elif isinstance(column.source, tuple):
                 value = "(" + "".join(f"row[{position(s)}], " for s in column.source) + ")"
                 plain = column.plain_writer
             else:
-                source = computed.get(id(column)) or as_text.get(column.source, column.source)
+                source = as_text.get(column.source, column.source)
                 value = f"row[{position(source)}]"
                 plain = column.plain_writer if write else _plain(queryset, source)
             if write is None:
@@ -494,7 +497,8 @@ def reading(connection):
     """How an export reads its rows. On PostgreSQL, in a transaction of its own (or the
     one it is in), where:
 
-    - the server-side cursor of ``iterator()`` is declared ``WITHOUT HOLD``: its rows are
+    - its one statement is streamed (``fetched``), or, without psycopg 3 on libpq 17+,
+      the server-side cursor of ``iterator()`` is declared ``WITHOUT HOLD``: its rows are
       made as they are fetched (a ``WITH HOLD`` cursor, Django's choice in autocommit,
       is run to the end and stored by the server when it is declared), and the
       declaration, the fetches and the settings below go to one server connection, which
@@ -502,7 +506,9 @@ def reading(connection):
       ``DISABLE_SERVER_SIDE_CURSORS`` off: with it the driver would hold every row;
       ``DATABASE_POOLER=pgbouncer``'s backend, wlm.lib.pooled, declares cursors only
       inside a transaction, like this one);
-    - the query is planned for reading every row (``SET LOCAL cursor_tuple_fraction``;
+    - the sort of the rows is done in memory (``SET LOCAL work_mem``: 4 MB by default,
+      where 100,000 licenses and their joins spilled 35 MB to files);
+    - a cursor's query is planned for reading every row (``SET LOCAL cursor_tuple_fraction``;
       PostgreSQL plans a cursor for its first 10% by default: nested loops and index
       walks, 2 to 3 times slower than the hash joins that read every row). ``LOCAL``:
       the setting ends with the transaction, so no other client of a pooled server

@@ -1,18 +1,9 @@
 """Querysets over licenses shared by the API and the pages, and the licenses' CSV."""
 
-from django.db.models import (
-    Case,
-    Func,
-    IntegerField,
-    OuterRef,
-    Prefetch,
-    QuerySet,
-    Subquery,
-    When,
-)
+from django.db.models import Func, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from wlm.lib.csv import Column, DateTime, Export, Label, Many, Related
+from wlm.lib.csv import Chosen, Column, DateTime, Export, Label, Many, Related
 from wlm.licenses.models import (
     Assignment,
     License,
@@ -68,11 +59,6 @@ _ASSIGNED = Related(
 )
 
 
-def _limit_of(license_type: str) -> Case:
-    """``aps`` / ``rooms``: the limit of a license of that type (``License.aps``)."""
-    return Case(When(license_type=license_type, then="limit"))
-
-
 # ``?format=csv`` of the licenses list (docs/api.md, "CSV"): the JSON row's columns in
 # its order (``aps``/``rooms``: the limit of that type), then the names and labels.
 LICENSE_CSV = Export(
@@ -81,8 +67,8 @@ LICENSE_CSV = Export(
         Column("key"),
         Column("organization", "organization_id"),
         Many("modules", _MODULES, "modules__code"),
-        Column("aps", _limit_of(LicenseType.APS)),
-        Column("rooms", _limit_of(LicenseType.ROOMS)),
+        Chosen("aps", "limit", "license_type", LicenseType.APS),
+        Chosen("rooms", "limit", "license_type", LicenseType.ROOMS),
         Column("status"),
         Column("start_date"),
         Column("end_date"),
