@@ -34,7 +34,7 @@ def generated():
 
 
 def test_pages_and_growth_setup_and_measure(bench_modules, generated):
-    pages, growth, _lists = bench_modules
+    _pages, growth, _lists = bench_modules
     setup = growth.prepare(requests=20, inbox=10)
     keys = [case["key"] for case in setup["cases"]]
     assert len(keys) == len(set(keys))
