@@ -21,9 +21,7 @@ import cProfile
 import io
 import json
 import os
-import pstats
 import sys
-import sysconfig
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wlm.settings")
 
 import django  # noqa: E402
+from common import cprofile_summary  # noqa: E402
 
 django.setup()
 
@@ -118,38 +117,6 @@ def run_as_the_notifier(job) -> list[float]:
     return slices
 
 
-def profile_summary(profile: cProfile.Profile, top: int = PROFILE_TOP) -> str:
-    """The functions with the most time of their own, then the project's with the most
-    cumulative time (``top`` each)."""
-    stats = pstats.Stats(profile).stats
-    root = f"{ROOT}/"
-
-    def where(file: str, line: int, name: str) -> str:
-        for prefix in (f"{sysconfig.get_paths()['purelib']}/", root):
-            file = file.removeprefix(prefix)
-        return f"{file}:{line}({name})" if line else name
-
-    def lines(entries, key) -> list[str]:
-        ranked = sorted(entries, key=key, reverse=True)[:top]
-        return [
-            f"{ct * 1000:9.1f} {tt * 1000:9.1f} {nc:>8}  {where(*place)}"
-            for place, (_cc, nc, tt, ct, _callers) in ranked
-        ]
-
-    heading = f"{'cum ms':>9} {'own ms':>9} {'calls':>8}  function"
-    project = [item for item in stats.items() if item[0][0].startswith(f"{root}wlm/")]
-    return "\n".join(
-        [
-            "by own time:",
-            heading,
-            *lines(stats.items(), lambda item: item[1][2]),
-            "the project's, by cumulative time:",
-            heading,
-            *lines(project, lambda item: item[1][3]),
-        ]
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--licenses", type=int, default=5000)
@@ -196,8 +163,8 @@ def main() -> None:
         profiler.enable()
         run_as_the_notifier(again)
         profiler.disable()
-        profile = f"cProfile of a bulk renewal of {PROFILED:,} licenses:\n" + profile_summary(
-            profiler
+        profile = f"cProfile of a bulk renewal of {PROFILED:,} licenses:\n" + cprofile_summary(
+            profiler, PROFILE_TOP
         )
 
     work = finished - created

@@ -10,16 +10,19 @@ production server's command (the Makefile passes the options of ``make run``).
 
 from __future__ import annotations
 
+import cProfile
 import datetime as dt
 import http.client
 import json
 import os
 import platform
+import pstats
 import shlex
 import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from collections import Counter
@@ -340,3 +343,35 @@ def write_report(result: dict) -> None:
     _old, end, tail = rest.partition("<!-- bench:end -->")
     if start and end:
         readme.write_text(head + start + "\n".join(lines[6:]) + "\n" + end + tail)
+
+
+def cprofile_summary(profile: cProfile.Profile, top: int) -> str:
+    """The functions with the most time of their own, then the project's with the most
+    cumulative time (``top`` each)."""
+    stats = pstats.Stats(profile).stats
+    root = f"{ROOT}/"
+
+    def where(file: str, line: int, name: str) -> str:
+        for prefix in (f"{sysconfig.get_paths()['purelib']}/", root):
+            file = file.removeprefix(prefix)
+        return f"{file}:{line}({name})" if line else name
+
+    def lines(entries, key) -> list[str]:
+        ranked = sorted(entries, key=key, reverse=True)[:top]
+        return [
+            f"{ct * 1000:9.1f} {tt * 1000:9.1f} {nc:>8}  {where(*place)}"
+            for place, (_cc, nc, tt, ct, _callers) in ranked
+        ]
+
+    heading = f"{'cum ms':>9} {'own ms':>9} {'calls':>8}  function"
+    project = [item for item in stats.items() if item[0][0].startswith(f"{root}wlm/")]
+    return "\n".join(
+        [
+            "by own time:",
+            heading,
+            *lines(stats.items(), lambda item: item[1][2]),
+            "the project's, by cumulative time:",
+            heading,
+            *lines(project, lambda item: item[1][3]),
+        ]
+    )

@@ -40,8 +40,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import pstats
-import sysconfig
 import time
 import tracemalloc
 from pathlib import Path
@@ -49,6 +47,7 @@ from urllib.parse import urlencode
 
 from common import (
     PORT,
+    cprofile_summary,
     database_exists,
     django_setup,
     fresh_database,
@@ -365,33 +364,7 @@ def _export_profile(client, url: str, top: int = PROFILE_TOP) -> str:
     for _chunk in client.get(url).streaming_content:
         pass
     profile.disable()
-    stats = pstats.Stats(profile).stats
-    root = f"{Path(__file__).resolve().parent.parent}/"
-
-    def where(file: str, line: int, name: str) -> str:
-        for prefix in (f"{sysconfig.get_paths()['purelib']}/", root):
-            file = file.removeprefix(prefix)
-        return f"{file}:{line}({name})" if line else name
-
-    def lines(entries, key) -> list[str]:
-        ranked = sorted(entries, key=key, reverse=True)[:top]
-        return [
-            f"{ct * 1000:9.1f} {tt * 1000:9.1f} {nc:>8}  {where(*place)}"
-            for place, (_cc, nc, tt, ct, _callers) in ranked
-        ]
-
-    heading = f"{'cum ms':>9} {'own ms':>9} {'calls':>8}  function"
-    project = [item for item in stats.items() if item[0][0].startswith(f"{root}wlm/")]
-    return "\n".join(
-        [
-            "by own time:",
-            heading,
-            *lines(stats.items(), lambda item: item[1][2]),
-            "the project's, by cumulative time:",
-            heading,
-            *lines(project, lambda item: item[1][3]),
-        ]
-    )
+    return cprofile_summary(profile, top)
 
 
 # --- Over HTTP, from the driver's process (bench/run.py) -----------------------------
