@@ -411,13 +411,13 @@ class Export:
             else:
                 names[f"_w{number}"] = write
                 expression = f"_w{number}({value})"
-            guard = _guarded if not plain else str  # a number, a date, a uuid: as it is
-            cells.append(guard(expression))
+            # a number, a date, a uuid: as it is; text defused
+            cells.append(expression if plain else _guarded(expression))
             if isinstance(column, Many):  # joined: its one value, if any, as text
                 relations.setdefault(column.related, []).append(position(column.source))
                 key = position(column.related.key)
                 expression = f'("" if row[{key}] is None else str({value}))'
-            once.append(guard(expression))
+            once.append(expression if plain else _guarded(expression))
         source = "".join(
             f"def {name}(row):\n    return [{', '.join(made)}]\n"
             for name, made in (("make", cells), ("make_once", once))
