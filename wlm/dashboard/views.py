@@ -106,7 +106,9 @@ def _ending_chart(by_day: dict, today: dt.date) -> chart.Chart:
     for (end_date, status), n in by_day.items():
         key = (end_date.replace(day=1), status)
         by_month[key] = by_month.get(key, 0) + n
-    return chart.build(by_month, today, list(LicenseStatus.choices), reverse("licenses:list"))
+    # the labels translated once, not in each of the table's 65 cells
+    statuses = [(status, str(label)) for status, label in LicenseStatus.choices]
+    return chart.build(by_month, today, statuses, reverse("licenses:list"))
 
 
 def _renewals_due(by_day: dict, today: dt.date) -> list[dict]:

@@ -263,13 +263,23 @@ class LicenseRequest(models.Model):
 
 class LicenseQuerySet(ScopedQuerySet):
     """A distributor sees its licenses, a partner those of its requests and customers,
-    an organization its own (once provisioned)."""
+    an organization its own (once provisioned).
+
+    A partner's requests and its customers' licenses are one set, its ``partner``
+    column: a license's partner is its location's organization's partner
+    (``services.Terms.partner``), its key is sent only to a location of that
+    organization (``lifecycle.provision``), a location never moves to another
+    organization and an organization never to another partner
+    (``tenancy.services.update_tenant``, ``locations.services.update_location``, both
+    read-only in the admin). So the scope is one indexed column, not a join through the
+    organizations (docs/performance.md, "The partner's dashboard").
+    """
 
     def _visible_filter(self, actor: Actor):
         if actor.tenant_type == TenantType.DISTRIBUTOR:
             return Q(distributor_id=actor.tenant_id)
         if actor.tenant_type == TenantType.PARTNER:
-            return Q(partner_id=actor.tenant_id) | Q(organization__partner_id=actor.tenant_id)
+            return Q(partner_id=actor.tenant_id)
         if actor.tenant_type == TenantType.ORGANIZATION:
             return Q(organization_id=actor.tenant_id)
         return None
@@ -403,9 +413,15 @@ class License(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "end_date"], name="license_status_end_idx"),
-            models.Index(fields=["distributor", "status"], name="license_distributor_idx"),
-            models.Index(fields=["partner", "status"], name="license_partner_idx"),
-            models.Index(fields=["organization", "status"], name="license_organization_idx"),
+            # a tenant's licenses by status, and by end date within one (the dashboard's
+            # counts read these alone)
+            models.Index(
+                fields=["distributor", "status", "end_date"], name="license_distributor_idx"
+            ),
+            models.Index(fields=["partner", "status", "end_date"], name="license_partner_idx"),
+            models.Index(
+                fields=["organization", "status", "end_date"], name="license_organization_idx"
+            ),
             # ``q`` (``UPPER(key::text) LIKE``): a trigram index, PostgreSQL only
             trigram_index("key", "license_key_trgm"),
         ]

@@ -26,6 +26,10 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_filter = ["partner"]
     search_fields = ["name", "email"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # an organization never moves to another partner (its licenses' partner is its own)
+        return ["partner"] if obj is not None else []
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):

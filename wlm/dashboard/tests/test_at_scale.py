@@ -27,7 +27,8 @@ def test_the_latest_notices_are_the_first_of_the_inbox(scale):  # noqa: F811
 
 def test_each_tenant_sees_the_licenses_of_the_plain_join(scale):  # noqa: F811
     """The dashboard's figures count ``License.objects.visible_to``: a partner's licenses
-    (its customers' as a subquery) are those of the join through the organizations."""
+    (its ``partner`` column) are those of the join through the organizations too, its
+    requests' and its customers' (generated data keeps the rule the services keep)."""
     for who in WHO:
         visible = License.objects.visible_to(scale[who]).values_list("pk", flat=True)
         assert sorted(visible) == sorted(seen_licenses(scale[who]).values_list("pk", flat=True))

@@ -203,6 +203,21 @@ def test_organization_never_moves_to_another_partner(world, api):
     assert world.org.partner == world.partner
 
 
+def test_the_admin_never_moves_an_organization_to_another_partner(world, client):
+    """The partner is read-only once the organization exists: its licenses' partner is
+    its own (the partner's scope, LicenseQuerySet)."""
+    world.staff.is_staff = world.staff.is_superuser = True
+    world.staff.save()
+    client.force_login(world.staff)
+    url = f"/admin/tenancy/organization/{world.org.pk}/change/"
+    assert "partner" not in client.get(url).context["adminform"].form.fields
+    body = {"name": world.org.name, "email": world.org.email, "language": world.org.language}
+    response = client.post(url, {**body, "partner": world.other_partner.pk})
+    assert response.status_code == 302, response.content
+    world.org.refresh_from_db()
+    assert world.org.partner == world.partner
+
+
 # --- users -------------------------------------------------------------------
 
 
