@@ -7,11 +7,13 @@ none. Every reader (the entitlement and the data plane's misses, the locations l
 connection intake) reads the stored row, never the rule; the license's status and end
 date are read live from the license, so a stored choice never stands for a status.
 
-The row also copies the license's ``status`` and ``end_date``, for the locations list
-alone: it filters and sorts by them from an index (its license's end date across the
-join cannot be). ``refresh`` writes the copies with the row, and rewrites them in the
-transaction of every change of them (``apply_change``, the one place that changes a
-status or an end date, passes the license as ``changed``); the test suite checks after
+The row also copies the license's ``status``, ``end_date`` and tenants, for the
+locations list alone: it filters and sorts by them from an index (its license's end date
+across the join cannot be), and passes the license's tenancy door on the row itself.
+``refresh`` writes the copies with the row, and rewrites them in the transaction of
+every change of them (``apply_change``, the one place that changes a status or an end
+date, passes the license as ``changed``; the organization is set by Send Key, a change
+of status; the distributor and partner never change); the test suite checks after
 every test that they are the license's (``stale``).
 
 ``refresh`` stores the rule's answer for some locations in the transaction of a change.
@@ -142,10 +144,15 @@ def refresh(location_ids: Iterable, *, changed: Iterable[License] = ()) -> None:
             )
 
 
+# the license's columns a row copies (NULL without a license)
+COPIES = ("status", "end_date", "distributor_id", "partner_id", "organization_id")
+
+
 def _facts_of(license_rows) -> dict:
-    """The copies of a license's status and end date: subqueries of ``license_rows``
-    (one license, or an ``OuterRef``), read by the statement that writes them."""
-    return {name: Subquery(license_rows.values(name)[:1]) for name in ("status", "end_date")}
+    """The copies of a license's status, end date and tenants: subqueries of
+    ``license_rows`` (one license, or an ``OuterRef``), read by the statement that writes
+    them."""
+    return {name: Subquery(license_rows.values(name)[:1]) for name in COPIES}
 
 
 def refresh_all() -> None:
@@ -163,14 +170,15 @@ def refresh_all() -> None:
 
 
 def _has_copies() -> bool:
-    """Whether the table has the status and end date columns yet: the migration that
-    added the table (licenses 0005) calls ``refresh_all`` before 0011 added them."""
+    """Whether the table has the copies' columns yet: the migration that added the table
+    (licenses 0005) calls ``refresh_all`` before 0011 and 0015 added them (each fills
+    its own)."""
     connection = connections[router.db_for_write(CurrentLicense)]
     with connection.cursor() as cursor:
         columns = connection.introspection.get_table_description(
             cursor, CurrentLicense._meta.db_table
         )
-    return "end_date" in {column.name for column in columns}
+    return set(COPIES) <= {column.name for column in columns}
 
 
 def stale() -> list:
@@ -183,9 +191,10 @@ def stale() -> list:
     )
     wrong = list(locations.exclude(rule=F("stored")).values_list("pk", "rule", "stored"))
     copies = CurrentLicense.objects.values_list(
-        "location_id", "license__status", "license__end_date", "status", "end_date"
+        "location_id", *(f"license__{name}" for name in COPIES), *COPIES
     )
-    for location_id, status, end_date, stored_status, stored_end in copies:
-        if (status, end_date) != (stored_status, stored_end):
-            wrong.append((location_id, (status, end_date), (stored_status, stored_end)))
+    for location_id, *values in copies:
+        license, stored = tuple(values[: len(COPIES)]), tuple(values[len(COPIES) :])
+        if license != stored:
+            wrong.append((location_id, license, stored))
     return wrong

@@ -478,7 +478,10 @@ class CurrentLicense(models.Model):
 
     ``status`` and ``end_date`` copy the license's (NULL without one) for the locations
     list only: it filters and sorts by them from an index (docs/performance.md); what it
-    shows, and every other reader, reads the license.
+    shows, and every other reader, reads the license. ``distributor``, ``partner`` and
+    ``organization`` copy the license's tenants, so the list's filter on the license's
+    status passes the license's tenancy door on these rows alone
+    (``locations.queries.license_condition``), from the ``(tenant, status)`` indexes.
 
     Written only by ``wlm.licenses.current`` (where the rule lives), in the transaction
     of every change that can move it or change its copies: ``lifecycle.apply_change``
@@ -501,10 +504,47 @@ class CurrentLicense(models.Model):
         _("status"), max_length=20, choices=LicenseStatus.choices, null=True, editable=False
     )
     end_date = models.DateField(_("end date"), null=True, editable=False)
+    # the license's tenants, copied with its status; no foreign key constraints (a
+    # copy's check would lock the tenant's row in every refresh: the license's own keep
+    # the tenants, PROTECTed, and ``current.stale`` checks the copies)
+    distributor = models.ForeignKey(
+        "tenancy.Distributor",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the (tenant, status) index below
+        related_name="+",
+        editable=False,
+        verbose_name=_("distributor"),
+    )
+    partner = models.ForeignKey(
+        "tenancy.Partner",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the (tenant, status) index below
+        related_name="+",
+        editable=False,
+        verbose_name=_("partner"),
+    )
+    organization = models.ForeignKey(
+        "tenancy.Organization",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the (tenant, status) index below
+        related_name="+",
+        editable=False,
+        verbose_name=_("organization"),
+    )
 
     class Meta:
         verbose_name = _("current license")
         verbose_name_plural = _("current licenses")
+        indexes = [
+            models.Index(fields=[tenant, "status"], name=f"current_{tenant}_idx")
+            for tenant in ("distributor", "partner", "organization")
+        ]
 
     def __str__(self) -> str:
         return f"{self.location_id}: {self.license_id}"

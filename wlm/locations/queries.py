@@ -22,9 +22,11 @@ def license_condition(user, **lookups) -> Q:
     masked ``license_*`` annotations selects, but written on plain columns, which
     PostgreSQL can estimate (a CASE it cannot: it then joins every location). The
     columns are ``CurrentLicense``'s copies of the license's (the same values,
-    ``licenses.current``), which its indexes hold."""
+    ``licenses.current``), its tenants' too, so the license's tenancy door is passed on
+    the stored row, which its ``(tenant, status)`` indexes hold, without joining the
+    license."""
     matching = Q(**{f"{CURRENT}__{lookup}": value for lookup, value in lookups.items()})
-    return matching & License.objects.visible_through(LICENSE, user)
+    return matching & License.objects.visible_through(CURRENT, user)
 
 
 def license_annotations(user) -> dict:

@@ -61,6 +61,7 @@ def foreign_unsent(world):
     License.objects.filter(pk=license.pk).update(
         distributor=world.other_dist, partner=world.other_partner, license_type="aps"
     )
+    current.refresh([license.location_id])  # its stored copies, as after a service's change
     return license
 
 

@@ -76,6 +76,7 @@ def other_license(world, status=S.IN_USE):
         partner=world.other_partner,
         organization=world.other_org if license.organization_id else None,
     )
+    current.refresh([license.location_id])  # its stored copies, as after a service's change
     license.refresh_from_db()
     return license
 

@@ -117,6 +117,29 @@ def test_pending_provision_intended_license_shows(world, api):
     assert rows(api(world.org_admin))["Shop"] is None
 
 
+def test_the_status_filter_finds_the_license_its_tenants_see(world, api):
+    """The filter passes the license's tenancy door on the stored row's copies of its
+    tenants: the unsent key's location is found by its distributor and partner, by the
+    organization only once Send Key made the license its own, by no other tenant."""
+    license = make_license(world, world.shop, S.PENDING_PROVISION, created=T0)
+    query = "license_status=pending_provision"
+    for person in ("staff", "dist_admin", "partner_admin"):
+        assert names(api(getattr(world, person)), query) == {"Shop"}, person
+    for person in ("org_admin", "other_dist_admin", "other_partner_admin"):
+        assert names(api(getattr(world, person)), query) == set(), person
+    lifecycle.provision(world.org_admin, world.shop, license.key)
+    query = "license_status=pending_start"
+    for person in ("staff", "dist_admin", "partner_admin", "org_admin"):
+        assert names(api(getattr(world, person)), query) == {"Shop"}, person
+    assert names(api(world.other_org_admin), query) == set()
+    stored = CurrentLicense.objects.get(location=world.shop)
+    assert (stored.distributor, stored.partner, stored.organization) == (
+        world.dist,
+        world.partner,
+        world.org,
+    )
+
+
 def test_assigned_license_wins_over_pending_provision(world, api):
     finalized = make_license(world, world.hotel, S.CONTRACT_FINALIZED, end=dt.date(2026, 5, 1))
     make_license(world, world.hotel, S.PENDING_PROVISION, created=T0 + dt.timedelta(30))

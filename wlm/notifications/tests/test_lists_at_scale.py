@@ -19,6 +19,7 @@ from django.db.models import Q
 from wlm.conftest import make_user
 from wlm.demo import load
 from wlm.lib import pagination
+from wlm.licenses import current
 from wlm.licenses.models import License
 from wlm.notifications.models import Channel, Delivery, DeliveryState, Notice, NoticeState
 from wlm.tenancy.models import Distributor, Organization, Partner
@@ -79,6 +80,7 @@ def scale(db):
     License.objects.filter(location__organization__in=moved).update(
         partner=second_partner, distributor=second_distributor
     )
+    current.refresh_all()  # the stored licenses' copies of their tenants
     for who in ("staff", "distributor", "partner", "organization"):
         user = users[who]
         _inbox(user, sent.filter(license__in=License.objects.visible_to(user))[:ITEMS])
