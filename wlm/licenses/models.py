@@ -272,7 +272,7 @@ class LicenseQuerySet(ScopedQuerySet):
     organization and an organization never to another partner
     (``tenancy.services.update_tenant``, ``locations.services.update_location``, both
     read-only in the admin). So the scope is one indexed column, not a join through the
-    organizations (docs/performance.md, "The partner's dashboard").
+    organizations (docs/performance.md, "The partner's dashboard on its own column").
     """
 
     def _visible_filter(self, actor: Actor):
