@@ -64,7 +64,9 @@ def bench_bulk(args) -> dict:
             {
                 "benchmark": (
                     f"bulk renewal of {licenses:,} licenses, as the notifier works it "
-                    f"({database}; {measured['licenses_per_second']:,.0f} licenses/s, "
+                    f"({database}; {measured['workers']} worker"
+                    f"{'s' if measured['workers'] > 1 else ''}, "
+                    f"{measured['licenses_per_second']:,.0f} licenses/s, "
                     f"{measured['queries_per_renewal']} queries per renewal)"
                 ),
                 "figure": round(measured["seconds"], 1),

@@ -256,6 +256,11 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 
 # --- Notices (wlm.notifications; docs/notifications.md) -----------------------
 NOTIFIER_INTERVAL = env_int("NOTIFIER_INTERVAL", 60)  # seconds between passes
+# Workers (threads, each its own connection) a notifier puts on the bulk jobs of the
+# licenses list, on PostgreSQL (SKIP LOCKED); SQLite has one writer: one worker.
+BULK_WORKERS = env_int("BULK_WORKERS", 2)
+if BULK_WORKERS < 1:
+    raise ImproperlyConfigured(f"BULK_WORKERS must be at least 1, got {BULK_WORKERS}")
 NOTICE_MAX_ATTEMPTS = env_int("NOTICE_MAX_ATTEMPTS", 8)  # then a delivery is "failed"
 NOTICE_RETRY_BASE_SECONDS = env_int("NOTICE_RETRY_BASE_SECONDS", 60)  # doubles each retry
 WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)  # seconds for a whole request, not per read

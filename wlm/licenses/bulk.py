@@ -19,13 +19,15 @@ changes"; docs/pages.md, "Bulk actions").
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, connections, transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.functions import Coalesce
 from django.utils import translation
@@ -217,6 +219,49 @@ def work(
     if last is not None:
         finish_complete(last)
     return count
+
+
+def workers() -> int:
+    """How many workers a notifier puts on the bulk jobs: ``BULK_WORKERS`` on
+    PostgreSQL, where ``SKIP LOCKED`` shares a job out; one on SQLite (one writer)."""
+    return settings.BULK_WORKERS if connection.vendor == "postgresql" else 1
+
+
+def work_together(stop: Callable[[], bool], *, seconds: float, count: int | None = None) -> int:
+    """``work`` by ``count`` workers (``workers()``) at once: this thread and threads of
+    their own, each with its own connection (closed when it is done), on the oldest jobs
+    first. One renewal spends about as long waiting for PostgreSQL as building its
+    statements (docs/performance.md, "Bulk renewals"): while one worker waits, another
+    works. Only this thread asks ``stop`` (the notifier's heartbeat); when it says so, or
+    a worker fails, the others stop after their item. The error is raised here, after
+    all have stopped (the item it held stays pending). Returns how many items they
+    worked on."""
+    count = workers() if count is None else count
+    if count <= 1:
+        return work(stop, seconds=seconds)
+    halt = threading.Event()
+
+    def stopping() -> bool:
+        if stop():
+            halt.set()
+        return halt.is_set()
+
+    def other() -> int:
+        try:
+            return work(halt.is_set, seconds=seconds)
+        except BaseException:
+            halt.set()  # the others stop too: the notifier sees the error at once
+            raise
+        finally:
+            connections.close_all()  # this thread's own
+
+    with ThreadPoolExecutor(count - 1, thread_name_prefix="bulk") as pool:
+        others = [pool.submit(other) for _ in range(count - 1)]
+        try:
+            worked = work(stopping, seconds=seconds)
+        finally:
+            halt.set()  # this one is done (or failed): the others stop after their item
+        return worked + sum(future.result() for future in others)
 
 
 def pending(job_id: int | None = None) -> bool:

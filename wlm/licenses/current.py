@@ -139,8 +139,10 @@ def refresh(location_ids: Iterable, *, changed: Iterable[License] = ()) -> None:
                 license_id=license_id, **_facts_of(License.objects.filter(pk=license_id))
             )
         if others:  # where one of ``changed`` is the license, its new (saved) status and end date
+            # (not its tenants: Send Key, which sets the organization, moves the license
+            # among its locations' licenses, so those rows are in ``ids``)
             CurrentLicense.objects.filter(location_id__in=others, license__in=changed).update(
-                **_facts_of(License.objects.filter(pk=OuterRef("license")))
+                **_facts_of(License.objects.filter(pk=OuterRef("license")), ("status", "end_date"))
             )
 
 
@@ -148,11 +150,11 @@ def refresh(location_ids: Iterable, *, changed: Iterable[License] = ()) -> None:
 COPIES = ("status", "end_date", "distributor_id", "partner_id", "organization_id")
 
 
-def _facts_of(license_rows) -> dict:
-    """The copies of a license's status, end date and tenants: subqueries of
+def _facts_of(license_rows, names=COPIES) -> dict:
+    """The copies (``names``) of a license's status, end date and tenants: subqueries of
     ``license_rows`` (one license, or an ``OuterRef``), read by the statement that writes
     them."""
-    return {name: Subquery(license_rows.values(name)[:1]) for name in COPIES}
+    return {name: Subquery(license_rows.values(name)[:1]) for name in names}
 
 
 def refresh_all() -> None:

@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
+from django.db import connection
 
 from wlm.licenses import bulk, current
 from wlm.licenses.keys import generate_key
@@ -373,6 +374,11 @@ def test_a_renewal_in_a_job_takes_a_bounded_number_of_statements(
     with django_assert_max_num_queries(2 * RENEWAL_STATEMENTS + 6):
         assert bulk.work(job_id=job.pk) == 2
     assert events(licenses[2], EventKind.RENEWED) == 1
+
+
+def test_the_notifier_puts_the_setting_s_workers_on_postgresql_one_on_sqlite(settings):
+    settings.BULK_WORKERS = 3
+    assert bulk.workers() == (3 if connection.vendor == "postgresql" else 1)
 
 
 def test_the_notifier_works_on_bulk_jobs_after_its_pass(world):

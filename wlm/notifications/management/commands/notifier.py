@@ -142,9 +142,10 @@ class Command(BaseCommand):
 
     def _bulk(self, stop: Callable[[], bool]) -> None:
         """The bulk jobs of the licenses list (wlm.licenses.bulk), item by item (each its
-        own transaction) until none is left, a stop signal comes or ``BULK_SLICE`` has
-        passed: the rest of a big job goes on while the notifier waits for its next pass."""
-        worked = bulk.work(stop=stop, seconds=BULK_SLICE)
+        own transaction), by ``BULK_WORKERS`` workers on PostgreSQL, until none is left,
+        a stop signal comes or ``BULK_SLICE`` has passed: the rest of a big job goes on
+        while the notifier waits for its next pass."""
+        worked = bulk.work_together(stop, seconds=BULK_SLICE)
         if worked:
             self.stdout.write(f"{clock.now():%Y-%m-%d %H:%M:%S} bulk: {worked} licenses")
 
