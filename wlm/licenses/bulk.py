@@ -230,12 +230,11 @@ def workers() -> int:
 def work_together(stop: Callable[[], bool], *, seconds: float, count: int | None = None) -> int:
     """``work`` by ``count`` workers (``workers()``) at once: this thread and threads of
     their own, each with its own connection (closed when it is done), on the oldest jobs
-    first. One renewal spends about as long waiting for PostgreSQL as building its
-    statements (docs/performance.md, "Bulk renewals"): while one worker waits, another
-    works. Only this thread asks ``stop`` (the notifier's heartbeat); when it says so, or
-    a worker fails, the others stop after their item. The error is raised here, after
-    all have stopped (the item it held stays pending). Returns how many items they
-    worked on."""
+    first. A renewal waits for PostgreSQL about a third of its time (docs/performance.md,
+    "Bulk renewals"): while one worker waits, another builds its statements. Only this
+    thread asks ``stop`` (the notifier's heartbeat); when it says so, or a worker fails,
+    the others stop after their item. The error is raised here, after all have stopped
+    (the item it held stays pending). Returns how many items they worked on."""
     count = workers() if count is None else count
     if count <= 1:
         return work(stop, seconds=seconds)

@@ -471,6 +471,23 @@ class Assignment(models.Model):
         return f"{self.license_id} @ {self.location_id}"
 
 
+def _tenant_copy(model: str, verbose_name) -> models.ForeignKey:
+    """A copy of one of the license's tenants on ``CurrentLicense``. No foreign key
+    constraint (a copy's check would lock the tenant's row in every refresh: the
+    license's own keep the tenants, PROTECTed, and ``current.stale`` checks the copies)
+    and no index of its own (the ``(tenant, status)`` ones)."""
+    return models.ForeignKey(
+        model,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        editable=False,
+        verbose_name=verbose_name,
+    )
+
+
 class CurrentLicense(models.Model):
     """ "The location's license", stored: one row per location that has had one. The
     one answer every reader uses (the entitlement, the locations list, the connection
@@ -504,39 +521,10 @@ class CurrentLicense(models.Model):
         _("status"), max_length=20, choices=LicenseStatus.choices, null=True, editable=False
     )
     end_date = models.DateField(_("end date"), null=True, editable=False)
-    # the license's tenants, copied with its status; no foreign key constraints (a
-    # copy's check would lock the tenant's row in every refresh: the license's own keep
-    # the tenants, PROTECTed, and ``current.stale`` checks the copies)
-    distributor = models.ForeignKey(
-        "tenancy.Distributor",
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,  # the (tenant, status) index below
-        related_name="+",
-        editable=False,
-        verbose_name=_("distributor"),
-    )
-    partner = models.ForeignKey(
-        "tenancy.Partner",
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,  # the (tenant, status) index below
-        related_name="+",
-        editable=False,
-        verbose_name=_("partner"),
-    )
-    organization = models.ForeignKey(
-        "tenancy.Organization",
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,  # the (tenant, status) index below
-        related_name="+",
-        editable=False,
-        verbose_name=_("organization"),
-    )
+    # the license's tenants, copied with its status (``_tenant_copy``)
+    distributor = _tenant_copy("tenancy.Distributor", _("distributor"))
+    partner = _tenant_copy("tenancy.Partner", _("partner"))
+    organization = _tenant_copy("tenancy.Organization", _("organization"))
 
     class Meta:
         verbose_name = _("current license")

@@ -29,9 +29,10 @@ def _at_now():
         yield
 
 
-def test_two_workers_claim_disjoint_items_and_change_each_license_once(world, monkeypatch):
-    licenses = many(world, LICENSES)
-    job = bulk.create_job(world.dist_admin, "renew", [lic.pk for lic in licenses], years=1)
+def renewals_noted_by_thread(monkeypatch) -> dict[str, list[int]]:
+    """The licenses each worker's thread renews, by thread name (filled as they work).
+    Each worker holds its first item until another holds one too: the two claims are
+    made at the same time, so SKIP LOCKED has to tell them apart, and both work."""
     renew = bulk.APPLY["renew"]
     taken: dict[str, list[int]] = {}
     lock = threading.Lock()
@@ -43,12 +44,17 @@ def test_two_workers_claim_disjoint_items_and_change_each_license_once(world, mo
             first = name not in taken
             taken.setdefault(name, []).append(pk)
         if first:
-            # each worker holds its first item until the other holds one too: the two
-            # claims are made at the same time, so SKIP LOCKED has to tell them apart
             both_working.wait()
         return renew(user, pk, job)
 
     monkeypatch.setitem(bulk.APPLY, "renew", renew_and_note)
+    return taken
+
+
+def test_two_workers_claim_disjoint_items_and_change_each_license_once(world, monkeypatch):
+    licenses = many(world, LICENSES)
+    job = bulk.create_job(world.dist_admin, "renew", [lic.pk for lic in licenses], years=1)
+    taken = renewals_noted_by_thread(monkeypatch)
     outcomes = race(bulk.work, [(), ()])
     assert all(isinstance(outcome, int) for outcome in outcomes), outcomes
     assert sum(outcomes) == LICENSES
@@ -71,23 +77,10 @@ def test_the_notifiers_workers_share_a_job_and_change_each_license_once(world, m
     every license renewed once, the count of both returned, the job finished."""
     licenses = many(world, LICENSES)
     job = bulk.create_job(world.dist_admin, "renew", [lic.pk for lic in licenses], years=1)
-    renew = bulk.APPLY["renew"]
-    threads: dict[str, int] = {}
-    lock = threading.Lock()
-    both_working = threading.Barrier(2, timeout=30)
-
-    def renew_and_note(user, pk, job):
-        name = threading.current_thread().name
-        with lock:
-            first = name not in threads
-            threads[name] = threads.get(name, 0) + 1
-        if first:
-            both_working.wait()
-        return renew(user, pk, job)
-
-    monkeypatch.setitem(bulk.APPLY, "renew", renew_and_note)
+    taken = renewals_noted_by_thread(monkeypatch)
     assert bulk.work_together(lambda: False, seconds=60, count=2) == LICENSES
-    assert len(threads) == 2 and sum(threads.values()) == LICENSES
+    first, second = taken.values()
+    assert first and second and not set(first) & set(second)
     job.refresh_from_db()
     assert (job.state, job.done, job.refused) == (BulkJobState.FINISHED, LICENSES, 0)
     renewed = LicenseEvent.objects.filter(kind=EventKind.RENEWED)
