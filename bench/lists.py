@@ -147,7 +147,8 @@ def split_tenants():
     from django.db.models import F
 
     from wlm.demo import load
-    from wlm.licenses.models import License
+    from wlm.licenses import current
+    from wlm.licenses.models import CurrentLicense, License
     from wlm.tenancy.models import Distributor, Organization, Partner
 
     partner = Partner.objects.get(name=load.PARTNER)
@@ -164,6 +165,8 @@ def split_tenants():
         License.objects.filter(location__organization__partner=second_partner).update(
             partner=second_partner, distributor=second_distributor
         )
+        # the stored licenses' copies of their tenants (the locations list filters on them)
+        current.refresh_copies(CurrentLicense.objects.filter(license__partner=second_partner))
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     return second_distributor, second_partner

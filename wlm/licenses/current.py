@@ -168,7 +168,15 @@ def refresh_all() -> None:
     )
     CurrentLicense.objects.update(license=_license_of("location"))
     if _has_copies():
-        CurrentLicense.objects.update(**_facts_of(License.objects.filter(pk=OuterRef("license"))))
+        refresh_copies()
+
+
+def refresh_copies(rows=None) -> None:
+    """Rewrite the copies of their license's status, end date and tenants on ``rows``
+    (``CurrentLicense`` rows; all by default), for licenses changed in bulk past the
+    services (``generate_load``, the benchmarks' tenant split)."""
+    rows = CurrentLicense.objects.all() if rows is None else rows
+    rows.update(**_facts_of(License.objects.filter(pk=OuterRef("license"))))
 
 
 def _has_copies() -> bool:
