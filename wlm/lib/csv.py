@@ -150,12 +150,8 @@ class DateTime(Column):
             def in_utc(value):  # the common case: "+00:00" always, written "Z"
                 if value is None:
                     return None
-                if value.__class__ is str:  # _iso_from_text, without its call
-                    if value[10:11] != " " or value[-3:] != "+00":
-                        return _iso_from_text(value)
-                    if len(value) == 22:
-                        return f"{value[:10]}T{value[11:19]}Z"
-                    return f"{value[:10]}T{value[11:-3]:0<15}Z"
+                if value.__class__ is str:
+                    return _iso_from_text(value)
                 return value.astimezone(dt.UTC).isoformat()[:-6] + "Z"
 
             return in_utc
