@@ -52,7 +52,7 @@ def scale(db):
     License.objects.filter(location__organization__in=moved).update(
         partner=second_partner, distributor=second_distributor
     )
-    current.refresh_all()  # the stored licenses' copies of their tenants
+    current.refresh_copies()  # the stored licenses' copies of their tenants
     organization = Organization.objects.filter(partner=partner).first()
     return {
         "staff": make_user("scale-staff", "staff"),
@@ -281,7 +281,7 @@ def test_locations_by_license_end_read_in_two_parts_keep_the_plain_order(
     hidden = list(hidden.values_list("license_id", flat=True)[:5])
     assert len(hidden) == 5
     License.objects.filter(pk__in=hidden).update(distributor=first)
-    current.refresh_all()  # the copies of their distributor
+    current.refresh_copies()  # the copies of their distributor
     params = {"ordering": ordering}
     for limit in (4, 30, 1000):
         monkeypatch.setattr(pagination.CappedPaginator, "limit", limit)

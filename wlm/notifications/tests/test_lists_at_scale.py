@@ -80,7 +80,7 @@ def scale(db):
     License.objects.filter(location__organization__in=moved).update(
         partner=second_partner, distributor=second_distributor
     )
-    current.refresh_all()  # the stored licenses' copies of their tenants
+    current.refresh_copies()  # the stored licenses' copies of their tenants
     for who in ("staff", "distributor", "partner", "organization"):
         user = users[who]
         _inbox(user, sent.filter(license__in=License.objects.visible_to(user))[:ITEMS])
